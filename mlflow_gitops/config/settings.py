@@ -1,0 +1,123 @@
+"""Typed, validated settings: what the constructs receive. Built only by `config.load`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    registry: str
+    repository: str
+    tag: str
+    digest: str | None
+    pull_policy: str
+
+    @property
+    def ref(self) -> str:
+        """The image reference, pinned by digest when one is set."""
+        ref = f"{self.registry}/{self.repository}:{self.tag}"
+        return f"{ref}@{self.digest}" if self.digest else ref
+
+
+@dataclass(frozen=True)
+class KeycloakSettings:
+    host: str
+    url: str
+    realm: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    namespace: str
+    cluster: str
+    host: str
+    port: int
+    ssl_mode: str
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    minio_namespace: str
+    endpoint: str
+    ignore_tls: bool
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    store: str
+    store_kind: str
+    refresh_interval: str
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    enabled: bool
+    entry_point: str
+    tls_secret_name: str | None
+    tls_cert_resolver: str | None
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    enabled: bool
+    prometheus_namespace: str
+    release: str
+    interval: str
+    scrape_timeout: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    client_id: str
+    admin_group: str
+    user_group: str
+    scopes: tuple[str, ...]
+    groups_attribute: str
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    role: str
+    name: str
+    auth_name: str
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    name: str
+    namespace: str
+    host: str
+    replicas: int
+    workers: int
+    default_permission: str
+    resources: Resources
+    oidc: OidcSettings
+    database: DatabaseSettings
+    bucket: str
+    vault_path: str
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """One environment, fully resolved: defaults, file and environment variables applied."""
+
+    name: str
+    source: str
+    image: ImageSettings
+    keycloak: KeycloakSettings
+    postgres: PostgresSettings
+    s3: S3Settings
+    vault: VaultSettings
+    ingress: IngressSettings
+    monitoring: MonitoringSettings
+    instances: tuple[InstanceSettings, ...]

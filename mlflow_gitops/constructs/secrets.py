@@ -1,0 +1,98 @@
+"""Secrets, only through External Secrets Operator reading Vault: no secret value is ever rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cdk8s import ApiObjectMetadata
+from constructs import Construct
+
+from imports.externalsecrets.io import external_secrets as eso
+from mlflow_gitops import names as n
+from mlflow_gitops.config import EnvironmentSettings
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One Kubernetes Secret made by an ExternalSecret of the same name."""
+
+    name: str
+    namespace: str
+    data: tuple[tuple[str, str, str], ...]
+    """(key in the Secret or template input, Vault path, property at that path)."""
+    template: dict[str, str] = field(default_factory=dict)
+    """Go-template data; when set, the Secret holds only these keys."""
+    secret_type: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
+    """Every Secret an instance needs. The Vault layout keeps the old module's paths and properties."""
+    postgres, s3, oidc, session = (names.vault(leaf) for leaf in ("postgres", "s3", "oidc", "session"))
+    login = (("username", postgres, "username"), ("password", postgres, "password"))
+    return (
+        SecretSpec(names.db_secret, names.namespace, login),
+        SecretSpec(names.role_password_secret, names.postgres_namespace, login,
+                   secret_type="kubernetes.io/basic-auth", labels={"cnpg.io/reload": "true"},
+                   template={"username": "{{ .username }}", "password": "{{ .password }}"}),
+        SecretSpec(names.s3_secret, names.namespace, (
+            ("AWS_ACCESS_KEY_ID", s3, "accesskey"),
+            ("AWS_SECRET_ACCESS_KEY", s3, "secretkey"),
+        )),
+        SecretSpec(names.oidc_secret, names.namespace, (
+            ("client_id", oidc, "client_id"),
+            ("client_secret", oidc, "client_secret"),
+            *login,
+        ), template={
+            "OIDC_CLIENT_ID": "{{ .client_id }}",
+            "OIDC_CLIENT_SECRET": "{{ .client_secret }}",
+            "OIDC_USERS_DB_URI": names.auth_db_uri_template,
+        }),
+        SecretSpec(names.session_secret, names.namespace, (
+            ("SECRET_KEY", session, "secret_key"),
+            ("MLFLOW_FLASK_SERVER_SECRET_KEY", session, "flask_secret_key"),
+        )),
+    )
+
+
+STORE_KINDS = {
+    "ClusterSecretStore": eso.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
+    "SecretStore": eso.ExternalSecretSpecSecretStoreRefKind.SECRET_STORE,
+}
+
+
+class Secrets(Construct):
+    """ExternalSecrets (`external-secrets.io/v1`) for the database login (in the app namespace and, as a
+    `kubernetes.io/basic-auth` Secret labelled `cnpg.io/reload`, in the PostgreSQL namespace), the S3
+    credentials, the OIDC client config (with the auth-database URI built from the login) and the session
+    keys. Values stay in Vault; the Secrets are owned by their ExternalSecret (creationPolicy Owner).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
+        super().__init__(scope, id)
+        store = eso.ExternalSecretSpecSecretStoreRef(name=env.vault.store, kind=STORE_KINDS[env.vault.store_kind])
+        for spec in secret_specs(names):
+            template = None
+            if spec.template or spec.secret_type or spec.labels:
+                template = eso.ExternalSecretSpecTargetTemplate(
+                    type=spec.secret_type,
+                    engine_version=eso.ExternalSecretSpecTargetTemplateEngineVersion.V2,
+                    merge_policy=eso.ExternalSecretSpecTargetTemplateMergePolicy.REPLACE,
+                    metadata=eso.ExternalSecretSpecTargetTemplateMetadata(labels=spec.labels or None),
+                    data=spec.template or None,
+                )
+            eso.ExternalSecret(self, f"{spec.namespace}-{spec.name}", metadata=ApiObjectMetadata(
+                name=spec.name, namespace=spec.namespace, labels=names.labels("secrets"),
+            ), spec=eso.ExternalSecretSpec(
+                refresh_interval=env.vault.refresh_interval,
+                secret_store_ref=store,
+                target=eso.ExternalSecretSpecTarget(
+                    name=spec.name,
+                    creation_policy=eso.ExternalSecretSpecTargetCreationPolicy.OWNER,
+                    template=template,
+                ),
+                data=[eso.ExternalSecretSpecData(
+                    secret_key=key, remote_ref=eso.ExternalSecretSpecDataRemoteRef(key=path, property=prop),
+                ) for key, path, prop in spec.data],
+            ))
+
