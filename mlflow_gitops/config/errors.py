@@ -21,7 +21,8 @@ class Problem:
 
     def __str__(self) -> str:
         shown = "" if self.value is NO_VALUE else f" {self.value!r}:"
-        return f"{self.source}: {self.path or '<top>'}:{shown} {self.message}"
+        where = f" {self.path}:" if self.path else ""
+        return f"{self.source}:{where}{shown} {self.message}"
 
 
 class ConfigError(Exception):

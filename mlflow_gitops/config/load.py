@@ -318,7 +318,7 @@ def load_environment(name: str, path: Path | None, environ: Mapping[str, str]) -
     """Load one environment from `path` (None: the built-in default environment)."""
     source = _display(path) if path else BUILT_IN
     file_doc = read_yaml(path, source) if path else {}
-    merged = _merge(_defaults(), file_doc)
+    merged = _merge(copy.deepcopy(_defaults()), file_doc)
     problems: list[Problem] = []
     set_by = _apply_env(merged, environ, problems)
 

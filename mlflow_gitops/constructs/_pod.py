@@ -11,6 +11,7 @@ from cdk8s import ApiObject, JsonPatch
 from cdk8s_plus_28 import k8s
 
 from mlflow_gitops import names as n
+from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.config.settings import Resources
 
 RUN_AS_USER = 1000
@@ -74,10 +75,19 @@ def config_map_env(config_map: str) -> k8s.EnvFromSource:
     return k8s.EnvFromSource(config_map_ref=k8s.ConfigMapEnvSource(name=config_map))
 
 
-def db_login_env(names: n.Names) -> list[k8s.EnvVar]:
-    """PGUSER/PGPASSWORD from the role's Secret; PGHOST etc. come from the env ConfigMap."""
-    return [secret_env("PGUSER", names.db_secret, "username"),
-            secret_env("PGPASSWORD", names.db_secret, "password")]
+def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> list[k8s.EnvVar]:
+    """libpq's variables: where the tracking database is, and the role's login from its Secret.
+
+    Explicit in every container that connects (not in a shared ConfigMap), so a Job's spec, and so its
+    content-hashed name, changes whenever the database it talks to does.
+    """
+    pg = env.postgres
+    return [
+        *plain_env({"PGHOST": pg.host, "PGPORT": str(pg.port), "PGDATABASE": instance.database.name,
+                    "PGSSLMODE": pg.ssl_mode}),
+        secret_env("PGUSER", names.db_secret, "username"),
+        secret_env("PGPASSWORD", names.db_secret, "password"),
+    ]
 
 
 def empty_dir(name: str, size: str = "256Mi") -> k8s.Volume:
@@ -99,15 +109,14 @@ def script_command(script: str) -> list[str]:
     return ["python", f"{n.SCRIPTS_DIR}/{script}"]
 
 
-def wait_for_postgres(image: str, pull_policy: str, names: n.Names) -> k8s.Container:
+def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> k8s.Container:
     """An init container that exits once PostgreSQL accepts the role's login (not merely a TCP connect)."""
     return k8s.Container(
         name="wait-for-postgres",
-        image=image,
-        image_pull_policy=pull_policy,
+        image=env.image.ref,
+        image_pull_policy=env.image.pull_policy,
         command=script_command("wait_for_postgres.py"),
-        env_from=[config_map_env(names.env_config_map)],
-        env=db_login_env(names),
+        env=postgres_env(env, instance, names),
         volume_mounts=[scripts_mount()],
         resources=resources(SMALL),
         security_context=container_security_context(),

@@ -6,7 +6,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.scripts import script_sources
 
@@ -24,7 +24,8 @@ class Migration(Construct):
     Job the TTL controller deleted and run it again.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
+    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
+                 names: n.Names) -> None:
         super().__init__(scope, id)
         image, pull = env.image.ref, env.image.pull_policy
         labels = names.labels("migration")
@@ -43,15 +44,15 @@ class Migration(Construct):
                     automount_service_account_token=False,
                     enable_service_links=False,
                     security_context=pod.pod_security_context(),
-                    init_containers=[pod.wait_for_postgres(image, pull, names)],
+                    init_containers=[pod.wait_for_postgres(env, instance, names)],
                     containers=[k8s.Container(
                         name="migrate",
                         image=image,
                         image_pull_policy=pull,
                         command=pod.script_command("migrate_db.py"),
-                        env_from=[pod.config_map_env(names.env_config_map)],
                         env=[
-                            *pod.db_login_env(names),
+                            *pod.postgres_env(env, instance, names),
+                            *pod.plain_env({"HOME": "/tmp"}),
                             pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI"),
                         ],
                         volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"), pod.scripts_mount()],

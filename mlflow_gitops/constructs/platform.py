@@ -27,7 +27,7 @@ class MlflowPlatform(Construct):
         Secrets(self, "secrets", env=env, names=names)
         Database(self, "database", env=env, instance=instance, names=names)
         Server(self, "server", env=env, instance=instance, names=names)
-        Migration(self, "migration", env=env, names=names)
+        Migration(self, "migration", env=env, instance=instance, names=names)
         if env.ingress.enabled:
             Ingress(self, "ingress", env=env, instance=instance, names=names)
         if env.monitoring.enabled:

@@ -16,7 +16,7 @@ CHECKSUM_ANNOTATION = "mlflow-gitops.io/config-checksum"
 
 def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> dict[str, str]:
     """The server's plain (non-secret) environment, as held by the env ConfigMap."""
-    pg, oidc = env.postgres, instance.oidc
+    oidc = instance.oidc
     return {
         "MLFLOW_S3_ENDPOINT_URL": env.s3.endpoint,
         "MLFLOW_S3_IGNORE_TLS": str(env.s3.ignore_tls).lower(),
@@ -34,10 +34,6 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
         "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": names.public_url,
         "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(names.allowed_hosts),
         "MLFLOW_SERVER_X_FRAME_OPTIONS": "SAMEORIGIN",
-        "PGHOST": pg.host,
-        "PGPORT": str(pg.port),
-        "PGDATABASE": instance.database.name,
-        "PGSSLMODE": pg.ssl_mode,
         "HOME": "/tmp",
     }
 
@@ -106,7 +102,7 @@ class Server(Construct):
                     automount_service_account_token=False,
                     enable_service_links=False,
                     security_context=pod.pod_security_context(),
-                    init_containers=[pod.wait_for_postgres(image, pull, names)],
+                    init_containers=[pod.wait_for_postgres(env, instance, names)],
                     containers=[self._server(env, instance, names), self._metrics(image, pull)],
                     volumes=[
                         pod.empty_dir("tmp"),
@@ -135,7 +131,7 @@ class Server(Construct):
             ports=[k8s.ContainerPort(name=n.HTTP_PORT_NAME, container_port=n.HTTP_PORT, protocol="TCP")],
             env_from=[pod.config_map_env(names.env_config_map)],
             env=[
-                *pod.db_login_env(names),
+                *pod.postgres_env(env, instance, names),
                 pod.secret_env("AWS_ACCESS_KEY_ID", names.s3_secret, "AWS_ACCESS_KEY_ID"),
                 pod.secret_env("AWS_SECRET_ACCESS_KEY", names.s3_secret, "AWS_SECRET_ACCESS_KEY"),
                 pod.secret_env("OIDC_CLIENT_ID", names.oidc_secret, "OIDC_CLIENT_ID"),

@@ -1,0 +1,42 @@
+# Quick start:  make synth   (set up, render the default environment into dist/)
+#               make test    (set up, run the whole test suite)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK8S_CHECK_UPGRADE := false
+
+.PHONY: setup synth test lint imports crds clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: setup
+	$(BIN)/mlflow-gitops synth
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+# Regenerate imports/ from the CRD files listed in cdk8s.yaml (needs ../shared/crds or `make crds`).
+imports: node_modules/.installed
+	rm -rf imports
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk8s import --language python --output imports
+
+# Download the pinned upstream CRD files into .crds-cache/ (for machines without ../shared/crds).
+crds: setup
+	$(BIN)/mlflow-gitops crds fetch --dest .crds-cache
+
+clean:
+	rm -rf dist .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""The output folder: layout, kustomize, determinism across processes, atomic replacement, cdk8s CLI parity."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from mlflow_gitops.config.load import ENV_OVERRIDES
+from tests.conftest import EXAMPLES, REPO
+from tests.test_config import tree_digest
+
+
+def synth(run_cli, out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = run_cli("synth", "--out", str(out), *extra, env=env)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
+    result = synth(run_cli, tmp_path / "dist")
+    folder = tmp_path / "dist" / "default"
+    files = sorted(p.name for p in folder.iterdir())
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == [f for f in files if f != "kustomization.yaml"]
+    assert "mlflow_deployment_mlflow.yaml" in files
+    assert "postgres_databaserole_mlflow.yaml" in files
+    for name in kustomization["resources"]:
+        docs = list(yaml.safe_load_all((folder / name).read_text()))
+        assert len(docs) == 1
+        meta = docs[0]["metadata"]
+        assert name == f"{meta.get('namespace', 'cluster')}_{docs[0]['kind'].lower()}_{meta['name']}.yaml"
+    assert "default: 19 objects" in result.stdout
+    assert "Deployment 1" in result.stdout and str(folder) in result.stdout
+
+
+def test_kubectl_kustomize_builds_each_environment(tmp_path, run_cli):
+    synth(run_cli, tmp_path / "dist", "--config-dir", str(EXAMPLES), "--env", "staging", "--env", "default")
+    for env in ("default", "staging"):
+        built = subprocess.run(["kubectl", "kustomize", str(tmp_path / "dist" / env)], capture_output=True, text=True,
+                               timeout=60)
+        assert built.returncode == 0, built.stderr
+        kinds = [d["kind"] for d in yaml.safe_load_all(built.stdout)]
+        assert "Deployment" in kinds and "ExternalSecret" in kinds
+
+
+def test_same_config_gives_the_same_bytes_in_fresh_processes(tmp_path, run_cli):
+    args = ("--config-dir", str(EXAMPLES), "--env", "staging", "--env", "default")
+    synth(run_cli, tmp_path / "a", *args, env={"PYTHONHASHSEED": "1"})
+    synth(run_cli, tmp_path / "b", *args, env={"PYTHONHASHSEED": "2"})
+    first = tree_digest(tmp_path / "a")
+    assert len(first) > 50
+    assert first == tree_digest(tmp_path / "b")
+
+
+def test_resynth_replaces_the_environment_folder_and_keeps_others(tmp_path, run_cli):
+    out = tmp_path / "dist"
+    synth(run_cli, out)
+    (out / "default" / "mlflow_job_mlflow-db-migration-stale.yaml").write_text("stale: true\n")
+    (out / "other-env").mkdir()
+    (out / "other-env" / "keep.yaml").write_text("keep: true\n")
+    synth(run_cli, out, env={"MLFLOW_IMAGE_TAG": "3.6.1-oidc"})
+    files = {p.name for p in (out / "default").iterdir()}
+    assert "mlflow_job_mlflow-db-migration-stale.yaml" not in files
+    assert len([f for f in files if f.startswith("mlflow_job_")]) == 1
+    assert (out / "other-env" / "keep.yaml").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["default", "other-env"], "no staging folder left behind"
+
+
+def test_cdk8s_synth_and_the_cli_write_the_same_files(tmp_path, run_cli):
+    npx = shutil.which("npx")
+    assert npx, "npx is needed (make setup installs the cdk8s CLI)"
+    assert (REPO / "node_modules" / ".bin" / "cdk8s").exists(), "run `make setup` (npm ci) first"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "CDK8S_CHECK_UPGRADE": "false", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    for var in ENV_OVERRIDES:
+        env.pop(var, None)
+    result = subprocess.run([npx, "cdk8s", "synth", "--output", str(tmp_path / "cdk8s")], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    cli = subprocess.run([sys.executable, "-m", "mlflow_gitops", "synth", "--out", str(tmp_path / "cli")], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert tree_digest(tmp_path / "cdk8s") == tree_digest(tmp_path / "cli")
+    assert (tmp_path / "cli" / "default" / "kustomization.yaml").exists()
