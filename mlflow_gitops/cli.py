@@ -60,15 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
                     "path, bad value, what is allowed) and exit 2 if there is any. Renders nothing.",
         epilog=EPILOG)
     _add_selection(validate)
+
+    crds = commands.add_parser("crds", help="the pinned upstream CRD files used to validate rendered output")
+    crds_commands = crds.add_subparsers(dest="crds_command", required=True, metavar="COMMAND")
+    fetch = crds_commands.add_parser(
+        "fetch", help="download the pinned CRD files",
+        description="Download every CRD file the tests validate against, from its upstream repository at the "
+                    "pinned tag, check its SHA-256 and write it atomically. Point $MLFLOW_GITOPS_CRDS at the "
+                    "folder afterwards.")
+    fetch.add_argument("--dest", type=Path, default=Path(".crds-cache"), metavar="DIR",
+                       help="folder to write (default: .crds-cache)")
+    fetch.add_argument("--base-url", default=None, metavar="URL",
+                       help="serve the files from a mirror laid out as <repo>/<tag>/<path> "
+                            "(default: raw.githubusercontent.com)")
     return parser
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from mlflow_gitops.app import render
-    from mlflow_gitops.output import write
-
     started = time.perf_counter()
     environments = load_environments(args.envs, args.config_dir, os.environ)
+    from mlflow_gitops.app import render  # starts Node (jsii): only once the config is known to be valid
+    from mlflow_gitops.output import write
+
     written = write(render(environments), args.out)
     if not args.quiet:
         total: Counter[str] = Counter()
@@ -86,10 +99,22 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crds(args: argparse.Namespace) -> int:
+    from mlflow_gitops.crds import RAW_BASE_URL, CrdFetchError, fetch_crds
+
+    try:
+        written = fetch_crds(args.dest, base_url=args.base_url or RAW_BASE_URL)
+    except CrdFetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"fetched {len(written)} CRD files into {args.dest}/ (export MLFLOW_GITOPS_CRDS={args.dest})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"synth": _synth, "validate": _validate}[args.command](args)
+        return {"synth": _synth, "validate": _validate, "crds": _crds}[args.command](args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
