@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.config.settings import EnvironmentSettings, InstanceSettings
 
 APP = "mlflow"
 MANAGED_BY = "mlflow-gitops"
@@ -60,9 +60,14 @@ class Names:
         return f"{self.base}-scripts"
 
     @property
-    def migration_job(self) -> str:
-        """Prefix of the migration Job's name; a content hash completes it."""
-        return f"{self.base}-db-migration"
+    def bootstrap_config_map(self) -> str:
+        """Scripts of the Keycloak and MinIO setup Jobs (apart from the server's, so they don't roll it)."""
+        return f"{self.base}-bootstrap"
+
+    @property
+    def bucket_policy(self) -> str:
+        """MinIO policy that limits the instance's dedicated user to its bucket."""
+        return f"{self.instance.bucket}-readwrite"
 
     @property
     def forwarded_headers_middleware(self) -> str:
@@ -127,6 +132,11 @@ class Names:
     def service_dns(self) -> tuple[str, ...]:
         ns = self.namespace
         return (self.server, f"{self.server}.{ns}", f"{self.server}.{ns}.svc", f"{self.server}.{ns}.svc.cluster.local")
+
+    @property
+    def instance_secrets(self) -> tuple[str, ...]:
+        """Secrets the instance's own ExternalSecrets make in its namespace."""
+        return (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret)
 
     @cached_property
     def allowed_hosts(self) -> tuple[str, ...]:

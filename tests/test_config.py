@@ -92,14 +92,15 @@ def problems_of(text: str, tmp_path: Path, environ: dict[str, str] | None = None
 
 
 BAD_INPUT = {
-    "unknown key": ("keycloak:\n  realmm: x\n", {}, ["dev.yaml: keycloak.realmm: 'realmm': unknown key",
-                                                      "allowed keys here: displayName, host, realm, url"]),
+    "unknown key": ("keycloak:\n  realmm: x\n", {}, [
+        "dev.yaml: keycloak.realmm: 'realmm': unknown key",
+        "allowed keys here: admin, adminClientId, adminRealm, displayName, host, realm, url"]),
     "wrong type": ("instances:\n  - name: a\n    replicas: two\n", {},
                    ["dev.yaml: instances[0].replicas: 'two': wrong type str; expected integer"]),
     "host not a DNS name": ("instances:\n  - name: a\n    host: 'Not A Host!'\n", {},
-                            ["dev.yaml: instances[0].host: 'Not A Host!': must match", "DNS name"]),
+                            ["dev.yaml: instances[0].host: 'Not A Host!': must be a lower-case DNS name"]),
     "invalid Kubernetes name": ("instances:\n  - name: MLflow_1\n", {},
-                                ["dev.yaml: instances[0].name: 'MLflow_1': must match", "RFC 1123 label"]),
+                                ["dev.yaml: instances[0].name: 'MLflow_1': must be an RFC 1123 label"]),
     "duplicate instance names": ("instances:\n  - name: a\n  - name: a\n", {},
                                  ["dev.yaml: instances[1].name: 'a': instance name already used by instances[0]"]),
     "duplicate host": ("instances:\n  - {name: a, host: x.io}\n  - {name: b, host: x.io}\n", {},
@@ -113,10 +114,17 @@ BAD_INPUT = {
                                           "shared session store"]),
     "malformed YAML": ("keycloak: [unclosed\n", {}, ["dev.yaml: line 2, column 1: malformed YAML"]),
     "not a mapping": ("- a\n- b\n", {}, ["dev.yaml: 'list': the file must hold a mapping of keys"]),
+    "admin Secret collides with an instance Secret": (
+        "keycloak:\n  admin: {secretName: mlflow-db-secret}\n", {},
+        ["dev.yaml: keycloak.admin.secretName: 'mlflow-db-secret': collides with a Secret of instances[0]"]),
+    "admin Secrets collide with each other": (
+        "s3:\n  admin: {secretName: keycloak-credentials}\n", {},
+        ["dev.yaml: s3.admin.secretName: 'keycloak-credentials': the same Secret as keycloak.admin.secretName"]),
     "bad enum": ("image:\n  pullPolicy: Sometimes\n", {},
                  ["dev.yaml: image.pullPolicy: 'Sometimes': allowed values: Always, IfNotPresent, Never"]),
     "bad variable value": ("{}\n", {"MLFLOW_HOST": "bad_host"},
-                           ["environment variable MLFLOW_HOST: instances[0].host: 'bad_host': must match"]),
+                           ["environment variable MLFLOW_HOST: instances[0].host: 'bad_host': must be a lower-case "
+                            "DNS name"]),
     "bad boolean variable": ("{}\n", {"MONITORING_ENABLED": "maybe"},
                              ["environment variable MONITORING_ENABLED: monitoring.enabled: 'maybe': expected true "
                               "or false"]),

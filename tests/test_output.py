@@ -34,7 +34,7 @@ def test_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
         assert len(docs) == 1
         meta = docs[0]["metadata"]
         assert name == f"{meta.get('namespace', 'cluster')}_{docs[0]['kind'].lower()}_{meta['name']}.yaml"
-    assert "default: 19 objects" in result.stdout
+    assert "default: 24 objects" in result.stdout
     assert "Deployment 1" in result.stdout and str(folder) in result.stdout
 
 
@@ -66,7 +66,7 @@ def test_resynth_replaces_the_environment_folder_and_keeps_others(tmp_path, run_
     synth(run_cli, out, env={"MLFLOW_IMAGE_TAG": "3.6.1-oidc"})
     files = {p.name for p in (out / "default").iterdir()}
     assert "mlflow_job_mlflow-db-migration-stale.yaml" not in files
-    assert len([f for f in files if f.startswith("mlflow_job_")]) == 1
+    assert len([f for f in files if f.startswith("mlflow_job_mlflow-db-migration-")]) == 1
     assert (out / "other-env" / "keep.yaml").exists()
     assert sorted(p.name for p in out.iterdir()) == ["default", "other-env"], "no staging folder left behind"
 

@@ -20,6 +20,7 @@ import yaml
 
 from mlflow_gitops.config import settings as s
 from mlflow_gitops.config.errors import NO_VALUE, ConfigError, Problem, key_path
+from mlflow_gitops.names import Names
 
 DEFAULT_ENVIRONMENT = "default"
 BUILT_IN = "built-in defaults"
@@ -119,7 +120,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         case "type":
             return f"wrong type {type(error.instance).__name__}; expected {error.validator_value}"
         case "pattern":
-            return f"must match {error.validator_value}{hint}"
+            return f"must be {sub['title']}" if "title" in sub else f"must match {error.validator_value}"
         case "minimum" | "maximum":
             return f"out of range; allowed {sub.get('minimum', '-inf')}..{sub.get('maximum', 'inf')}{hint}"
         case "maxLength" | "minLength":
@@ -204,6 +205,7 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
             user_group=oidc.get("userGroup", f"{name}-users"),
             scopes=tuple(oidc.get("scopes", ("openid", "profile", "email", "groups"))),
             groups_attribute=oidc.get("groupsAttribute", "groups"),
+            pkce=oidc.get("pkce", False),
         ),
         database=s.DatabaseSettings(
             role=role,
@@ -234,6 +236,9 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             url=kc.get("url", f"https://{kc['host']}"),
             realm=kc["realm"],
             display_name=kc["displayName"],
+            admin_realm=kc["adminRealm"],
+            admin_client_id=kc["adminClientId"],
+            admin=_admin_secret(kc["admin"]),
         ),
         postgres=s.PostgresSettings(
             namespace=pg["namespace"],
@@ -246,6 +251,7 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             minio_namespace=s3["minioNamespace"],
             endpoint=s3.get("endpoint", f"http://minio.{s3['minioNamespace']}.svc.cluster.local:9000"),
             ignore_tls=s3["ignoreTls"],
+            admin=_admin_secret(s3["admin"]),
         ),
         vault=s.VaultSettings(
             store=vault["store"], store_kind=vault["storeKind"], refresh_interval=vault["refreshInterval"]
@@ -263,8 +269,18 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             interval=mon["interval"],
             scrape_timeout=mon["scrapeTimeout"],
         ),
+        bootstrap=s.BootstrapSettings(
+            keycloak=doc["bootstrap"]["keycloak"]["enabled"],
+            minio=doc["bootstrap"]["minio"]["enabled"],
+            bucket_versioning=doc["bootstrap"]["minio"]["versioning"],
+        ),
         instances=tuple(_instance(raw) for raw in doc["instances"]),
     )
+
+
+def _admin_secret(raw: dict[str, Any]) -> s.AdminSecret:
+    return s.AdminSecret(secret_name=raw["secretName"], user_key=raw["userKey"], password_key=raw["passwordKey"],
+                         vault_path=raw.get("vaultPath"))
 
 
 # Names that must differ between the instances of one environment: (label, key path, getter).
@@ -285,6 +301,11 @@ def _semantic_problems(env: s.EnvironmentSettings, origin: Callable[[tuple[Any, 
     if env.ingress.tls_secret_name and env.ingress.tls_cert_resolver:
         problems.append(Problem(origin(tls_path), key_path(tls_path),
                                 "secretName and certResolver contradict each other: set exactly one"))
+    admins = {"keycloak": env.keycloak.admin, "s3": env.s3.admin}
+    if env.keycloak.admin.secret_name == env.s3.admin.secret_name and any(a.vault_path for a in admins.values()):
+        problems.append(Problem(origin(("s3", "admin")), "s3.admin.secretName",
+                                "the same Secret as keycloak.admin.secretName: two ExternalSecrets would make it",
+                                env.s3.admin.secret_name))
     databases: dict[str, int] = {}
     seen: dict[str, dict[str, int]] = {label: {} for label, _, _ in _UNIQUE}
     for index, inst in enumerate(env.instances):
@@ -302,6 +323,12 @@ def _semantic_problems(env: s.EnvironmentSettings, origin: Callable[[tuple[Any, 
                                         f"{label} already used by instances[{other}]; each instance needs its own",
                                         value))
             seen[label].setdefault(value, index)
+        own = Names(env, inst).instance_secrets
+        for section, admin in admins.items():
+            if admin.secret_name in own:
+                problems.append(Problem(origin((section, "admin")), f"{section}.admin.secretName",
+                                        f"collides with a Secret of instances[{index}]; pick another name",
+                                        admin.secret_name))
         if inst.database.name == inst.database.auth_name:
             problems.append(Problem(origin(where), key_path((*where, "database")),
                                     "name and authName must differ: the plugin's Alembic tables would collide "

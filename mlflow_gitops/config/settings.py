@@ -21,11 +21,25 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class AdminSecret:
+    """Admin credentials a bootstrap Job reads from a Secret in the instance namespace."""
+
+    secret_name: str
+    user_key: str
+    password_key: str
+    vault_path: str | None
+    """Where an ExternalSecret copies them from (properties username, password); None: the Secret exists."""
+
+
+@dataclass(frozen=True)
 class KeycloakSettings:
     host: str
     url: str
     realm: str
     display_name: str
+    admin_realm: str
+    admin_client_id: str
+    admin: AdminSecret
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,14 @@ class S3Settings:
     minio_namespace: str
     endpoint: str
     ignore_tls: bool
+    admin: AdminSecret
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    keycloak: bool
+    minio: bool
+    bucket_versioning: bool
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,7 @@ class OidcSettings:
     user_group: str
     scopes: tuple[str, ...]
     groups_attribute: str
+    pkce: bool
 
 
 @dataclass(frozen=True)
@@ -120,4 +143,5 @@ class EnvironmentSettings:
     vault: VaultSettings
     ingress: IngressSettings
     monitoring: MonitoringSettings
+    bootstrap: BootstrapSettings
     instances: tuple[InstanceSettings, ...]

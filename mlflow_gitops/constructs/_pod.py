@@ -94,11 +94,8 @@ def empty_dir(name: str, size: str = "256Mi") -> k8s.Volume:
     return k8s.Volume(name=name, empty_dir=k8s.EmptyDirVolumeSource(size_limit=k8s.Quantity.from_string(size)))
 
 
-def scripts_volume(names: n.Names) -> k8s.Volume:
-    return k8s.Volume(
-        name=SCRIPTS_VOLUME,
-        config_map=k8s.ConfigMapVolumeSource(name=names.scripts_config_map, default_mode=0o444),
-    )
+def scripts_volume(config_map: str) -> k8s.Volume:
+    return k8s.Volume(name=SCRIPTS_VOLUME, config_map=k8s.ConfigMapVolumeSource(name=config_map, default_mode=0o444))
 
 
 def scripts_mount() -> k8s.VolumeMount:
@@ -124,11 +121,7 @@ def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, name
 
 
 def name_with_content_hash(obj: ApiObject, prefix: str, path: str = "spec") -> str:
-    """Rename `obj` to `<prefix>-<hash of its rendered spec>` so that any change gives it a new name.
-
-    Kubernetes refuses changes to a Job's pod template; a new name makes the GitOps engine create a new
-    Job (and so run it again) exactly when its content changed.
-    """
+    """Rename `obj` to `<prefix>-<hash of its rendered spec>` so that any change gives it a new name."""
     rendered = obj.to_json()
     name = f"{prefix}-{content_hash(rendered[path])}"
     obj.add_json_patch(JsonPatch.replace("/metadata/name", name))

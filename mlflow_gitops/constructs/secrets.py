@@ -70,29 +70,34 @@ class Secrets(Construct):
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
         super().__init__(scope, id)
-        store = eso.ExternalSecretSpecSecretStoreRef(name=env.vault.store, kind=STORE_KINDS[env.vault.store_kind])
         for spec in secret_specs(names):
-            template = None
-            if spec.template or spec.secret_type or spec.labels:
-                template = eso.ExternalSecretSpecTargetTemplate(
-                    type=spec.secret_type,
-                    engine_version=eso.ExternalSecretSpecTargetTemplateEngineVersion.V2,
-                    merge_policy=eso.ExternalSecretSpecTargetTemplateMergePolicy.REPLACE,
-                    metadata=eso.ExternalSecretSpecTargetTemplateMetadata(labels=spec.labels or None),
-                    data=spec.template or None,
-                )
-            eso.ExternalSecret(self, f"{spec.namespace}-{spec.name}", metadata=ApiObjectMetadata(
-                name=spec.name, namespace=spec.namespace, labels=names.labels("secrets"),
-            ), spec=eso.ExternalSecretSpec(
-                refresh_interval=env.vault.refresh_interval,
-                secret_store_ref=store,
-                target=eso.ExternalSecretSpecTarget(
-                    name=spec.name,
-                    creation_policy=eso.ExternalSecretSpecTargetCreationPolicy.OWNER,
-                    template=template,
-                ),
-                data=[eso.ExternalSecretSpecData(
-                    secret_key=key, remote_ref=eso.ExternalSecretSpecDataRemoteRef(key=path, property=prop),
-                ) for key, path, prop in spec.data],
-            ))
+            external_secret(self, f"{spec.namespace}-{spec.name}", env=env, names=names, spec=spec)
 
+
+def external_secret(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names,
+                    spec: SecretSpec) -> eso.ExternalSecret:
+    """An ExternalSecret that makes the Secret `spec` describes, from the configured Vault store."""
+    template = None
+    if spec.template or spec.secret_type or spec.labels:
+        template = eso.ExternalSecretSpecTargetTemplate(
+            type=spec.secret_type,
+            engine_version=eso.ExternalSecretSpecTargetTemplateEngineVersion.V2,
+            merge_policy=eso.ExternalSecretSpecTargetTemplateMergePolicy.REPLACE,
+            metadata=eso.ExternalSecretSpecTargetTemplateMetadata(labels=spec.labels or None),
+            data=spec.template or None,
+        )
+    return eso.ExternalSecret(scope, id, metadata=ApiObjectMetadata(
+        name=spec.name, namespace=spec.namespace, labels=names.labels("secrets"),
+    ), spec=eso.ExternalSecretSpec(
+        refresh_interval=env.vault.refresh_interval,
+        secret_store_ref=eso.ExternalSecretSpecSecretStoreRef(name=env.vault.store,
+                                                              kind=STORE_KINDS[env.vault.store_kind]),
+        target=eso.ExternalSecretSpecTarget(
+            name=spec.name,
+            creation_policy=eso.ExternalSecretSpecTargetCreationPolicy.OWNER,
+            template=template,
+        ),
+        data=[eso.ExternalSecretSpecData(
+            secret_key=key, remote_ref=eso.ExternalSecretSpecDataRemoteRef(key=path, property=prop),
+        ) for key, path, prop in spec.data],
+    ))

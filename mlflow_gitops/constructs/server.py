@@ -109,7 +109,7 @@ class Server(Construct):
                         pod.empty_dir("session"),
                         pod.empty_dir("cache"),
                         pod.empty_dir("prometheus", "64Mi"),
-                        pod.scripts_volume(names),
+                        pod.scripts_volume(names.scripts_config_map),
                     ],
                 ),
             ),

@@ -1,0 +1,671 @@
+"""Create or update MLflow's OIDC client in Keycloak without ever rotating its secret.
+
+Runs inside a Kubernetes Job on an image with Python 3.11 and python-keycloak 7.1.1 only: this file is
+standalone (standard library + python-keycloak and its dependencies, nothing from mlflow_gitops).
+It replaces a justfile that deleted and re-created the client on every install. Every object is
+read first and written only when it differs from the desired state, so a second run makes no writes.
+It never creates realms and never deletes anything it does not own.
+
+Usage: python keycloak_setup.py [--dry-run]
+
+Environment (a variable marked [file] may instead be read from the file named by <NAME>_FILE, e.g. a
+mounted Secret key; trailing newlines of the file are dropped; setting both is an error):
+  KEYCLOAK_URL               Keycloak base URL, e.g. https://auth.example.com (required)
+  KEYCLOAK_REALM             realm that holds the MLflow client (required; must already exist)
+  KEYCLOAK_ADMIN_REALM       realm of the admin user (default master)
+  KEYCLOAK_ADMIN_CLIENT_ID   client used for the admin login (default admin-cli)
+  KEYCLOAK_ADMIN_USER        admin user name (required) [file]
+  KEYCLOAK_ADMIN_PASSWORD    admin password (required) [file]
+  KEYCLOAK_VERIFY_TLS        true|false (default true)
+  KEYCLOAK_CA_BUNDLE         CA bundle file used to verify Keycloak's certificate (optional)
+  KEYCLOAK_TIMEOUT_SECONDS   timeout of each HTTP request (default 30)
+  OIDC_CLIENT_ID             client id of the MLflow client (required)
+  OIDC_CLIENT_SECRET         the client secret MLflow uses; set on the client as is (required) [file]
+  OIDC_CLIENT_NAME           display name of the client (optional; when unset the name is not managed)
+  OIDC_GROUPS                comma-separated top-level groups to ensure (required), e.g. mlflow-admins,mlflow-users
+  OIDC_PKCE                  true|false: require PKCE S256 (default false)
+  MLFLOW_URL                 public base URL of MLflow, e.g. https://mlflow.example.com (required):
+                             redirect <MLFLOW_URL>/callback, web origin, post-logout <MLFLOW_URL>/*
+  WAIT_ATTEMPTS              how many times to try reaching Keycloak (default 30)
+  WAIT_DELAY_SECONDS         first delay between attempts, doubled each time up to 30 s (default 5)
+
+Output: one line per object on stdout (`client mlflow: created|updated|unchanged`, with --dry-run
+`would create|would update|unchanged`; an update names the changed fields in parentheses, e.g.
+`client mlflow: updated (redirectUris, secret)`); diagnostics on stderr. No secret is ever printed.
+Exit codes: 0 success, 1 failure (Keycloak unreachable, login refused, realm missing, API error),
+2 invalid settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak.exceptions import KeycloakConnectionError, KeycloakError, KeycloakGetError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+MAX_WAIT_DELAY_SECONDS = 30.0
+OIDC = "openid-connect"
+GROUPS_SCOPE = "groups"
+GROUPS_MAPPER = "groups"
+GROUPS_MAPPER_TYPE = "oidc-group-membership-mapper"
+BUILTIN_SCOPES = ("profile", "email")
+PKCE_ATTRIBUTE = "pkce.code.challenge.method"
+POST_LOGOUT_ATTRIBUTE = "post.logout.redirect.uris"
+GROUPS_SCOPE_ATTRIBUTES = {"include.in.token.scope": "true", "display.on.consent.screen": "true"}
+GROUPS_MAPPER_CONFIG = {
+    "claim.name": "groups",
+    "full.path": "false",
+    "id.token.claim": "true",
+    "access.token.claim": "true",
+    "userinfo.token.claim": "true",
+}
+# Defaults Keycloak applies when a field is absent from a representation.
+CLIENT_FIELD_DEFAULTS: dict[str, Any] = {
+    "protocol": OIDC,
+    "clientAuthenticatorType": "client-secret",
+    "publicClient": False,
+    "bearerOnly": False,
+    "standardFlowEnabled": True,
+    "implicitFlowEnabled": False,
+    "directAccessGrantsEnabled": False,
+    "serviceAccountsEnabled": False,
+}
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(Exception):
+    """Invalid settings: exit code 2."""
+
+
+class SetupError(Exception):
+    """A failure explained in plain words: exit code 1."""
+
+
+_SECRETS: list[str] = []
+MIN_REDACTED_LENGTH = 6  # shorter values would mangle ordinary words ("admin") in messages
+
+
+def redact(text: str) -> str:
+    """Defence in depth: no message is built from a secret, but a server error could echo one."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+def out(line: str) -> None:
+    print(redact(line), flush=True)
+
+
+def err(line: str) -> None:
+    print(redact(line), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    keycloak_url: str  # without trailing slash, for messages
+    realm: str
+    admin_realm: str
+    admin_client_id: str
+    admin_user: str
+    admin_password: str = field(repr=False)
+    verify: bool | str
+    timeout: float
+    client_id: str
+    client_secret: str = field(repr=False)
+    client_name: str | None
+    mlflow_url: str  # without trailing slash
+    groups: tuple[str, ...]
+    pkce: bool
+    wait_attempts: int
+    wait_delay: float
+
+    @property
+    def mlflow_origin(self) -> str:
+        """scheme://host[:port] of MLFLOW_URL: a CORS web origin has no path."""
+        parts = urlsplit(self.mlflow_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def server_url(self) -> str:
+        # python-keycloak joins relative paths with urljoin: a trailing slash keeps a path prefix (/auth).
+        return self.keycloak_url + "/"
+
+
+class _Reader:
+    """Reads variables, collecting every problem so one run reports them all."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+        self.failed: set[str] = set()
+
+    def raw(self, name: str, *, file_ok: bool = False) -> str | None:
+        """The value (from NAME or the file named by NAME_FILE), None when unset or unreadable."""
+        value = self.environ.get(name)
+        if value is not None and not value.strip():
+            value = None
+        file_name = self.environ.get(f"{name}_FILE", "").strip() if file_ok else ""
+        if not file_name:
+            return value
+        if value is not None:
+            return self.problem(name, f"set either {name} or {name}_FILE, not both")
+        try:
+            text = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            return self.problem(name, f"{name}_FILE: cannot read {file_name}: {reason}")
+        if not text.strip():
+            return self.problem(name, f"{name}_FILE: {file_name} is empty")
+        return text
+
+    def problem(self, name: str, message: str) -> None:
+        self.failed.add(name)
+        self.problems.append(message)
+
+    def text(self, name: str, default: str | None = None, *, file_ok: bool = False, secret: bool = False) -> str:
+        value = self.raw(name, file_ok=file_ok)
+        if value is None:
+            if default is not None:
+                return default
+            if name not in self.failed:
+                hint = f" (or {name}_FILE)" if file_ok else ""
+                self.problem(name, f"{name}{hint} is required but not set")
+            return ""
+        return value if secret else value.strip()
+
+    def name(self, name: str, default: str | None = None, *, file_ok: bool = False) -> str:
+        value = self.text(name, default, file_ok=file_ok)
+        if value and (any(c.isspace() for c in value) or "/" in value):
+            self.problems.append(f"{name} must not contain spaces or '/', got {value!r}")
+        return value
+
+    def url(self, name: str) -> str:
+        value = self.text(name)
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.problems.append(f"{name} must be an http(s) URL such as https://host.example.com, got {value!r}")
+        elif parts.query or parts.fragment or "*" in value:
+            self.problems.append(f"{name} must be a plain base URL (no query, fragment or '*'), got {value!r}")
+        return value.rstrip("/")
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        self.problems.append(f"{name} must be true or false, got {value!r}")
+        return default
+
+    def number(self, name: str, default: float, *, integer: bool = False, minimum: float = 0.0) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value) if integer else float(value)
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number) or number < minimum:
+            kind = "an integer" if integer else "a number"
+            self.problems.append(f"{name} must be {kind} >= {minimum:g}, got {value!r}")
+            return default
+        return number
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    r = _Reader(environ)
+    keycloak_url = r.url("KEYCLOAK_URL")
+    realm = r.name("KEYCLOAK_REALM")
+    admin_realm = r.name("KEYCLOAK_ADMIN_REALM", "master")
+    admin_client_id = r.name("KEYCLOAK_ADMIN_CLIENT_ID", "admin-cli")
+    admin_user = r.text("KEYCLOAK_ADMIN_USER", file_ok=True)
+    admin_password = r.text("KEYCLOAK_ADMIN_PASSWORD", file_ok=True, secret=True)
+    verify_tls = r.flag("KEYCLOAK_VERIFY_TLS", True)
+    ca_bundle = r.raw("KEYCLOAK_CA_BUNDLE")
+    verify: bool | str = verify_tls
+    if ca_bundle is not None:
+        ca_bundle = ca_bundle.strip()
+        if not verify_tls:
+            r.problems.append("KEYCLOAK_CA_BUNDLE is set but KEYCLOAK_VERIFY_TLS is false: choose one")
+        elif not Path(ca_bundle).is_file():
+            r.problems.append(f"KEYCLOAK_CA_BUNDLE: {ca_bundle} is not a readable file")
+        else:
+            verify = ca_bundle
+    timeout = r.number("KEYCLOAK_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+    client_id = r.name("OIDC_CLIENT_ID")
+    client_secret = r.text("OIDC_CLIENT_SECRET", file_ok=True, secret=True)
+    client_name = r.raw("OIDC_CLIENT_NAME")
+    mlflow_url = r.url("MLFLOW_URL")
+    groups_text = r.text("OIDC_GROUPS")
+    groups: list[str] = []
+    for item in groups_text.split(","):
+        group = item.strip()
+        if not group:
+            continue
+        if "/" in group:
+            r.problems.append(f"OIDC_GROUPS: {group!r} must be a top-level group name (no '/')")
+        elif group not in groups:
+            groups.append(group)
+    if groups_text and not groups:
+        r.problems.append("OIDC_GROUPS must name at least one group")
+    pkce = r.flag("OIDC_PKCE", False)
+    wait_attempts = int(r.number("WAIT_ATTEMPTS", 30, integer=True, minimum=1))
+    wait_delay = r.number("WAIT_DELAY_SECONDS", 5.0, minimum=0.0)
+    # Register secrets before anything can be printed.
+    _SECRETS[:] = sorted({s for s in (admin_password, client_secret) if len(s) >= MIN_REDACTED_LENGTH},
+                         key=len, reverse=True)
+    if r.problems:
+        raise ConfigError("\n".join(r.problems))
+    return Settings(
+        keycloak_url=keycloak_url, realm=realm, admin_realm=admin_realm, admin_client_id=admin_client_id,
+        admin_user=admin_user, admin_password=admin_password, verify=verify, timeout=timeout,
+        client_id=client_id, client_secret=client_secret,
+        client_name=client_name.strip() if client_name is not None else None,
+        mlflow_url=mlflow_url, groups=tuple(groups), pkce=pkce, wait_attempts=wait_attempts,
+        wait_delay=wait_delay,
+    )
+
+
+# ------------------------------------------------------------------------------------------ error texts
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a python-keycloak (or other) error, without response dumps."""
+    if isinstance(exc, KeycloakConnectionError):
+        # requests' ConnectionError wraps urllib3's MaxRetryError, whose .reason is the real failure
+        cause = exc.__cause__
+        inner = cause.args[0] if cause is not None and cause.args else cause
+        reason = getattr(inner, "reason", None) or inner
+        if reason is None:
+            return "cannot connect"
+        text = re.sub(r"^(<[^>]*>|\w+\([^)]*\)): ", "", str(reason))  # drop "HTTPConnection(host=..): "
+        return f"cannot connect ({type(reason).__name__}: {_short(text, 200)})"
+    if isinstance(exc, KeycloakError):
+        detail = None
+        body = exc.response_body
+        if body:
+            try:
+                data = json.loads(body)
+            except (ValueError, TypeError):
+                data = None
+            if isinstance(data, dict):
+                for key in ("error_description", "errorMessage", "error", "message"):
+                    if isinstance(data.get(key), str) and data[key]:
+                        detail = data[key]
+                        break
+        if detail is None:
+            message = exc.error_message
+            detail = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        detail = _short(detail) or type(exc).__name__
+        return f"HTTP {exc.response_code}: {detail}" if exc.response_code else detail
+    return _short(f"{type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------------------------- connect + login
+
+
+def connect(s: Settings) -> KeycloakOpenIDConnection:
+    """The admin connection: logs in to the admin realm, manages the target realm."""
+    return KeycloakOpenIDConnection(
+        server_url=s.server_url, username=s.admin_user, password=s.admin_password, realm_name=s.realm,
+        user_realm_name=s.admin_realm, client_id=s.admin_client_id, verify=s.verify,
+        timeout=s.timeout,  # type: ignore[arg-type]
+    )
+
+
+def wait_for_keycloak(s: Settings, connection: KeycloakOpenIDConnection) -> None:
+    """Bounded retries with exponential backoff on the admin realm's discovery document."""
+    url = f"{s.keycloak_url}/realms/{s.admin_realm}/.well-known/openid-configuration"
+    oidc = connection.keycloak_openid  # the admin realm's OpenID client (also used for the login)
+    delay = s.wait_delay
+    reason = "no attempt made"
+    for attempt in range(1, s.wait_attempts + 1):
+        try:
+            document = oidc.well_known()
+            if isinstance(document, dict) and document.get("issuer"):
+                err(f"keycloak-setup: Keycloak answers at {url}")
+                return
+            reason = "the answer is not an OpenID configuration document"
+        except (KeycloakError, TypeError, ValueError) as exc:
+            reason = describe(exc)
+        if attempt < s.wait_attempts:
+            err(f"keycloak-setup: [{attempt}/{s.wait_attempts}] Keycloak not ready at {url}: {reason}; "
+                f"next try in {delay:g} s")
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_WAIT_DELAY_SECONDS)
+    attempts = f"{s.wait_attempts} attempt" + ("s" if s.wait_attempts != 1 else "")
+    raise SetupError(f"Keycloak did not answer at {url} after {attempts}: {reason}")
+
+
+def login(s: Settings, connection: KeycloakOpenIDConnection) -> KeycloakAdmin:
+    try:
+        connection.get_token()
+    except KeycloakError as exc:
+        raise SetupError(f"admin login to {s.keycloak_url} realm {s.admin_realm} as {s.admin_user} failed: "
+                         f"{describe(exc)}") from None
+    return KeycloakAdmin(connection=connection)
+
+
+# -------------------------------------------------------------------------------------- desired state
+
+
+def desired_client(s: Settings) -> dict[str, Any]:
+    """The client fields this script owns (Keycloak keeps every other field as it is)."""
+    rep: dict[str, Any] = {
+        "clientId": s.client_id,
+        **CLIENT_FIELD_DEFAULTS,
+        "redirectUris": [f"{s.mlflow_url}/callback"],
+        "webOrigins": [s.mlflow_origin],
+        "attributes": {
+            POST_LOGOUT_ATTRIBUTE: f"{s.mlflow_url}/*",
+            PKCE_ATTRIBUTE: "S256" if s.pkce else "",  # Keycloak: "" means no PKCE
+        },
+    }
+    if s.client_name is not None:
+        rep["name"] = s.client_name
+    return rep
+
+
+def client_drift(current: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
+    """Names of the owned fields whose current value differs from the desired one."""
+    changed: list[str] = []
+    for key, want in desired.items():
+        if key == "attributes":
+            have_attrs = current.get("attributes") or {}
+            changed += [f"attributes.{k}" for k, v in want.items() if (have_attrs.get(k) or "") != v]
+        elif key in ("redirectUris", "webOrigins"):
+            if sorted(set(current.get(key) or [])) != sorted(set(want)):
+                changed.append(key)
+        else:
+            have = current.get(key)
+            if have is None:
+                have = CLIENT_FIELD_DEFAULTS.get(key, "" if isinstance(want, str) else None)
+            if have != want:
+                changed.append(key)
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+class Bootstrap:
+    def __init__(self, admin: KeycloakAdmin, s: Settings, *, dry_run: bool) -> None:
+        self.admin = admin
+        self.s = s
+        self.dry_run = dry_run
+        self.step = "start"
+
+    def report(self, kind: str, name: str, action: str, detail: str = "") -> None:
+        """action: create | update | unchanged."""
+        if action == "unchanged":
+            verb = "unchanged"
+        elif self.dry_run:
+            verb = f"would {action}"
+        else:
+            verb = f"{action}d"
+        out(f"{kind} {name}: {verb}" + (f" ({detail})" if detail else ""))
+
+    def run(self) -> None:
+        self.step = f"realm {self.s.realm}"
+        self.check_realm()
+        scopes = {scope.get("name"): scope for scope in self.admin.get_client_scopes()}
+        missing = [name for name in BUILTIN_SCOPES if name not in scopes]
+        if missing:
+            raise SetupError(f"realm {self.s.realm} has no client scope {', '.join(missing)}: the built-in "
+                             "scopes carry the profile and email claims; restore them (this script does not "
+                             "create or edit them)")
+        client_uuid = self.ensure_client()
+        groups_scope_id = self.ensure_groups_scope(scopes.get(GROUPS_SCOPE))
+        self.ensure_groups_mapper(groups_scope_id)
+        scope_ids = {name: scopes[name]["id"] for name in BUILTIN_SCOPES}
+        scope_ids[GROUPS_SCOPE] = groups_scope_id
+        self.ensure_default_scopes(client_uuid, scope_ids)
+        self.ensure_groups()
+
+    def check_realm(self) -> None:
+        try:
+            self.admin.get_realm(self.s.realm)
+        except KeycloakGetError as exc:
+            if exc.response_code == 404:
+                raise SetupError(f"realm {self.s.realm} does not exist at {self.s.keycloak_url}; create it first "
+                                 "(this script never creates realms)") from None
+            if exc.response_code == 403:
+                raise SetupError(f"admin user {self.s.admin_user} may not manage realm {self.s.realm} "
+                                 f"({describe(exc)})") from None
+            raise
+
+    # client ------------------------------------------------------------------------------------------
+
+    def current_secret(self, client_uuid: str) -> str | None:
+        try:
+            credential = self.admin.get_client_secrets(client_uuid)
+        except KeycloakGetError:
+            return None  # e.g. the client is currently public: the update below sets the secret
+        value = credential.get("value") if isinstance(credential, dict) else None
+        return value if isinstance(value, str) else None
+
+    def ensure_client(self) -> str | None:
+        s = self.s
+        self.step = f"client {s.client_id}"
+        desired = desired_client(s)
+        client_uuid = self.admin.get_client_id(s.client_id)
+        if client_uuid is None:
+            if not self.dry_run:
+                payload = {**desired, "enabled": True, "secret": s.client_secret,
+                           "attributes": {k: v for k, v in desired["attributes"].items() if v}}
+                client_uuid = self.admin.create_client(payload)
+                self.check_secret(client_uuid)
+            self.report("client", s.client_id, "create")
+            return client_uuid
+        changed = client_drift(self.admin.get_client(client_uuid), desired)
+        if self.current_secret(client_uuid) != s.client_secret:
+            changed.append("secret")
+        if not changed:
+            self.report("client", s.client_id, "unchanged")
+            return client_uuid
+        if not self.dry_run:
+            # Keycloak's update merges: only the fields sent change, attributes not sent are kept.
+            payload = {"id": client_uuid, **desired}
+            if "secret" in changed:
+                payload["secret"] = s.client_secret
+            self.admin.update_client(client_uuid, payload)
+            if "secret" in changed:
+                self.check_secret(client_uuid)
+        self.report("client", s.client_id, "update", ", ".join(changed))
+        return client_uuid
+
+    def check_secret(self, client_uuid: str) -> None:
+        if self.current_secret(client_uuid) != self.s.client_secret:
+            raise SetupError(f"Keycloak did not keep the client secret of {self.s.client_id} as given "
+                             "(a client policy may generate secrets); MLflow's OIDC_CLIENT_SECRET would not match")
+
+    # groups scope + mapper ---------------------------------------------------------------------------
+
+    def ensure_groups_scope(self, current: Mapping[str, Any] | None) -> str | None:
+        self.step = f"client-scope {GROUPS_SCOPE}"
+        if current is None:
+            scope_id = None
+            if not self.dry_run:
+                scope_id = self.admin.create_client_scope({
+                    "name": GROUPS_SCOPE,
+                    "description": "Group membership (groups claim), managed by the MLflow bootstrap Job",
+                    "protocol": OIDC,
+                    "attributes": dict(GROUPS_SCOPE_ATTRIBUTES),
+                })
+            self.report("client-scope", GROUPS_SCOPE, "create")
+            return scope_id
+        scope_id = current["id"]
+        attributes = current.get("attributes") or {}
+        changed = [f"attributes.{k}" for k, v in GROUPS_SCOPE_ATTRIBUTES.items() if attributes.get(k) != v]
+        if (current.get("protocol") or OIDC) != OIDC:
+            changed.insert(0, "protocol")
+        if not changed:
+            self.report("client-scope", GROUPS_SCOPE, "unchanged")
+            return scope_id
+        if not self.dry_run:
+            self.admin.update_client_scope(scope_id, {
+                "id": scope_id, "name": GROUPS_SCOPE, "protocol": OIDC,
+                "attributes": {**attributes, **GROUPS_SCOPE_ATTRIBUTES},
+            })
+        self.report("client-scope", GROUPS_SCOPE, "update", ", ".join(changed))
+        return scope_id
+
+    def ensure_groups_mapper(self, scope_id: str | None) -> None:
+        name = f"{GROUPS_SCOPE}/{GROUPS_MAPPER}"
+        self.step = f"mapper {name}"
+        desired = {"name": GROUPS_MAPPER, "protocol": OIDC, "protocolMapper": GROUPS_MAPPER_TYPE,
+                   "consentRequired": False, "config": dict(GROUPS_MAPPER_CONFIG)}
+        mappers = self.admin.get_mappers_from_client_scope(scope_id) if scope_id else []
+        current = next((m for m in mappers if m.get("name") == GROUPS_MAPPER), None)
+        if current is None:
+            if not self.dry_run:
+                self.admin.add_mapper_to_client_scope(scope_id, desired)  # type: ignore[arg-type]
+            self.report("mapper", name, "create")
+            return
+        if current.get("protocolMapper") != GROUPS_MAPPER_TYPE or (current.get("protocol") or OIDC) != OIDC:
+            # A mapper's type cannot be changed in place: replace the mapper this script owns.
+            if not self.dry_run:
+                self.admin.delete_mapper_from_client_scope(scope_id, current["id"])  # type: ignore[arg-type]
+                self.admin.add_mapper_to_client_scope(scope_id, desired)  # type: ignore[arg-type]
+            self.report("mapper", name, "update", f"replaced mapper of type {current.get('protocolMapper')}")
+            return
+        config = current.get("config") or {}
+        changed = [f"config.{k}" for k, v in GROUPS_MAPPER_CONFIG.items() if config.get(k) != v]
+        if not changed:
+            self.report("mapper", name, "unchanged")
+            return
+        if not self.dry_run:
+            # Keycloak replaces a mapper's whole config: keep keys it added (e.g. lightweight.claim).
+            self.admin.update_mapper_in_client_scope(scope_id, current["id"], {  # type: ignore[arg-type]
+                **current, "config": {**config, **GROUPS_MAPPER_CONFIG},
+            })
+        self.report("mapper", name, "update", ", ".join(changed))
+
+    # default client scopes of the client -------------------------------------------------------------
+
+    def ensure_default_scopes(self, client_uuid: str | None, scope_ids: Mapping[str, str | None]) -> None:
+        s = self.s
+        wanted = [GROUPS_SCOPE, *BUILTIN_SCOPES]
+        if client_uuid is None:  # dry run, client to be created: Keycloak attaches the realm's defaults
+            self.step = "realm default client scopes"
+            realm_defaults = {scope.get("name") for scope in self.admin.get_default_default_client_scopes()}
+            for name in wanted:
+                action = "unchanged" if name in realm_defaults else "create"
+                self.report("default-scope", f"{s.client_id}/{name}", action,
+                            "realm default" if action == "unchanged" else "")
+            return
+        self.step = f"default client scopes of {s.client_id}"
+        defaults = {scope.get("name") for scope in self.admin.get_client_default_client_scopes(client_uuid)}
+        missing = [name for name in wanted if name not in defaults]
+        optional: set[str] = set()
+        if missing:
+            optional = {scope.get("name") for scope in self.admin.get_client_optional_client_scopes(client_uuid)}
+        for name in wanted:
+            label = f"{s.client_id}/{name}"
+            self.step = f"default-scope {label}"
+            if name in defaults:
+                self.report("default-scope", label, "unchanged")
+                continue
+            scope_id = scope_ids.get(name)
+            if not self.dry_run:
+                assert scope_id is not None
+                if name in optional:  # Keycloak links a scope once: as default or as optional
+                    self.admin.delete_client_optional_client_scope(client_uuid, scope_id)
+                self.admin.add_client_default_client_scope(
+                    client_uuid, scope_id, {"realm": s.realm, "client": client_uuid, "clientScopeId": scope_id})
+            if name in optional:
+                self.report("default-scope", label, "update", "was optional")
+            else:
+                self.report("default-scope", label, "create")
+        if missing and not self.dry_run:
+            self.step = f"default client scopes of {s.client_id}"
+            now = {scope.get("name") for scope in self.admin.get_client_default_client_scopes(client_uuid)}
+            still = [name for name in wanted if name not in now]
+            if still:
+                raise SetupError(f"Keycloak did not attach {', '.join(still)} as default client scope(s) of "
+                                 f"{s.client_id} (is the scope's protocol {OIDC}?)")
+
+    # groups ------------------------------------------------------------------------------------------
+
+    def ensure_groups(self) -> None:
+        self.step = "groups"
+        existing = {group.get("name") for group in self.admin.get_groups()}
+        for name in self.s.groups:
+            self.step = f"group {name}"
+            if name in existing:
+                self.report("group", name, "unchanged")
+                continue
+            if not self.dry_run:
+                self.admin.create_group({"name": name})
+            self.report("group", name, "create")
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="keycloak_setup.py",
+        description="Create or update MLflow's OIDC client, groups scope and groups in Keycloak (idempotent).",
+        epilog="Settings come from environment variables: see the module docstring.",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="log in and read, print the plan, change nothing")
+    args = parser.parse_args(argv)
+    try:
+        s = load_settings(os.environ if environ is None else environ)
+    except ConfigError as exc:
+        for problem in str(exc).splitlines():
+            err(f"keycloak-setup: configuration error: {problem}")
+        return EXIT_CONFIG
+    bootstrap: Bootstrap | None = None
+    try:
+        connection = connect(s)
+        wait_for_keycloak(s, connection)
+        admin = login(s, connection)
+        bootstrap = Bootstrap(admin, s, dry_run=args.dry_run)
+        bootstrap.run()
+    except SetupError as exc:
+        err(f"keycloak-setup: {exc}")
+        return EXIT_FAILED
+    except Exception as exc:  # report any failure in one redacted line, never a dump of a response
+        where = f" at {bootstrap.step}" if bootstrap else ""
+        if isinstance(exc, KeycloakConnectionError):
+            err(f"keycloak-setup: lost connection to Keycloak at {s.keycloak_url}{where}: {describe(exc)}")
+        else:
+            err(f"keycloak-setup: failed{where} (realm {s.realm}): {describe(exc)}")
+        return EXIT_FAILED
+    err("keycloak-setup: dry run, nothing changed" if args.dry_run else "keycloak-setup: done")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The rendered bootstrap Jobs: wiring, GitOps safety, switches, and content-addressed names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlflow_gitops.constructs import bootstrap
+from tests.conftest import Docs, find, one, render_docs
+
+
+def job(docs: Docs, component: str) -> dict[str, Any]:
+    [found] = [d for d in find(docs, "Job") if d["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    return found
+
+
+def job_env(docs: Docs, component: str) -> dict[str, Any]:
+    [container] = job(docs, component)["spec"]["template"]["spec"]["containers"]
+    return {v["name"]: v.get("value", v.get("valueFrom")) for v in container["env"]}
+
+
+def secret_ref(value: dict[str, Any]) -> tuple[str, str]:
+    ref = value["secretKeyRef"]
+    return ref["name"], ref["key"]
+
+
+@pytest.mark.parametrize("component", ["keycloak-setup", "minio-setup"])
+def test_setup_jobs_are_safe_under_gitops(default_docs, component):
+    found = job(default_docs, component)
+    assert found["metadata"]["name"].startswith(f"mlflow-{component}-")
+    assert len(found["metadata"]["name"].rsplit("-", 1)[1]) == 10
+    assert found["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/force": "enabled"}
+    spec = found["spec"]
+    assert spec["backoffLimit"] > 0 and spec["activeDeadlineSeconds"] > 0
+    assert "ttlSecondsAfterFinished" not in spec
+    [container] = spec["template"]["spec"]["containers"]
+    assert container["image"] == "localhost:30500/mlflow:3.6.0-oidc", "runs on the custom image"
+    assert set(container["resources"]) == {"requests", "limits"}
+    script = container["command"][-1].rsplit("/", 1)[1]
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    config_map = one(default_docs, "ConfigMap", volumes["scripts"]["configMap"]["name"])
+    assert script in config_map["data"], "the script reaches the cluster through the GitOps output"
+
+
+def test_keycloak_job_reads_the_servers_client_secret_and_admin_credentials(default_docs):
+    env = job_env(default_docs, "keycloak-setup")
+    assert env["KEYCLOAK_URL"] == "https://auth.example.com"
+    assert env["KEYCLOAK_REALM"] == "buunstack"
+    assert (env["KEYCLOAK_ADMIN_REALM"], env["KEYCLOAK_ADMIN_CLIENT_ID"]) == ("master", "admin-cli")
+    assert env["MLFLOW_URL"] == "https://mlflow.example.com"
+    assert env["OIDC_GROUPS"] == "mlflow-admins,mlflow-users"
+    assert env["OIDC_PKCE"] == "false"
+    assert secret_ref(env["KEYCLOAK_ADMIN_USER"]) == ("keycloak-credentials", "admin-user")
+    assert secret_ref(env["KEYCLOAK_ADMIN_PASSWORD"]) == ("keycloak-credentials", "password")
+    deployment = one(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    server = {v["name"]: v.get("valueFrom") for v in deployment["env"]}
+    assert env["OIDC_CLIENT_SECRET"] == server["OIDC_CLIENT_SECRET"], "same Secret: a re-run never rotates it"
+    assert env["OIDC_CLIENT_ID"] == server["OIDC_CLIENT_ID"]
+    admin = one(default_docs, "ExternalSecret", "keycloak-credentials")
+    assert admin["metadata"]["namespace"] == "mlflow"
+    assert {(d["secretKey"], d["remoteRef"]["key"]) for d in admin["spec"]["data"]} == {
+        ("admin-user", "keycloak/admin"), ("password", "keycloak/admin")}
+
+
+def test_minio_job_gives_the_server_a_dedicated_user(default_docs):
+    env = job_env(default_docs, "minio-setup")
+    assert env["MINIO_URL"] == "http://minio.minio.svc.cluster.local:9000"
+    assert env["BUCKET"] == "mlflow"
+    assert env["POLICY_NAME"] == "mlflow-readwrite"
+    assert env["BUCKET_VERSIONING"] == "false"
+    assert secret_ref(env["MINIO_ROOT_USER"]) == ("minio-root-credentials", "rootUser")
+    deployment = one(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    server = {v["name"]: v.get("valueFrom") for v in deployment["env"]}
+    assert env["MLFLOW_ACCESS_KEY"] == server["AWS_ACCESS_KEY_ID"]
+    assert env["MLFLOW_SECRET_KEY"] == server["AWS_SECRET_ACCESS_KEY"]
+    assert secret_ref(env["MLFLOW_ACCESS_KEY"])[0] != "minio-root-credentials"
+
+
+def test_admin_credentials_only_through_secret_references(default_docs):
+    for component in ("keycloak-setup", "minio-setup"):
+        for name, value in job_env(default_docs, component).items():
+            if any(word in name for word in ("PASSWORD", "SECRET", "_USER", "ACCESS_KEY")):
+                assert isinstance(value, dict) and "secretKeyRef" in value, name
+
+
+def test_switches_turn_each_job_off(tmp_path):
+    (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    assert [j["metadata"]["labels"]["app.kubernetes.io/component"] for j in find(docs, "Job")] == [
+        "db-migration", "minio-setup"]
+    assert not find(docs, "ExternalSecret", "keycloak-credentials")
+    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"minio_setup.py"}
+    (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n  minio: {enabled: false}\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    assert len(find(docs, "Job")) == 1
+    assert not find(docs, "ConfigMap", "mlflow-bootstrap")
+    assert not find(docs, "ExternalSecret", "minio-root-credentials")
+
+
+def test_existing_admin_secret_renders_no_external_secret(tmp_path):
+    (tmp_path / "dev.yaml").write_text(
+        "keycloak:\n  admin: {secretName: kc-admin, userKey: user, passwordKey: pass, vaultPath: null}\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    assert not find(docs, "ExternalSecret", "kc-admin")
+    assert not find(docs, "ExternalSecret", "keycloak-credentials")
+    env = job_env(docs, "keycloak-setup")
+    assert secret_ref(env["KEYCLOAK_ADMIN_PASSWORD"]) == ("kc-admin", "pass")
+
+
+def test_versioning_and_pkce_switches(tmp_path):
+    (tmp_path / "dev.yaml").write_text(
+        "bootstrap:\n  minio: {versioning: true}\ninstances:\n  - {name: mlflow, oidc: {pkce: true}}\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    assert job_env(docs, "minio-setup")["BUCKET_VERSIONING"] == "true"
+    assert job_env(docs, "keycloak-setup")["OIDC_PKCE"] == "true"
+
+
+def names_of(docs: Docs) -> dict[str, str]:
+    return {j["metadata"]["labels"]["app.kubernetes.io/component"]: j["metadata"]["name"] for j in find(docs, "Job")}
+
+
+def test_job_names_change_exactly_when_their_content_does(default_docs):
+    before = names_of(default_docs)
+    assert names_of(render_docs()) == before, "an unchanged render leaves the Jobs alone"
+    realm = names_of(render_docs({"KEYCLOAK_REALM": "other"}))
+    assert realm["keycloak-setup"] != before["keycloak-setup"]
+    assert realm["minio-setup"] == before["minio-setup"]
+    minio = names_of(render_docs({"MINIO_NAMESPACE": "objects"}))
+    assert minio["minio-setup"] != before["minio-setup"]
+    assert minio["keycloak-setup"] == before["keycloak-setup"]
+
+
+def test_job_name_changes_when_its_script_changes(default_docs, monkeypatch):
+    before = names_of(default_docs)
+    original = bootstrap.script_source
+
+    def edited(name: str) -> str:
+        text = original(name)
+        return text + "\n# edited\n" if name == "keycloak_setup.py" else text
+
+    monkeypatch.setattr(bootstrap, "script_source", edited)
+    after = names_of(render_docs())
+    assert after["keycloak-setup"] != before["keycloak-setup"]
+    assert after["minio-setup"] == before["minio-setup"]
+    assert after["db-migration"] == before["db-migration"]
+
+
+def test_bootstrap_scripts_do_not_roll_the_server(default_docs):
+    deployment = one(default_docs, "Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["scripts"]["configMap"]["name"] == "mlflow-scripts"
+    assert "keycloak_setup.py" not in one(default_docs, "ConfigMap", "mlflow-scripts")["data"]
+
+
+def test_scripts_exist_in_the_package():
+    here = Path(bootstrap.__file__).resolve().parents[1] / "scripts"
+    assert (here / "keycloak_setup.py").is_file() and (here / "minio_setup.py").is_file()
