@@ -75,29 +75,40 @@ def environment_files(rendered: Rendered) -> dict[str, str]:
     return files
 
 
-def write(rendered: list[Rendered], out: Path) -> list[Written]:
-    """Replace `out/<env>/` for each rendered environment; other folders in `out` are left alone.
+def tree(rendered: list[Rendered]) -> dict[str, str]:
+    """Every output file of the rendered environments: `<env>/<relative path>` -> content."""
+    return {f"{r.environment.name}/{name}": text for r in rendered for name, text in environment_files(r).items()}
 
-    Each environment is written to a staging folder inside `out` and renamed into place, so a reader
-    sees the old tree or the new one, never a mix, and files of objects that no longer exist are gone.
-    """
-    contents = {r.environment.name: environment_files(r) for r in rendered}
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
-    try:
-        for env, files in contents.items():
-            folder = staging / env
-            folder.mkdir()
-            for name, text in files.items():
-                (folder / name).write_text(text, encoding="utf-8")
-        for env in contents:
-            target = out / env
-            if target.exists():
-                target.rename(staging / f".old-{env}")
-            (staging / env).rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+def write(rendered: list[Rendered], out: Path) -> list[Written]:
+    """Replace `out/<env>/` for each rendered environment; other folders in `out` are left alone."""
+    write_tree(tree(rendered), out, [r.environment.name for r in rendered])
     return [
         Written(r.environment.name, out / r.environment.name, Counter(d["kind"] for d in r.documents))
         for r in rendered
     ]
+
+
+def write_tree(files: dict[str, str], out: Path, folders: list[str]) -> None:
+    """Write `files` (paths relative to `out`) replacing each of the top-level `folders` as a whole.
+
+    Each folder is written to a staging folder inside `out` and renamed into place, so a reader sees the
+    old tree or the new one, never a mix, and files of objects that no longer exist are gone. Other
+    folders in `out` are left alone.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        for folder in folders:
+            (staging / folder).mkdir()
+        for relative, text in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        for folder in folders:
+            target = out / folder
+            if target.exists():
+                target.rename(staging / f".old-{folder}")
+            (staging / folder).rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -214,6 +214,7 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
         ),
         bucket=raw.get("bucket", name),
         vault_path=raw.get("vaultPath", name),
+        reclaim_policy=raw.get("reclaimPolicy", "retain"),
     )
 
 
@@ -274,7 +275,24 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             minio=doc["bootstrap"]["minio"]["enabled"],
             bucket_versioning=doc["bootstrap"]["minio"]["versioning"],
         ),
+        gitops=_gitops(doc["gitops"]),
         instances=tuple(_instance(raw) for raw in doc["instances"]),
+    )
+
+
+def _gitops(raw: dict[str, Any]) -> s.GitOpsSettings:
+    repo, argocd = raw["repository"], raw["argocd"]
+    return s.GitOpsSettings(
+        engine=raw["engine"],
+        path=raw["path"],
+        interval=raw["interval"],
+        timeout=raw["timeout"],
+        repository_url=repo.get("url"),
+        branch=repo["branch"],
+        secret_name=repo.get("secretName"),
+        namespace=raw.get("namespace", "flux-system" if raw["engine"] == "flux" else "argocd"),
+        argocd_project=argocd["project"],
+        argocd_destination=argocd["destinationServer"],
     )
 
 
@@ -306,6 +324,9 @@ def _semantic_problems(env: s.EnvironmentSettings, origin: Callable[[tuple[Any, 
         problems.append(Problem(origin(("s3", "admin")), "s3.admin.secretName",
                                 "the same Secret as keycloak.admin.secretName: two ExternalSecrets would make it",
                                 env.s3.admin.secret_name))
+    if env.gitops.engine == "argocd" and not env.gitops.repository_url:
+        problems.append(Problem(origin(("gitops",)), "gitops.repository.url",
+                                "Argo CD Applications need the GitOps repository's URL: set it (or use engine flux)"))
     databases: dict[str, int] = {}
     seen: dict[str, dict[str, int]] = {label: {} for label, _, _ in _UNIQUE}
     for index, inst in enumerate(env.instances):
@@ -341,13 +362,20 @@ def _semantic_problems(env: s.EnvironmentSettings, origin: Callable[[tuple[Any, 
     return problems
 
 
-def load_environment(name: str, path: Path | None, environ: Mapping[str, str]) -> s.EnvironmentSettings:
-    """Load one environment from `path` (None: the built-in default environment)."""
+def load_environment(name: str, path: Path | None, environ: Mapping[str, str],
+                     gitops_path: str | None = None) -> s.EnvironmentSettings:
+    """Load one environment from `path` (None: the built-in default environment).
+
+    `gitops_path` (publish --path) overrides `gitops.path`, which the engine objects point at.
+    """
     source = _display(path) if path else BUILT_IN
     file_doc = read_yaml(path, source) if path else {}
     merged = _merge(copy.deepcopy(_defaults()), file_doc)
     problems: list[Problem] = []
     set_by = _apply_env(merged, environ, problems)
+    if gitops_path is not None:
+        merged.setdefault("gitops", {})["path"] = gitops_path
+        set_by[("gitops", "path")] = "--path"
 
     def origin(parts: tuple[Any, ...]) -> str:
         for length in range(len(parts), 0, -1):
@@ -374,7 +402,7 @@ def discover(config_dir: Path) -> dict[str, Path]:
 
 
 def load_environments(
-    names: list[str] | None, config_dir: Path, environ: Mapping[str, str]
+    names: list[str] | None, config_dir: Path, environ: Mapping[str, str], gitops_path: str | None = None
 ) -> list[s.EnvironmentSettings]:
     """Load the named environments (all files in `config_dir` when None; the built-in default if none).
 
@@ -399,7 +427,7 @@ def load_environments(
     loaded = []
     for name in wanted:
         try:
-            loaded.append(load_environment(name, files.get(name), environ))
+            loaded.append(load_environment(name, files.get(name), environ, gitops_path))
         except ConfigError as exc:
             problems += exc.problems
     if problems:

@@ -91,6 +91,22 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class GitOpsSettings:
+    engine: str
+    """flux or argocd."""
+    path: str
+    """Folder of the GitOps repository holding the output ('.' for its root)."""
+    interval: str
+    timeout: str
+    repository_url: str | None
+    branch: str
+    secret_name: str | None
+    namespace: str
+    argocd_project: str
+    argocd_destination: str
+
+
+@dataclass(frozen=True)
 class Resources:
     cpu_request: str
     memory_request: str
@@ -128,6 +144,7 @@ class InstanceSettings:
     database: DatabaseSettings
     bucket: str
     vault_path: str
+    reclaim_policy: str
 
 
 @dataclass(frozen=True)
@@ -144,4 +161,5 @@ class EnvironmentSettings:
     ingress: IngressSettings
     monitoring: MonitoringSettings
     bootstrap: BootstrapSettings
+    gitops: GitOpsSettings
     instances: tuple[InstanceSettings, ...]
