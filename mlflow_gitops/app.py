@@ -1,4 +1,5 @@
-"""Build the cdk8s App (one Chart per environment x instance) and return the rendered documents."""
+"""Build the cdk8s App (per environment: its instances' unit Charts and the engine Chart) and return the
+rendered documents."""
 
 from __future__ import annotations
 
@@ -9,26 +10,41 @@ import cdk8s
 
 from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.constructs import MlflowPlatform
+from mlflow_gitops.constructs.gitops import UNITS, ArgoCdSync, FluxSync
+
+Document = dict[str, Any]
+ENGINES = {"flux": FluxSync, "argocd": ArgoCdSync}
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """The documents of one environment, in cdk8s order."""
+    """The documents of one environment: per unit (all instances), and the engine's own objects."""
 
     environment: EnvironmentSettings
-    documents: tuple[dict[str, Any], ...]
+    units: dict[str, tuple[Document, ...]]
+    engine: tuple[Document, ...]
+
+    @property
+    def documents(self) -> tuple[Document, ...]:
+        """Every document of the environment: the units in apply order, then the engine's."""
+        return (*(doc for unit in UNITS for doc in self.units[unit]), *self.engine)
 
 
 def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
     """Render every environment in one App (one Node process)."""
     app = cdk8s.App()
-    charts: dict[str, list[cdk8s.Chart]] = {}
+    built = []
     for env in environments:
-        for instance in env.instances:
-            chart = cdk8s.Chart(app, f"{env.name}-{instance.name}", disable_resource_name_hashes=True)
-            MlflowPlatform(chart, "platform", env=env, instance=instance)
-            charts.setdefault(env.name, []).append(chart)
+        platforms = [MlflowPlatform(app, f"{env.name}-{instance.name}", env=env, instance=instance)
+                     for instance in env.instances]
+        engine = cdk8s.Chart(app, f"{env.name}-{env.gitops.engine}", disable_resource_name_hashes=True)
+        ENGINES[env.gitops.engine](engine, "sync", env=env)
+        built.append((env, platforms, engine))
     return [
-        Rendered(env, tuple(doc for chart in charts[env.name] for doc in chart.to_json()))
-        for env in environments
+        Rendered(
+            environment=env,
+            units={unit: tuple(doc for p in platforms for doc in p.units[unit].to_json()) for unit in UNITS},
+            engine=tuple(engine.to_json()),
+        )
+        for env, platforms, engine in built
     ]

@@ -61,7 +61,11 @@ class Names:
 
     @property
     def bootstrap_config_map(self) -> str:
-        """Scripts of the Keycloak and MinIO setup Jobs (apart from the server's, so they don't roll it)."""
+        """Scripts of the Jobs (apart from the server's, so a Job script change does not roll the pods)."""
+        return f"{self.base}-bootstrap"
+
+    @property
+    def bootstrap_service_account(self) -> str:
         return f"{self.base}-bootstrap"
 
     @property

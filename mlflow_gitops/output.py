@@ -18,7 +18,8 @@ KUSTOMIZATION = "kustomization.yaml"
 # Apply order a reader expects; kustomize and the GitOps engines order by kind themselves.
 KIND_ORDER = (
     "Namespace", "ServiceAccount", "ExternalSecret", "ConfigMap", "DatabaseRole", "Database", "Service",
-    "Job", "Deployment", "Middleware", "IngressRoute", "ServiceMonitor",
+    "Job", "Deployment", "Middleware", "IngressRoute", "ServiceMonitor", "GitRepository", "Kustomization",
+    "Application",
 )
 
 
@@ -57,21 +58,36 @@ class Written:
     kinds: Counter[str]
 
 
-def environment_files(rendered: Rendered) -> dict[str, str]:
-    """File name -> content for one environment, kustomization.yaml included."""
-    header = HEADER.format(env=rendered.environment.name)
+def _folder(documents: tuple[dict[str, Any], ...], header: str) -> dict[str, str]:
+    """One folder: a file per object (in apply order) plus the kustomization.yaml that lists them."""
     files: dict[str, str] = {}
-    for doc in sorted(rendered.documents, key=_order):
+    for doc in sorted(documents, key=_order):
         name = file_name(doc)
         if name in files:
             raise RuntimeError(f"two objects render to {name}: {doc['kind']} {doc['metadata']['name']}")
         files[name] = header + dump(doc)
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": list(files),
-    }
-    files[KUSTOMIZATION] = header + dump(kustomization)
+    files[KUSTOMIZATION] = header + dump(_kustomization(list(files)))
+    return files
+
+
+def _kustomization(resources: list[str]) -> dict[str, Any]:
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
+
+
+def environment_files(rendered: Rendered) -> dict[str, str]:
+    """Relative path -> content for one environment.
+
+    `<unit>/` for each unit (platform, bootstrap, app: what the engine applies, in that order), a
+    `kustomization.yaml` that builds all units (`kubectl kustomize <env>`), and `<engine>/` (flux or argocd)
+    with the engine's objects: the entry point a cluster's GitOps engine is pointed at.
+    """
+    env = rendered.environment
+    header = HEADER.format(env=env.name)
+    files: dict[str, str] = {}
+    folders = {**rendered.units, env.gitops.engine: rendered.engine}
+    for folder, documents in folders.items():
+        files.update({f"{folder}/{name}": text for name, text in _folder(documents, header).items()})
+    files[KUSTOMIZATION] = header + dump(_kustomization(list(rendered.units)))
     return files
 
 

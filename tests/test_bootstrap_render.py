@@ -32,6 +32,7 @@ def test_setup_jobs_are_safe_under_gitops(default_docs, component):
     assert found["metadata"]["name"].startswith(f"mlflow-{component}-")
     assert len(found["metadata"]["name"].rsplit("-", 1)[1]) == 10
     assert found["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/force": "enabled"}
+    assert found["spec"]["template"]["spec"]["serviceAccountName"] == "mlflow-bootstrap"
     spec = found["spec"]
     assert spec["backoffLimit"] > 0 and spec["activeDeadlineSeconds"] > 0
     assert "ttlSecondsAfterFinished" not in spec
@@ -91,11 +92,12 @@ def test_switches_turn_each_job_off(tmp_path):
     assert [j["metadata"]["labels"]["app.kubernetes.io/component"] for j in find(docs, "Job")] == [
         "db-migration", "minio-setup"]
     assert not find(docs, "ExternalSecret", "keycloak-credentials")
-    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"minio_setup.py"}
+    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py",
+                                                                         "minio_setup.py"}
     (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n  minio: {enabled: false}\n")
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert len(find(docs, "Job")) == 1
-    assert not find(docs, "ConfigMap", "mlflow-bootstrap")
+    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py"}
     assert not find(docs, "ExternalSecret", "minio-root-credentials")
 
 

@@ -21,31 +21,45 @@ def synth(run_cli, out: Path, *extra: str, env: dict[str, str] | None = None) ->
     return result
 
 
-def test_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
+def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
     result = synth(run_cli, tmp_path / "dist")
     folder = tmp_path / "dist" / "default"
-    files = sorted(p.name for p in folder.iterdir())
-    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == [f for f in files if f != "kustomization.yaml"]
-    assert "mlflow_deployment_mlflow.yaml" in files
-    assert "postgres_databaserole_mlflow.yaml" in files
-    for name in kustomization["resources"]:
-        docs = list(yaml.safe_load_all((folder / name).read_text()))
-        assert len(docs) == 1
-        meta = docs[0]["metadata"]
-        assert name == f"{meta.get('namespace', 'cluster')}_{docs[0]['kind'].lower()}_{meta['name']}.yaml"
-    assert "default: 24 objects" in result.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["app", "bootstrap", "flux", "kustomization.yaml", "platform"]
+    top = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert top["resources"] == ["platform", "bootstrap", "app"], "the engine's folder is not part of the build"
+    seen: dict[str, set[str]] = {}
+    for unit in ("platform", "bootstrap", "app", "flux"):
+        files = sorted(p.name for p in (folder / unit).iterdir())
+        kustomization = yaml.safe_load((folder / unit / "kustomization.yaml").read_text())
+        assert sorted(kustomization["resources"]) == [f for f in files if f != "kustomization.yaml"]
+        for name in kustomization["resources"]:
+            docs = list(yaml.safe_load_all((folder / unit / name).read_text()))
+            assert len(docs) == 1
+            meta = docs[0]["metadata"]
+            assert name == f"{meta.get('namespace', 'cluster')}_{docs[0]['kind'].lower()}_{meta['name']}.yaml"
+            seen.setdefault(unit, set()).add(docs[0]["kind"])
+    assert seen["platform"] == {"Namespace", "ExternalSecret", "DatabaseRole", "Database"}
+    assert seen["bootstrap"] == {"ServiceAccount", "ConfigMap", "Job"}
+    assert seen["app"] == {"ServiceAccount", "ConfigMap", "Service", "Deployment", "IngressRoute", "Middleware",
+                           "ServiceMonitor"}
+    assert seen["flux"] == {"Kustomization"}
+    assert "default: 28 objects" in result.stdout
     assert "Deployment 1" in result.stdout and str(folder) in result.stdout
 
 
 def test_kubectl_kustomize_builds_each_environment(tmp_path, run_cli):
     synth(run_cli, tmp_path / "dist", "--config-dir", str(EXAMPLES), "--env", "staging", "--env", "default")
     for env in ("default", "staging"):
-        built = subprocess.run(["kubectl", "kustomize", str(tmp_path / "dist" / env)], capture_output=True, text=True,
-                               timeout=60)
-        assert built.returncode == 0, built.stderr
-        kinds = [d["kind"] for d in yaml.safe_load_all(built.stdout)]
-        assert "Deployment" in kinds and "ExternalSecret" in kinds
+        for folder in ("", "platform", "bootstrap", "app", "flux"):
+            built = subprocess.run(["kubectl", "kustomize", str(tmp_path / "dist" / env / folder)],
+                                   capture_output=True, text=True, timeout=60)
+            assert built.returncode == 0, built.stderr
+            kinds = {d["kind"] for d in yaml.safe_load_all(built.stdout)}
+            assert kinds, f"{env}/{folder} built nothing"
+        whole = {d["kind"] for d in yaml.safe_load_all(subprocess.run(
+            ["kubectl", "kustomize", str(tmp_path / "dist" / env)], capture_output=True, text=True).stdout)}
+        assert {"Deployment", "ExternalSecret", "Job", "Database"} <= whole
+        assert "Kustomization" not in whole
 
 
 def test_same_config_gives_the_same_bytes_in_fresh_processes(tmp_path, run_cli):
@@ -60,11 +74,11 @@ def test_same_config_gives_the_same_bytes_in_fresh_processes(tmp_path, run_cli):
 def test_resynth_replaces_the_environment_folder_and_keeps_others(tmp_path, run_cli):
     out = tmp_path / "dist"
     synth(run_cli, out)
-    (out / "default" / "mlflow_job_mlflow-db-migration-stale.yaml").write_text("stale: true\n")
+    (out / "default" / "bootstrap" / "mlflow_job_mlflow-db-migration-stale.yaml").write_text("stale: true\n")
     (out / "other-env").mkdir()
     (out / "other-env" / "keep.yaml").write_text("keep: true\n")
     synth(run_cli, out, env={"MLFLOW_IMAGE_TAG": "3.6.1-oidc"})
-    files = {p.name for p in (out / "default").iterdir()}
+    files = {p.name for p in (out / "default" / "bootstrap").iterdir()}
     assert "mlflow_job_mlflow-db-migration-stale.yaml" not in files
     assert len([f for f in files if f.startswith("mlflow_job_mlflow-db-migration-")]) == 1
     assert (out / "other-env" / "keep.yaml").exists()

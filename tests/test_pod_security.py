@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlflow_gitops.app import render
-from mlflow_gitops.config import load_environments
 from tests.pod_security import pod_specs, pod_templates, restricted_violations
 
 Doc = dict[str, Any]
@@ -18,10 +15,9 @@ PodSpec = dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def rendered_docs() -> list[Doc]:
-    """The documents of the built-in default environment, rendered once per session."""
-    [rendered] = render(load_environments(None, Path("/nonexistent"), {}))
-    return list(rendered.documents)
+def rendered_docs(default_docs: list[Doc]) -> list[Doc]:
+    """The documents of the built-in default environment (rendered once per session by conftest)."""
+    return default_docs
 
 
 @pytest.fixture

@@ -45,9 +45,9 @@ def test_default_objects_per_kind(default_docs):
     kinds: dict[str, int] = {}
     for doc in default_docs:
         kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
-    assert kinds == {"Namespace": 1, "ServiceAccount": 1, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 3,
-                     "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1, "Middleware": 2,
-                     "ServiceMonitor": 1}
+    assert kinds == {"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 3,
+                     "Kustomization": 3, "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1,
+                     "Middleware": 2, "ServiceMonitor": 1}
 
 
 def test_namespace_is_restricted_and_monitored(default_docs):
@@ -144,7 +144,8 @@ def test_init_container_checks_the_login_not_just_tcp(default_docs):
 
 
 def test_service_account_mounts_no_token(default_docs):
-    assert one(default_docs, "ServiceAccount")["automountServiceAccountToken"] is False
+    for account in find(default_docs, "ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
     for doc in find(default_docs, "Deployment") + find(default_docs, "Job"):
         assert doc["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
 
@@ -158,7 +159,8 @@ def test_migration_job_is_safe_under_gitops(default_docs):
     assert "ttlSecondsAfterFinished" not in job["spec"]
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["command"][-1].endswith("migrate_db.py")
-    script = one(default_docs, "ConfigMap", "mlflow-scripts")["data"]["migrate_db.py"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    script = one(default_docs, "ConfigMap", volumes["scripts"]["configMap"]["name"])["data"]["migrate_db.py"]
     assert "_initialize_tables" in script, "mlflow db upgrade alone fails on an empty database"
     deployment_pod = one(default_docs, "Deployment")["spec"]["template"]["spec"]
     assert all("migrate" not in c["name"] for c in containers(deployment_pod))
@@ -293,7 +295,7 @@ def test_keycloak_override_lands_in_the_discovery_url(overridden):
 def test_namespace_override_lands_on_every_app_object(overridden):
     assert one(overridden, "Namespace")["metadata"]["name"] == "ml"
     app_objects = [d for d in overridden if d["kind"] in APP_NAMESPACE_KINDS]
-    assert len(app_objects) == 13
+    assert len(app_objects) == 14
     assert {d["metadata"]["namespace"] for d in app_objects} == {"ml"}
     assert one(overridden, "ServiceMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["ml"]}
     app_secrets = [d for d in find(overridden, "ExternalSecret") if d["metadata"]["name"] != "mlflow-db-role"]

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlflow_gitops.app import render
-from mlflow_gitops.config import load_environments
 from mlflow_gitops.crds import default_crd_dir
 from mlflow_gitops.validation import SchemaValidator, load_crd_index
 
@@ -18,17 +15,16 @@ Doc = dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def rendered_docs() -> list[Doc]:
-    """The documents of the built-in default environment, rendered once per session."""
-    [rendered] = render(load_environments(None, Path("/nonexistent"), {}))
-    return list(rendered.documents)
+def rendered_docs(default_docs: list[Doc]) -> list[Doc]:
+    """The documents of the built-in default environment (rendered once per session by conftest)."""
+    return default_docs
 
 
 @pytest.fixture(scope="session")
 def validator() -> SchemaValidator:
     crd_dir = default_crd_dir()
     if not crd_dir.is_dir():
-        pytest.skip(f"CRD folder {crd_dir} not found (set MLFLOW_GITOPS_CRDS)")
+        pytest.fail(f"CRD folder {crd_dir} not found: set MLFLOW_GITOPS_CRDS (or run `make crds`)")
     return SchemaValidator(crd_dir)
 
 

@@ -2,60 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
+from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.constructs import _pod as pod
 
-FLUX_FORCE = {"kustomize.toolkit.fluxcd.io/force": "enabled"}
 BACKOFF_LIMIT = 3
 ACTIVE_DEADLINE_SECONDS = 900
 SCRIPT_CHECKSUM_ANNOTATION = "mlflow-gitops.io/script-checksum"
+ENGINE_ANNOTATIONS = {
+    # Flux re-creates a Job whose immutable pod template changed instead of failing to patch it.
+    "flux": {"kustomize.toolkit.fluxcd.io/force": "enabled"},
+    # Argo CD runs the Job as a sync hook and deletes the previous one before creating it again.
+    "argocd": {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation"},
+}
 
 
-def gitops_job(scope: Construct, id: str, *, names: n.Names, component: str, script: str, script_source: str,
-               scripts_config_map: str, image: str, pull_policy: str, env: Sequence[k8s.EnvVar],
-               init_containers: Sequence[k8s.Container] = (), resources: pod.Resources = pod.JOB,
-               annotations: Mapping[str, str] = FLUX_FORCE) -> str:
+def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names, component: str,
+               script: str, scripts_checksum: str, variables: Sequence[k8s.EnvVar],
+               init_containers: Sequence[k8s.Container] = (), resources: pod.Resources = pod.JOB) -> str:
     """Render a Job named `<instance>-<component>-<hash of its spec>` that runs `script` once; return the name.
 
-    Kubernetes refuses changes to a Job's pod template, so the name carries a hash of everything that
-    shapes the Job (image, env, the script's checksum): a change makes the GitOps engine create a new Job
-    and run it again, an unchanged render leaves the finished one alone. Flux force-replaces it. No
-    ttlSecondsAfterFinished: a GitOps engine would re-create a TTL-deleted Job and run it again.
+    It runs on the custom image with the `<instance>-bootstrap` ServiceAccount (no token) and the scripts
+    of the `<instance>-bootstrap` ConfigMap. Kubernetes refuses changes to a Job's pod template, so the
+    name carries a hash of everything that shapes the Job (image, variables, `scripts_checksum`): a change
+    makes the GitOps engine create a new Job and run it again, an unchanged render leaves the finished one
+    alone. Annotated for the configured engine (`ENGINE_ANNOTATIONS`). No ttlSecondsAfterFinished: a GitOps
+    engine would re-create a TTL-deleted Job and run it again.
     """
     prefix = f"{names.base}-{component}"
     labels = names.labels(component)
     job = k8s.KubeJob(scope, id, metadata=k8s.ObjectMeta(
-        name=prefix, namespace=names.namespace, labels=labels, annotations=dict(annotations),
+        name=prefix, namespace=names.namespace, labels=labels, annotations=ENGINE_ANNOTATIONS[env.gitops.engine],
     ), spec=k8s.JobSpec(
         backoff_limit=BACKOFF_LIMIT,
         active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
         template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels, annotations={
-                SCRIPT_CHECKSUM_ANNOTATION: pod.content_hash(script_source)}),
+            metadata=k8s.ObjectMeta(labels=labels, annotations={SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}),
             spec=k8s.PodSpec(
                 restart_policy="Never",
-                service_account_name=names.server,
+                service_account_name=names.bootstrap_service_account,
                 automount_service_account_token=False,
                 enable_service_links=False,
                 security_context=pod.pod_security_context(),
                 init_containers=list(init_containers) or None,
                 containers=[k8s.Container(
                     name=component,
-                    image=image,
-                    image_pull_policy=pull_policy,
+                    image=env.image.ref,
+                    image_pull_policy=env.image.pull_policy,
                     command=pod.script_command(script),
-                    env=[*env, *pod.plain_env({"HOME": "/tmp"})],
-                    volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"),
-                                   pod.scripts_mount()],
+                    env=[*variables, *pod.plain_env({"HOME": "/tmp"})],
+                    volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"), pod.scripts_mount()],
                     resources=pod.resources(resources),
                     security_context=pod.container_security_context(),
                 )],
-                volumes=[pod.empty_dir("tmp"), pod.scripts_volume(scripts_config_map)],
+                volumes=[pod.empty_dir("tmp"), pod.scripts_volume(names.bootstrap_config_map)],
             ),
         ),
     ))

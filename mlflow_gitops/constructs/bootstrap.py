@@ -7,19 +7,19 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
-from mlflow_gitops.config.settings import AdminSecret
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs._job import gitops_job
-from mlflow_gitops.constructs.secrets import SecretSpec, external_secret
+from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
+from mlflow_gitops.constructs.migration import Migration
 from mlflow_gitops.scripts import KEYCLOAK_SETUP, MINIO_SETUP, script_source, script_sources
 
 SETUP_RESOURCES = pod.Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
 
 
 class Bootstrap(Construct):
-    """The setup Jobs of one instance, each switchable in config (`bootstrap.keycloak.enabled`,
-    `bootstrap.minio.enabled`), their scripts' ConfigMap `<instance>-bootstrap`, and the ExternalSecrets
-    that bring the admin credentials into the instance namespace (unless config names an existing Secret).
+    """Everything that runs once per change before the server: the `<instance>-bootstrap` ServiceAccount
+    and scripts ConfigMap, the database migration Job, and the setup Jobs, each switchable in config
+    (`bootstrap.keycloak.enabled`, `bootstrap.minio.enabled`):
 
     - `keycloak-setup` (`keycloak_setup.py`, python-keycloak): the confidential client, whose secret is
       the one the server reads (a re-run never rotates it), the `groups` client scope and mapper, the
@@ -27,23 +27,25 @@ class Bootstrap(Construct):
     - `minio-setup` (`minio_setup.py`, minio SDK): the bucket, optional versioning, a policy limited to
       the bucket and a dedicated user with the credentials the server reads (instead of root).
 
-    Both are content-addressed Jobs (see `gitops_job`): a change to a script or setting runs them again.
+    All are content-addressed Jobs (see `gitops_job`): a change to a script or setting runs them again.
+    Their admin credentials come from Secrets the `Secrets` construct brings in (platform unit).
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
                  names: n.Names) -> None:
         super().__init__(scope, id)
-        scripts = tuple(name for name, enabled in ((KEYCLOAK_SETUP, env.bootstrap.keycloak),
-                                                   (MINIO_SETUP, env.bootstrap.minio)) if enabled)
-        if not scripts:
-            return
+        scripts = (*MIGRATION_SCRIPTS, *(name for name, enabled in (
+            (KEYCLOAK_SETUP, env.bootstrap.keycloak), (MINIO_SETUP, env.bootstrap.minio)) if enabled))
+        labels = names.labels("bootstrap")
+        k8s.KubeServiceAccount(self, "service-account", automount_service_account_token=False,
+                               metadata=k8s.ObjectMeta(name=names.bootstrap_service_account,
+                                                       namespace=names.namespace, labels=labels))
         k8s.KubeConfigMap(self, "scripts", data=script_sources(scripts), metadata=k8s.ObjectMeta(
-            name=names.bootstrap_config_map, namespace=names.namespace, labels=names.labels("bootstrap")))
+            name=names.bootstrap_config_map, namespace=names.namespace, labels=labels))
+        Migration(self, "migration", env=env, instance=instance, names=names)
         if env.bootstrap.keycloak:
-            _admin_secret(self, "keycloak-admin", env, names, env.keycloak.admin)
             self._keycloak(env, instance, names)
         if env.bootstrap.minio:
-            _admin_secret(self, "minio-admin", env, names, env.s3.admin)
             self._minio(env, instance, names)
 
     def _keycloak(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
@@ -83,17 +85,6 @@ class Bootstrap(Construct):
 
     def _job(self, component: str, script: str, env: EnvironmentSettings, names: n.Names,
              variables: list[k8s.EnvVar]) -> None:
-        gitops_job(self, component, names=names, component=component, script=script,
-                   script_source=script_source(script), scripts_config_map=names.bootstrap_config_map,
-                   image=env.image.ref, pull_policy=env.image.pull_policy, env=variables,
+        gitops_job(self, component, env=env, names=names, component=component, script=script,
+                   scripts_checksum=pod.content_hash(script_source(script)), variables=variables,
                    resources=SETUP_RESOURCES)
-
-
-def _admin_secret(scope: Construct, id: str, env: EnvironmentSettings, names: n.Names, admin: AdminSecret) -> None:
-    """Copy admin credentials from Vault (properties username, password) into the instance namespace."""
-    if admin.vault_path is None:
-        return
-    external_secret(scope, id, env=env, names=names, spec=SecretSpec(admin.secret_name, names.namespace, (
-        (admin.user_key, admin.vault_path, "username"),
-        (admin.password_key, admin.vault_path, "password"),
-    )))

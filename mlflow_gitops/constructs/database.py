@@ -10,13 +10,19 @@ from imports.cnpg_databaserole.io.cnpg import postgresql as cnpg_role
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 
+ROLE_RECLAIM = {"retain": cnpg_role.DatabaseRoleSpecDatabaseRoleReclaimPolicy.RETAIN,
+                "delete": cnpg_role.DatabaseRoleSpecDatabaseRoleReclaimPolicy.DELETE}
+DATABASE_RECLAIM = {"retain": cnpg_db.DatabaseSpecDatabaseReclaimPolicy.RETAIN,
+                    "delete": cnpg_db.DatabaseSpecDatabaseReclaimPolicy.DELETE}
+
 
 class Database(Construct):
     """A `DatabaseRole` that logs in with the password of the ExternalSecret-made basic-auth Secret, and
     the `Database`s for MLflow's tracking data and the OIDC plugin's users, owned by that role.
 
-    CloudNativePG requires these objects in the Cluster's namespace. Reclaim policies are `retain`:
-    removing an instance from Git never drops its data.
+    CloudNativePG requires these objects in the Cluster's namespace. Reclaim policies follow the
+    instance's `reclaimPolicy`, default `retain`: removing an instance from Git (the engine prunes these
+    objects) never drops its data unless the config asked for `delete` beforehand.
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
@@ -34,7 +40,7 @@ class Database(Construct):
             login=True,
             password_secret=cnpg_role.DatabaseRoleSpecPasswordSecret(name=names.role_password_secret),
             ensure=cnpg_role.DatabaseRoleSpecEnsure.PRESENT,
-            database_role_reclaim_policy=cnpg_role.DatabaseRoleSpecDatabaseRoleReclaimPolicy.RETAIN,
+            database_role_reclaim_policy=ROLE_RECLAIM[instance.reclaim_policy],
         ))
         for construct_id, object_name, database in (
             ("tracking", names.database_object, db.name),
@@ -45,5 +51,5 @@ class Database(Construct):
                 name=database,
                 owner=db.role,
                 ensure=cnpg_db.DatabaseSpecEnsure.PRESENT,
-                database_reclaim_policy=cnpg_db.DatabaseSpecDatabaseReclaimPolicy.RETAIN,
+                database_reclaim_policy=DATABASE_RECLAIM[instance.reclaim_policy],
             ))

@@ -8,9 +8,10 @@ from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs._job import gitops_job
-from mlflow_gitops.scripts import script_sources
+from mlflow_gitops.scripts import MIGRATE_DB, WAIT_FOR_POSTGRES, script_sources
 
-SCRIPT = "migrate_db.py"
+SCRIPTS = (MIGRATE_DB, WAIT_FOR_POSTGRES)
+"""What the Job runs: the init container waits for PostgreSQL, the container migrates."""
 
 
 class Migration(Construct):
@@ -22,10 +23,9 @@ class Migration(Construct):
                  names: n.Names) -> None:
         super().__init__(scope, id)
         self.job_name = gitops_job(
-            self, "job", names=names, component="db-migration", script=SCRIPT,
-            script_source=script_sources()[SCRIPT], scripts_config_map=names.scripts_config_map,
-            image=env.image.ref, pull_policy=env.image.pull_policy,
+            self, "job", env=env, names=names, component="db-migration", script=MIGRATE_DB,
+            scripts_checksum=pod.content_hash(script_sources(SCRIPTS)),
             init_containers=[pod.wait_for_postgres(env, instance, names)],
-            env=[*pod.postgres_env(env, instance, names),
-                 pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI")],
+            variables=[*pod.postgres_env(env, instance, names),
+                       pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI")],
         )

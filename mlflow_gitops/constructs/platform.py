@@ -1,14 +1,15 @@
-"""One MLflow instance and everything it needs: the construct a Chart holds."""
+"""One MLflow instance and everything it needs, split into the units the GitOps engine applies in order."""
 
 from __future__ import annotations
 
+from cdk8s import Chart
 from constructs import Construct
 
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.constructs.bootstrap import Bootstrap
 from mlflow_gitops.constructs.database import Database
+from mlflow_gitops.constructs.gitops import UNITS
 from mlflow_gitops.constructs.ingress import Ingress
-from mlflow_gitops.constructs.migration import Migration
 from mlflow_gitops.constructs.monitoring import Monitoring
 from mlflow_gitops.constructs.namespace import Namespace
 from mlflow_gitops.constructs.secrets import Secrets
@@ -17,20 +18,26 @@ from mlflow_gitops.names import Names
 
 
 class MlflowPlatform(Construct):
-    """The whole platform of one instance. Child ids are a contract (they appear in cdk8s paths):
-    namespace, secrets, database, server, migration, bootstrap, ingress (when enabled), monitoring (when enabled).
+    """The whole platform of one instance, as three Charts, one per unit (`UNITS`):
+
+    - `platform`: namespace, secrets (ExternalSecrets), database (CloudNativePG role and databases);
+    - `bootstrap`: bootstrap (ServiceAccount, scripts, migration Job, Keycloak and MinIO setup Jobs);
+    - `app`: server, ingress (when enabled), monitoring (when enabled).
+
+    Chart and child ids are a contract (they appear in cdk8s paths). `units` maps unit -> Chart.
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings) -> None:
         super().__init__(scope, id)
         names = Names(env, instance)
-        Namespace(self, "namespace", env=env, names=names)
-        Secrets(self, "secrets", env=env, names=names)
-        Database(self, "database", env=env, instance=instance, names=names)
-        Server(self, "server", env=env, instance=instance, names=names)
-        Migration(self, "migration", env=env, instance=instance, names=names)
-        Bootstrap(self, "bootstrap", env=env, instance=instance, names=names)
+        self.units = {unit: Chart(self, unit, disable_resource_name_hashes=True) for unit in UNITS}
+        platform, bootstrap, app = (self.units[unit] for unit in UNITS)
+        Namespace(platform, "namespace", env=env, names=names)
+        Secrets(platform, "secrets", env=env, names=names)
+        Database(platform, "database", env=env, instance=instance, names=names)
+        Bootstrap(bootstrap, "bootstrap", env=env, instance=instance, names=names)
+        Server(app, "server", env=env, instance=instance, names=names)
         if env.ingress.enabled:
-            Ingress(self, "ingress", env=env, instance=instance, names=names)
+            Ingress(app, "ingress", env=env, instance=instance, names=names)
         if env.monitoring.enabled:
-            Monitoring(self, "monitoring", env=env, names=names)
+            Monitoring(app, "monitoring", env=env, names=names)

@@ -55,6 +55,19 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
     )
 
 
+def admin_secret_specs(env: EnvironmentSettings, names: n.Names) -> tuple[SecretSpec, ...]:
+    """Admin credentials of the enabled bootstrap Jobs, copied from Vault (properties username, password)
+    into the instance namespace, unless config names an existing Secret (`vaultPath: null`)."""
+    admins = ((env.bootstrap.keycloak, env.keycloak.admin), (env.bootstrap.minio, env.s3.admin))
+    return tuple(
+        SecretSpec(admin.secret_name, names.namespace, (
+            (admin.user_key, admin.vault_path, "username"),
+            (admin.password_key, admin.vault_path, "password"),
+        ))
+        for enabled, admin in admins if enabled and admin.vault_path
+    )
+
+
 STORE_KINDS = {
     "ClusterSecretStore": eso.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
     "SecretStore": eso.ExternalSecretSpecSecretStoreRefKind.SECRET_STORE,
@@ -64,13 +77,14 @@ STORE_KINDS = {
 class Secrets(Construct):
     """ExternalSecrets (`external-secrets.io/v1`) for the database login (in the app namespace and, as a
     `kubernetes.io/basic-auth` Secret labelled `cnpg.io/reload`, in the PostgreSQL namespace), the S3
-    credentials, the OIDC client config (with the auth-database URI built from the login) and the session
-    keys. Values stay in Vault; the Secrets are owned by their ExternalSecret (creationPolicy Owner).
+    credentials, the OIDC client config (with the auth-database URI built from the login), the session
+    keys, and the admin credentials of the bootstrap Jobs. Values stay in Vault; the Secrets are owned by
+    their ExternalSecret (creationPolicy Owner).
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
         super().__init__(scope, id)
-        for spec in secret_specs(names):
+        for spec in (*secret_specs(names), *admin_secret_specs(env, names)):
             external_secret(self, f"{spec.namespace}-{spec.name}", env=env, names=names, spec=spec)
 
 

@@ -8,7 +8,7 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.constructs import _pod as pod
-from mlflow_gitops.scripts import script_sources
+from mlflow_gitops.scripts import SERVER_SCRIPTS, script_sources
 
 APP_NAME = "oidc-auth-fastapi"
 CHECKSUM_ANNOTATION = "mlflow-gitops.io/config-checksum"
@@ -67,7 +67,7 @@ class Server(Construct):
         labels = names.labels("server")
         meta = k8s.ObjectMeta(name=names.server, namespace=names.namespace, labels=labels)
         env_data = server_env(env, instance, names)
-        scripts = script_sources()
+        scripts = script_sources(SERVER_SCRIPTS)
 
         k8s.KubeServiceAccount(self, "service-account", metadata=meta, automount_service_account_token=False)
         k8s.KubeConfigMap(self, "env", data=env_data, metadata=k8s.ObjectMeta(

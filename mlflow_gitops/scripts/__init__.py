@@ -6,10 +6,13 @@ Each is a standalone program: standard library plus the packages of image/requir
 from functools import cache
 from importlib import resources
 
-SERVER_SCRIPTS = ("migrate_db.py", "serve_metrics.py", "wait_for_postgres.py")
-"""Scripts of the server pods and the migration Job (the `<instance>-scripts` ConfigMap)."""
+WAIT_FOR_POSTGRES = "wait_for_postgres.py"
+MIGRATE_DB = "migrate_db.py"
+SERVE_METRICS = "serve_metrics.py"
 KEYCLOAK_SETUP = "keycloak_setup.py"
 MINIO_SETUP = "minio_setup.py"
+SERVER_SCRIPTS = (SERVE_METRICS, WAIT_FOR_POSTGRES)
+"""Scripts of the server pods (the `<instance>-scripts` ConfigMap, app unit)."""
 
 
 @cache

@@ -1,0 +1,173 @@
+"""Environments, instances and the GitOps engines: Flux and Argo CD objects, ordering, pruning, retention.
+
+Every example environment (dev and staging on Flux, prod on Argo CD) also passes the strict schema and
+Pod Security checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlflow_gitops.app import render
+from mlflow_gitops.config import ConfigError, load_environments
+from mlflow_gitops.output import environment_files
+from mlflow_gitops.validation import SchemaValidator
+from tests.conftest import EXAMPLES, find
+from tests.pod_security import pod_specs, restricted_violations
+
+FLUX_FORCE = {"kustomize.toolkit.fluxcd.io/force": "enabled"}
+ARGO_HOOK = {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation"}
+
+
+@pytest.fixture(scope="module")
+def examples() -> dict[str, Any]:
+    """name -> Rendered, for every example environment, rendered in one App."""
+    return {r.environment.name: r for r in render(load_environments(None, EXAMPLES, {}))}
+
+
+def folders(rendered: Any) -> set[str]:
+    return {path.rsplit("/", 1)[0] for path in environment_files(rendered) if "/" in path}
+
+
+def test_examples_cover_dev_staging_and_prod(examples):
+    assert sorted(examples) == ["dev", "prod", "staging"]
+    assert {name: r.environment.gitops.engine for name, r in examples.items()} == {
+        "dev": "flux", "staging": "flux", "prod": "argocd"}
+    assert [len(r.environment.instances) for r in examples.values()] == [1, 3, 2]
+
+
+def test_flux_chains_platform_bootstrap_app(default_docs):
+    kustomizations = {k["metadata"]["name"]: k["spec"] for k in find(default_docs, "Kustomization")}
+    assert list(kustomizations) == ["mlflow-default-platform", "mlflow-default-bootstrap", "mlflow-default-app"]
+    platform, bootstrap, app = kustomizations.values()
+    assert "dependsOn" not in platform
+    assert bootstrap["dependsOn"] == [{"name": "mlflow-default-platform"}]
+    assert app["dependsOn"] == [{"name": "mlflow-default-bootstrap"}]
+    for spec in kustomizations.values():
+        assert spec["wait"] is True and spec["prune"] is True
+        assert spec["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"}
+    assert [s["path"] for s in kustomizations.values()] == ["./default/platform", "./default/bootstrap",
+                                                            "./default/app"]
+    assert not find(default_docs, "GitRepository"), "without a repository URL Flux reads flux-system"
+
+
+def test_flux_paths_point_at_the_rendered_folders(examples):
+    dev = examples["dev"]
+    docs = dev.documents
+    [source] = find(list(docs), "GitRepository")
+    assert source["spec"]["url"] == "ssh://git@github.com/acme/gitops.git"
+    assert source["spec"]["ref"] == {"branch": "main"}
+    assert source["spec"]["secretRef"] == {"name": "gitops-deploy-key"}
+    rendered_folders = folders(dev)
+    for kustomization in find(list(docs), "Kustomization"):
+        assert kustomization["spec"]["sourceRef"]["name"] == source["metadata"]["name"]
+        path = kustomization["spec"]["path"]
+        assert path.startswith("./clusters/dev/mlflow/dev/")
+        assert path.removeprefix("./clusters/dev/mlflow/dev/") in rendered_folders
+
+
+def test_flux_jobs_are_force_replaced(default_docs):
+    for job in find(default_docs, "Job"):
+        assert job["metadata"]["annotations"] == FLUX_FORCE
+
+
+def test_argocd_applications_in_sync_waves(examples):
+    prod = examples["prod"]
+    docs = list(prod.documents)
+    apps = find(docs, "Application")
+    assert [a["metadata"]["name"] for a in apps] == ["mlflow-prod-platform", "mlflow-prod-bootstrap", "mlflow-prod-app"]
+    assert [a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] for a in apps] == ["0", "1", "2"]
+    for app in apps:
+        spec = app["spec"]
+        assert app["metadata"]["namespace"] == "argocd"
+        assert spec["project"] == "platform"
+        assert spec["source"]["repoURL"] == "https://github.com/acme/gitops.git"
+        assert spec["source"]["path"].removeprefix("clusters/prod/mlflow/prod/") in folders(prod)
+        assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert not find(docs, "Kustomization")
+    assert "argocd/kustomization.yaml" in environment_files(prod)
+
+
+def test_argocd_jobs_are_sync_hooks_not_flux_forced(examples):
+    jobs = find(list(examples["prod"].documents), "Job")
+    assert len(jobs) == 9, "three Jobs per instance"
+    for job in jobs:
+        assert job["metadata"]["annotations"] == ARGO_HOOK
+
+
+def test_argocd_needs_a_repository_url(tmp_path):
+    (tmp_path / "prod.yaml").write_text("gitops:\n  engine: argocd\n")
+    with pytest.raises(ConfigError) as caught:
+        load_environments(["prod"], tmp_path, {})
+    assert "gitops.repository.url: Argo CD Applications need the GitOps repository's URL" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_every_example_validates_strictly_and_is_restricted(examples, name, validator_for_examples):
+    docs = list(examples[name].documents)
+    assert validator_for_examples.validate_all(docs) == {}
+    pods = [spec for doc in docs for _, spec in pod_specs(doc)]
+    assert len(pods) == 4 * len(examples[name].environment.instances)
+    for spec in pods:
+        assert restricted_violations(spec) == []
+
+
+@pytest.fixture(scope="module")
+def validator_for_examples() -> SchemaValidator:
+    from mlflow_gitops.crds import default_crd_dir
+
+    return SchemaValidator(default_crd_dir())
+
+
+def test_each_instance_is_isolated(examples):
+    prod = examples["prod"]
+    docs = list(prod.documents)
+    deployments = find(docs, "Deployment")
+    assert sorted(d["metadata"]["namespace"] for d in deployments) == ["forecasting", "research", "vision"]
+    roles = sorted(r["spec"]["name"] for r in find(docs, "DatabaseRole"))
+    assert roles == ["forecasting", "research", "vision"]
+    vault_paths = {d["remoteRef"]["key"].split("/")[0] for es in find(docs, "ExternalSecret")
+                   for d in es["spec"]["data"] if not d["remoteRef"]["key"].startswith("platform/")}
+    assert vault_paths == {"forecasting", "research", "vision", "keycloak"}
+    buckets = sorted(j["BUCKET"] for j in (_env(job) for job in find(docs, "Job")) if "BUCKET" in j)
+    assert buckets == ["forecasting", "research", "vision"]
+
+
+def _env(job: dict[str, Any]) -> dict[str, str]:
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    return {v["name"]: v.get("value", "") for v in container["env"]}
+
+
+def test_data_is_retained_unless_config_asks_to_delete(examples, default_docs):
+    for doc in find(default_docs, "Database") + find(default_docs, "DatabaseRole"):
+        reclaim = doc["spec"].get("databaseReclaimPolicy", doc["spec"].get("databaseRoleReclaimPolicy"))
+        assert reclaim == "retain"
+    dev = list(examples["dev"].documents)
+    assert {d["spec"]["databaseReclaimPolicy"] for d in find(dev, "Database")} == {"delete"}
+    assert find(dev, "DatabaseRole")[0]["spec"]["databaseRoleReclaimPolicy"] == "delete"
+
+
+def test_removing_an_instance_removes_its_files_only(tmp_path):
+    (tmp_path / "team.yaml").write_text("instances:\n  - {name: a}\n  - {name: b}\n")
+    [both] = render(load_environments(["team"], tmp_path, {}))
+    (tmp_path / "team.yaml").write_text("instances:\n  - {name: a}\n")
+    [one_left] = render(load_environments(["team"], tmp_path, {}))
+    before, after = environment_files(both), environment_files(one_left)
+    gone = set(before) - set(after)
+
+    def of_instance_b(path: str) -> bool:
+        namespace, _, name = path.rsplit("/", 1)[1].removesuffix(".yaml").split("_")
+        return namespace == "b" or name == "b" or name.startswith("b-")
+
+    assert len(gone) == 25 and all(of_instance_b(p) for p in gone), sorted(gone)
+    assert not set(after) - set(before), "nothing new appears"
+    unchanged = [p for p in after if not p.endswith("kustomization.yaml")]
+    assert all(before[p] == after[p] for p in unchanged), "instance a renders the same bytes"
+
+
+def test_engine_objects_are_per_environment_not_per_instance(examples):
+    staging = list(examples["staging"].documents)
+    assert len(find(staging, "Kustomization")) == 3
+    assert len(find(staging, "Deployment")) == 2
