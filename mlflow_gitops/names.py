@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from mlflow_gitops.config.settings import EnvironmentSettings, InstanceSettings
 
@@ -144,15 +145,20 @@ class Names:
 
     @cached_property
     def allowed_hosts(self) -> tuple[str, ...]:
-        """Host headers the server accepts: the public host (with and without :443) and the in-cluster
-        service names (with and without the port) that clients inside the cluster use. Never '*'."""
+        """Host headers the server accepts: the public host (with and without :443, and with the public
+        URL's port if it has another) and the in-cluster service names (with and without the port) that
+        clients inside the cluster use. Never '*'."""
         host = self.instance.host
+        public = [host, f"{host}:443"]
+        port = urlsplit(self.instance.url).port
+        if port not in (None, 443):
+            public.append(f"{host}:{port}")
         in_cluster = [h for name in self.service_dns for h in (name, f"{name}:{HTTP_PORT}")]
-        return (host, f"{host}:443", *in_cluster)
+        return (*public, *in_cluster)
 
     @property
     def public_url(self) -> str:
-        return f"https://{self.instance.host}"
+        return self.instance.url
 
     @property
     def redirect_uri(self) -> str:

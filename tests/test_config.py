@@ -120,6 +120,9 @@ BAD_INPUT = {
     "admin Secrets collide with each other": (
         "s3:\n  admin: {secretName: keycloak-credentials}\n", {},
         ["dev.yaml: s3.admin.secretName: 'keycloak-credentials': the same Secret as keycloak.admin.secretName"]),
+    "public URL on another host": (
+        "instances:\n  - {name: a, host: a.io, url: 'https://b.io'}\n", {},
+        ["dev.yaml: instances[0].url: 'https://b.io': its host must be the instance host 'a.io'"]),
     "bad enum": ("image:\n  pullPolicy: Sometimes\n", {},
                  ["dev.yaml: image.pullPolicy: 'Sometimes': allowed values: Always, IfNotPresent, Never"]),
     "bad variable value": ("{}\n", {"MLFLOW_HOST": "bad_host"},

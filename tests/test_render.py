@@ -355,3 +355,13 @@ def test_staging_example_renders_two_isolated_instances(staging_docs):
     assert len(images) == 1 and "@sha256:" in images.pop()
     roles = {d["spec"]["name"] for d in find(staging_docs, "DatabaseRole")}
     assert roles == {"vision", "mlflow_nlp"}
+
+
+def test_public_url_with_a_port_is_allowed_and_used(tmp_path):
+    (tmp_path / "dev.yaml").write_text("instances:\n  - {name: mlflow, host: localhost, url: 'http://localhost:8080'}\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    hosts = arg(docs, "--allowed-hosts").split(",")
+    assert hosts[:3] == ["localhost", "localhost:443", "localhost:8080"]
+    env = server_env(docs)
+    assert env["OIDC_REDIRECT_URI"] == "http://localhost:8080/callback"
+    assert env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] == "http://localhost:8080"

@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import yaml
@@ -181,6 +182,7 @@ def _apply_env(
 
 def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
     name = raw["name"]
+    host = raw.get("host", f"{name}.example.com")
     oidc = raw.get("oidc", {})
     database = raw.get("database", {})
     role = database.get("role", name.replace("-", "_"))
@@ -189,7 +191,8 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
     return s.InstanceSettings(
         name=name,
         namespace=raw.get("namespace", name),
-        host=raw.get("host", f"{name}.example.com"),
+        host=host,
+        url=raw.get("url", f"https://{host}").rstrip("/"),
         replicas=raw.get("replicas", 1),
         workers=raw.get("workers", 1),
         default_permission=raw.get("defaultPermission", "MANAGE"),
@@ -350,6 +353,10 @@ def _semantic_problems(env: s.EnvironmentSettings, origin: Callable[[tuple[Any, 
                 problems.append(Problem(origin((section, "admin")), f"{section}.admin.secretName",
                                         f"collides with a Secret of instances[{index}]; pick another name",
                                         admin.secret_name))
+        if urlsplit(inst.url).hostname != inst.host:
+            problems.append(Problem(origin(where), key_path((*where, "url")),
+                                    f"its host must be the instance host {inst.host!r} (the allowed hosts, redirect "
+                                    "URI and IngressRoute all derive from it)", inst.url))
         if inst.database.name == inst.database.auth_name:
             problems.append(Problem(origin(where), key_path((*where, "database")),
                                     "name and authName must differ: the plugin's Alembic tables would collide "

@@ -136,6 +136,8 @@ class InstanceSettings:
     name: str
     namespace: str
     host: str
+    url: str
+    """Public base URL (default https://<host>)."""
     replicas: int
     workers: int
     default_permission: str
