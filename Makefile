@@ -8,12 +8,20 @@ export CDK8S_CHECK_UPGRADE := false
 
 .PHONY: setup synth test lint imports crds clean
 
-setup: $(VENV)/.installed node_modules/.installed
+CHECKOV_VENV ?= .checkov-venv
+
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# checkov has its own venv: its pins must not decide ours.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

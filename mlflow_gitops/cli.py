@@ -1,6 +1,7 @@
 """The mlflow-gitops command line: parse arguments, run config -> render -> output, map errors to exit codes.
 
-Exit codes: 0 success, 2 bad input (config or arguments), 1 anything else.
+Exit codes: 0 success, 2 bad input (config or arguments), 1 anything else. `diff` exits 1 when something
+differs (0 when nothing does, 2 on bad input or an unreadable repository or ref).
 """
 
 from __future__ import annotations
@@ -61,6 +62,52 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG)
     _add_selection(validate)
 
+    diff = commands.add_parser(
+        "diff", help="compare a fresh render with what the GitOps repository holds",
+        description="Render the selected environments and compare them, object by object, with "
+                    "<SUBDIR>/<env>/ of the GitOps repository: a local folder, or a git repository (URL or "
+                    "path, work tree or bare) fetched at REF (default: its HEAD). Prints added, removed and "
+                    "changed objects with unified diffs; secret-looking values are masked. Exit 0: no "
+                    "changes; 1: changes; 2: bad config, unreadable repository or unknown ref.",
+        epilog=EPILOG)
+    _add_selection(diff)
+    diff.add_argument("--against", required=True, metavar="PATH_OR_GIT_URL[@REF]",
+                      help="the GitOps repository: a folder, a git repository path or a git URL, optionally "
+                           "@branch, @tag or @commit")
+    diff.add_argument("--path", default=None, metavar="SUBDIR",
+                      help="folder of the repository holding the <env>/ folders (default: the config's "
+                           "gitops.path, itself '.' by default)")
+    diff.add_argument("--format", choices=("text", "markdown"), default="text",
+                      help="text for a terminal, markdown for a pull-request body or job summary (default: text)")
+
+    publish = commands.add_parser(
+        "publish", help="commit the render to a branch of the GitOps repository (and open a pull request)",
+        description="Render the selected environments, replace <SUBDIR>/<env>/ on BRANCH of the GitOps "
+                    "repository (checked out from the remote, or created from BASE), commit once and push. "
+                    "Nothing outside <SUBDIR>/<env>/ is touched; nothing is committed when nothing changed. "
+                    "--open-pr opens or updates the pull request BRANCH -> BASE through the GitHub API "
+                    "(GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL) with the diff against BASE as its body. "
+                    "Commits are made as GIT_AUTHOR_NAME <GIT_AUTHOR_EMAIL> (default mlflow-gitops "
+                    "<mlflow-gitops@localhost>). Exit 0: published or no changes; 2: bad input (the repository "
+                    "is left untouched); 1: git or API failure.",
+        epilog=EPILOG)
+    _add_selection(publish)
+    publish.add_argument("--repo", required=True, metavar="PATH_OR_GIT_URL", help="the GitOps repository")
+    publish.add_argument("--path", required=True, metavar="SUBDIR",
+                         help="folder of the repository that holds the <env>/ folders ('.' for its root); also "
+                              "what the rendered Flux/Argo CD objects point at")
+    publish.add_argument("--branch", default="mlflow-gitops/update", metavar="NAME",
+                         help="branch to commit to (default: mlflow-gitops/update)")
+    publish.add_argument("--base", default="main", metavar="NAME",
+                         help="branch a new BRANCH starts from, and the pull request's base (default: main)")
+    publish.add_argument("--message", default=None, metavar="TEXT",
+                         help="commit message (default: a summary such as 'mlflow-gitops: 3 changed, 1 added, "
+                              "0 removed (env default)'); the list of objects is appended")
+    publish.add_argument("--open-pr", action="store_true",
+                         help="open or update the pull request BRANCH -> BASE (needs GITHUB_TOKEN)")
+    publish.add_argument("--workdir", type=Path, default=Path(".mlflow-gitops"), metavar="DIR",
+                         help="where checkouts are cached, under DIR/checkouts/ (default: .mlflow-gitops)")
+
     crds = commands.add_parser("crds", help="the pinned upstream CRD files used to validate rendered output")
     crds_commands = crds.add_subparsers(dest="crds_command", required=True, metavar="COMMAND")
     fetch = crds_commands.add_parser(
@@ -99,6 +146,125 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from mlflow_gitops.gitops import join, normalize_subdir
+    from mlflow_gitops.gitops.diff import (
+        SourceError,
+        compare,
+        format_markdown,
+        format_text,
+        parse_against,
+        prefixed,
+        read_against,
+    )
+
+    subdir = None
+    if args.path is not None:
+        try:
+            subdir = normalize_subdir(args.path)
+        except ValueError as exc:
+            return _error(f"--path {exc}")
+    environments = load_environments(args.envs, args.config_dir, os.environ, gitops_path=subdir)
+    try:
+        roots = {env.name: join(normalize_subdir(env.gitops.path), env.name) for env in environments}
+    except ValueError as exc:
+        return _error(f"gitops.path {exc}")
+    try:
+        found, source = read_against(parse_against(args.against), roots.values())
+    except SourceError as exc:
+        return _error(str(exc))
+    from mlflow_gitops.app import render  # starts Node: only once the config and the repository are readable
+    from mlflow_gitops.output import tree
+
+    result = compare(prefixed(found, roots), tree(render(environments)), list(roots), roots=roots, source=source)
+    print(format_markdown(result) if args.format == "markdown" else format_text(result), end="")
+    return 1 if result.has_changes else 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from mlflow_gitops.gitops import GitError, join, normalize_subdir
+    from mlflow_gitops.gitops.diff import compare, format_markdown
+    from mlflow_gitops.gitops.forge import ForgeError, GitHub
+    from mlflow_gitops.gitops.publish import (
+        PublishError,
+        check_ref_name,
+        commit_message,
+        files_at,
+        normalize_repo,
+        publish,
+    )
+
+    try:
+        subdir = normalize_subdir(args.path)
+    except ValueError as exc:
+        return _error(f"--path {exc}")
+    try:
+        normalize_repo(args.repo)
+        check_ref_name("--branch", args.branch)
+        check_ref_name("--base", args.base)
+        if args.open_pr and args.branch == args.base:
+            return _error(f"--open-pr: --branch and --base are both {args.base!r}; a pull request needs two branches")
+        github = GitHub.from_environment(os.environ, args.repo) if args.open_pr else None
+    except (PublishError, ForgeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except GitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    environments = load_environments(args.envs, args.config_dir, os.environ, gitops_path=subdir)
+    from mlflow_gitops.app import render  # starts Node: only once the input is known to be valid
+    from mlflow_gitops.output import tree
+
+    files = tree(render(environments))
+    names = [env.name for env in environments]
+    try:
+        result = publish(files, args.repo, subdir, args.branch, args.base, args.message, args.workdir,
+                         environments=names)
+    except PublishError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    where = ", ".join(f"{join(subdir, name)}/" for name in names)
+    if result.commit is None:
+        on = result.branch if result.branch_exists else result.base
+        print(f"no changes: branch {on} of {result.repo} already holds the render of {result.changes.envs_label()} "
+              f"in {where}" + ("" if result.branch_exists else f"; branch {result.branch} not created"))
+    else:
+        how = f"new branch from {result.base}" if result.created_branch else "on top of the branch"
+        print(f"published {result.commit[:12]} to branch {result.branch} of {result.repo} ({how})")
+        print(commit_message(result.changes, subdir, args.message).split("\n", 1)[0])
+    if github is None:
+        return 0
+    if not result.branch_exists:
+        print(f"no pull request: branch {result.branch} does not exist (nothing to propose)")
+        return 0
+    try:
+        roots = {name: join(subdir, name) for name in names}
+        against_base = compare(files_at(result, result.base), files, names, roots=roots,
+                               source=f"{result.repo}@{result.base}")
+    except GitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not against_base.has_changes:
+        print(f"no pull request: branch {result.branch} holds what {result.base} holds")
+        return 0
+    body = format_markdown(against_base, heading=f"mlflow-gitops: {result.branch} -> {result.base}")
+    commit = f" ({result.commit[:12]})" if result.commit else ""
+    body += f"\n---\n_Published by `mlflow-gitops publish`{commit}; the diff is against `{result.base}`._\n"
+    title = commit_message(against_base, subdir, args.message).split("\n", 1)[0]
+    try:
+        pull = github.open_or_update(result.branch, result.base, title, body)
+    except ForgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"pull request #{pull.number} {pull.action}: {pull.url}")
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from mlflow_gitops.crds import RAW_BASE_URL, CrdFetchError, fetch_crds
 
@@ -114,7 +280,8 @@ def _crds(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"synth": _synth, "validate": _validate, "crds": _crds}[args.command](args)
+        commands = {"synth": _synth, "validate": _validate, "diff": _diff, "publish": _publish, "crds": _crds}
+        return commands[args.command](args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)

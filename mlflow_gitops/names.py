@@ -139,9 +139,24 @@ class Names:
         return (self.server, f"{self.server}.{ns}", f"{self.server}.{ns}.svc", f"{self.server}.{ns}.svc.cluster.local")
 
     @property
+    def redis_secret(self) -> str:
+        return f"{self.base}-redis"
+
+    @property
     def instance_secrets(self) -> tuple[str, ...]:
         """Secrets the instance's own ExternalSecrets make in its namespace."""
-        return (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret)
+        return (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret, self.redis_secret)
+
+    # Redis (sessions of more than one replica)
+    @property
+    def redis(self) -> str:
+        """Deployment, Service and ServiceAccount of the rendered Redis."""
+        return f"{self.base}-redis"
+
+    @property
+    def redis_host(self) -> str:
+        redis = self.instance.sessions.redis
+        return redis.host or f"{self.redis}.{self.namespace}.svc.cluster.local"
 
     @cached_property
     def allowed_hosts(self) -> tuple[str, ...]:

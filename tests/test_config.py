@@ -110,8 +110,14 @@ BAD_INPUT = {
     "contradicting TLS settings": ("ingress:\n  tls: {secretName: a, certResolver: b}\n", {},
                                    ["dev.yaml: ingress.tls: secretName and certResolver contradict each other"]),
     "replicas with pod-local sessions": ("instances:\n  - {name: a, replicas: 2}\n", {},
-                                         ["dev.yaml: instances[0].replicas: 2: more than one replica needs a "
-                                          "shared session store"]),
+                                         ["dev.yaml: instances[0].replicas: 2: more than one replica needs "
+                                          "sessions.store: redis"]),
+    "autoscaling with pod-local sessions": ("instances:\n  - {name: a, autoscaling: {enabled: true}}\n", {},
+                                            ["dev.yaml: instances[0].autoscaling.enabled: True: autoscaling runs "
+                                             "several replicas: it needs sessions.store: redis"]),
+    "Redis both rendered and existing": (
+        "instances:\n  - {name: a, sessions: {store: redis, redis: {host: redis.acme.io}}}\n", {},
+        ["dev.yaml: instances[0].sessions.redis: deploy and host contradict each other"]),
     "malformed YAML": ("keycloak: [unclosed\n", {}, ["dev.yaml: line 2, column 1: malformed YAML"]),
     "not a mapping": ("- a\n- b\n", {}, ["dev.yaml: 'list': the file must hold a mapping of keys"]),
     "admin Secret collides with an instance Secret": (

@@ -109,7 +109,8 @@ def test_every_example_validates_strictly_and_is_restricted(examples, name, vali
     docs = list(examples[name].documents)
     assert validator_for_examples.validate_all(docs) == {}
     pods = [spec for doc in docs for _, spec in pod_specs(doc)]
-    assert len(pods) == 4 * len(examples[name].environment.instances)
+    redis = [i for i in examples[name].environment.instances if i.sessions.store == "redis" and i.sessions.redis.deploy]
+    assert len(pods) == 4 * len(examples[name].environment.instances) + len(redis)
     for spec in pods:
         assert restricted_violations(spec) == []
 
@@ -124,7 +125,7 @@ def validator_for_examples() -> SchemaValidator:
 def test_each_instance_is_isolated(examples):
     prod = examples["prod"]
     docs = list(prod.documents)
-    deployments = find(docs, "Deployment")
+    deployments = [d for d in find(docs, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
     assert sorted(d["metadata"]["namespace"] for d in deployments) == ["forecasting", "research", "vision"]
     roles = sorted(r["spec"]["name"] for r in find(docs, "DatabaseRole"))
     assert roles == ["forecasting", "research", "vision"]
@@ -161,7 +162,7 @@ def test_removing_an_instance_removes_its_files_only(tmp_path):
         namespace, _, name = path.rsplit("/", 1)[1].removesuffix(".yaml").split("_")
         return namespace == "b" or name == "b" or name.startswith("b-")
 
-    assert len(gone) == 25 and all(of_instance_b(p) for p in gone), sorted(gone)
+    assert len(gone) == 31 and all(of_instance_b(p) for p in gone), sorted(gone)
     assert not set(after) - set(before), "nothing new appears"
     unchanged = [p for p in after if not p.endswith("kustomization.yaml")]
     assert all(before[p] == after[p] for p in unchanged), "instance a renders the same bytes"

@@ -38,12 +38,12 @@ def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
             meta = docs[0]["metadata"]
             assert name == f"{meta.get('namespace', 'cluster')}_{docs[0]['kind'].lower()}_{meta['name']}.yaml"
             seen.setdefault(unit, set()).add(docs[0]["kind"])
-    assert seen["platform"] == {"Namespace", "ExternalSecret", "DatabaseRole", "Database"}
+    assert seen["platform"] == {"Namespace", "ExternalSecret", "DatabaseRole", "Database", "NetworkPolicy"}
     assert seen["bootstrap"] == {"ServiceAccount", "ConfigMap", "Job"}
     assert seen["app"] == {"ServiceAccount", "ConfigMap", "Service", "Deployment", "IngressRoute", "Middleware",
-                           "ServiceMonitor"}
+                           "ServiceMonitor", "PodDisruptionBudget"}
     assert seen["flux"] == {"Kustomization"}
-    assert "default: 28 objects" in result.stdout
+    assert "default: 34 objects" in result.stdout
     assert "Deployment 1" in result.stdout and str(folder) in result.stdout
 
 

@@ -47,7 +47,7 @@ def test_default_objects_per_kind(default_docs):
         kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
     assert kinds == {"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 3,
                      "Kustomization": 3, "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1,
-                     "Middleware": 2, "ServiceMonitor": 1}
+                     "Middleware": 2, "ServiceMonitor": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 1}
 
 
 def test_namespace_is_restricted_and_monitored(default_docs):

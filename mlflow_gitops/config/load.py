@@ -183,7 +183,7 @@ def _apply_env(
 def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
     name = raw["name"]
     host = raw.get("host", f"{name}.example.com")
-    oidc = raw.get("oidc", {})
+    oidc, scaling = raw.get("oidc", {}), raw.get("autoscaling", {})
     database = raw.get("database", {})
     role = database.get("role", name.replace("-", "_"))
     res = raw.get("resources", {})
@@ -218,12 +218,29 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
         bucket=raw.get("bucket", name),
         vault_path=raw.get("vaultPath", name),
         reclaim_policy=raw.get("reclaimPolicy", "retain"),
+        sessions=_sessions(raw.get("sessions", {})),
+        autoscaling=s.AutoscalingSettings(
+            enabled=scaling.get("enabled", False),
+            min_replicas=scaling.get("minReplicas", raw.get("replicas", 1)),
+            max_replicas=scaling.get("maxReplicas", 5),
+            target_cpu_utilization=scaling.get("targetCpuUtilization", 75),
+        ),
     )
+
+
+REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
+
+
+def _sessions(raw: dict[str, Any]) -> s.SessionSettings:
+    redis = raw.get("redis", {})
+    return s.SessionSettings(store=raw.get("store", "filesystem"), redis=s.RedisSettings(
+        deploy=redis.get("deploy", True), host=redis.get("host"), port=redis.get("port", 6379),
+        db=redis.get("db", 0), ssl=redis.get("ssl", False), image=redis.get("image", REDIS_IMAGE)))
 
 
 def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSettings:
     image, kc, pg, s3 = doc["image"], doc["keycloak"], doc["postgres"], doc["s3"]
-    vault, ingress, mon = doc["vault"], doc["ingress"], doc["monitoring"]
+    vault, ingress, mon, net = doc["vault"], doc["ingress"], doc["monitoring"], doc["network"]
     tls = ingress.get("tls", {})
     return s.EnvironmentSettings(
         name=name,
@@ -279,6 +296,17 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             bucket_versioning=doc["bootstrap"]["minio"]["versioning"],
         ),
         gitops=_gitops(doc["gitops"]),
+        network=s.NetworkSettings(
+            policies=net["policies"],
+            ingress_namespace=net["ingressNamespace"],
+            allow_from=tuple(net["allowFrom"]),
+            dns_namespace=net["dnsNamespace"],
+            keycloak_namespace=net["keycloakNamespace"],
+            keycloak_ports=tuple(net["keycloakPorts"]),
+            keycloak_cidrs=tuple(net["keycloakCidrs"]),
+            postgres_cidrs=tuple(net["postgresCidrs"]),
+            s3_cidrs=tuple(net["s3Cidrs"]),
+        ),
         instances=tuple(_instance(raw) for raw in doc["instances"]),
     )
 
@@ -334,11 +362,27 @@ def _semantic_problems(env: s.EnvironmentSettings, origin: Callable[[tuple[Any, 
     seen: dict[str, dict[str, int]] = {label: {} for label, _, _ in _UNIQUE}
     for index, inst in enumerate(env.instances):
         where = ("instances", index)
-        if inst.replicas > 1:
+        pod_local = inst.sessions.store == "filesystem"
+        if inst.replicas > 1 and pod_local:
             problems.append(Problem(
                 origin((*where, "replicas")), key_path((*where, "replicas")),
-                "more than one replica needs a shared session store; the plugin's filesystem sessions are "
-                "pod-local, so a login that returns to another pod fails. Allowed: 1", inst.replicas))
+                "more than one replica needs sessions.store: redis; the plugin's filesystem sessions are "
+                "pod-local, so a login that returns to another pod fails. Allowed with filesystem: 1", inst.replicas))
+        if inst.autoscaling.enabled and pod_local:
+            problems.append(Problem(origin((*where, "autoscaling")), key_path((*where, "autoscaling", "enabled")),
+                                    "autoscaling runs several replicas: it needs sessions.store: redis", True))
+        if inst.autoscaling.enabled and inst.autoscaling.min_replicas > inst.autoscaling.max_replicas:
+            problems.append(Problem(origin((*where, "autoscaling")), key_path((*where, "autoscaling")),
+                                    f"minReplicas {inst.autoscaling.min_replicas} exceeds maxReplicas "
+                                    f"{inst.autoscaling.max_replicas}"))
+        redis = inst.sessions.redis
+        if inst.sessions.store == "redis" and not redis.deploy and not redis.host:
+            problems.append(Problem(origin((*where, "sessions")), key_path((*where, "sessions", "redis", "host")),
+                                    "sessions.redis.deploy is false: name the existing Redis with host"))
+        if inst.sessions.store == "redis" and redis.deploy and redis.host:
+            problems.append(Problem(origin((*where, "sessions")), key_path((*where, "sessions", "redis")),
+                                    "deploy and host contradict each other: render a Redis (deploy: true) or use "
+                                    "an existing one (deploy: false, host)"))
         for label, sub, get in _UNIQUE:
             value = get(inst)
             if value in seen[label]:

@@ -107,6 +107,44 @@ class GitOpsSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    policies: bool
+    ingress_namespace: str
+    allow_from: tuple[str, ...]
+    dns_namespace: str
+    keycloak_namespace: str
+    keycloak_ports: tuple[int, ...]
+    keycloak_cidrs: tuple[str, ...]
+    postgres_cidrs: tuple[str, ...]
+    s3_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    deploy: bool
+    host: str | None
+    port: int
+    db: int
+    ssl: bool
+    image: str
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    store: str
+    """filesystem (pod-local, one replica) or redis."""
+    redis: RedisSettings
+
+
+@dataclass(frozen=True)
+class AutoscalingSettings:
+    enabled: bool
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int
+
+
+@dataclass(frozen=True)
 class Resources:
     cpu_request: str
     memory_request: str
@@ -147,6 +185,8 @@ class InstanceSettings:
     bucket: str
     vault_path: str
     reclaim_policy: str
+    sessions: SessionSettings
+    autoscaling: AutoscalingSettings
 
 
 @dataclass(frozen=True)
@@ -164,4 +204,5 @@ class EnvironmentSettings:
     monitoring: MonitoringSettings
     bootstrap: BootstrapSettings
     gitops: GitOpsSettings
+    network: NetworkSettings
     instances: tuple[InstanceSettings, ...]

@@ -14,7 +14,8 @@ from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.config.settings import Resources
 
-RUN_AS_USER = 1000
+RUN_AS_USER = 10001
+"""A high UID (checkov CKV_K8S_40): no clash with a host user; the image runs as it too (image/Dockerfile)."""
 SCRIPTS_VOLUME = "scripts"
 
 

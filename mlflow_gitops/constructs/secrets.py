@@ -52,6 +52,8 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
             ("SECRET_KEY", session, "secret_key"),
             ("MLFLOW_FLASK_SERVER_SECRET_KEY", session, "flask_secret_key"),
         )),
+        *([SecretSpec(names.redis_secret, names.namespace, (("REDIS_PASSWORD", names.vault("redis"), "password"),))]
+          if names.instance.sessions.store == "redis" else []),
     )
 
 

@@ -28,13 +28,29 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
         "OIDC_ADMIN_GROUP_NAME": oidc.admin_group,
         "OIDC_GROUP_NAME": f"{oidc.admin_group},{oidc.user_group}",
         "DEFAULT_MLFLOW_PERMISSION": instance.default_permission,
-        "SESSION_TYPE": "cachelib",
-        "SESSION_CACHE_DIR": n.SESSION_DIR,
-        "CACHE_DIR": n.CACHE_DIR,
+        **session_env(instance, names),
         "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": names.public_url,
         "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(names.allowed_hosts),
         "MLFLOW_SERVER_X_FRAME_OPTIONS": "SAMEORIGIN",
         "HOME": "/tmp",
+    }
+
+
+def session_env(instance: InstanceSettings, names: n.Names) -> dict[str, str]:
+    """The plugin's session store and permission cache: pod-local files, or Redis shared by all replicas."""
+    if instance.sessions.store == "filesystem":
+        return {"SESSION_TYPE": "cachelib", "SESSION_CACHE_DIR": n.SESSION_DIR, "CACHE_DIR": n.CACHE_DIR}
+    redis = instance.sessions.redis
+    return {
+        "SESSION_TYPE": "redis",
+        "REDIS_HOST": names.redis_host,
+        "REDIS_PORT": str(redis.port),
+        "REDIS_DB": str(redis.db),
+        "REDIS_SSL": str(redis.ssl).lower(),
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_HOST": names.redis_host,
+        "CACHE_REDIS_PORT": str(redis.port),
+        "CACHE_REDIS_DB": str(redis.db + 1),
     }
 
 
@@ -87,11 +103,12 @@ class Server(Construct):
 
         image, pull = env.image.ref, env.image.pull_policy
         checksum = pod.content_hash({"env": env_data, "scripts": scripts})
+        selector = {**names.selector_labels, "app.kubernetes.io/component": "server"}
         k8s.KubeDeployment(self, "deployment", metadata=meta, spec=k8s.DeploymentSpec(
-            replicas=instance.replicas,
+            # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
+            replicas=None if instance.autoscaling.enabled else instance.replicas,
             revision_history_limit=5,
-            selector=k8s.LabelSelector(
-                match_labels={**names.selector_labels, "app.kubernetes.io/component": "server"}),
+            selector=k8s.LabelSelector(match_labels=selector),
             strategy=k8s.DeploymentStrategy(type="RollingUpdate", rolling_update=k8s.RollingUpdateDeployment(
                 max_surge=k8s.IntOrString.from_string("100%"),
                 max_unavailable=k8s.IntOrString.from_number(0))),
@@ -102,6 +119,7 @@ class Server(Construct):
                     automount_service_account_token=False,
                     enable_service_links=False,
                     security_context=pod.pod_security_context(),
+                    topology_spread_constraints=_spread(selector) if _several(instance) else None,
                     init_containers=[pod.wait_for_postgres(env, instance, names)],
                     containers=[self._server(env, instance, names), self._metrics(image, pull)],
                     volumes=[
@@ -140,6 +158,9 @@ class Server(Construct):
                 pod.secret_env("SECRET_KEY", names.session_secret, "SECRET_KEY"),
                 pod.secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY", names.session_secret,
                                "MLFLOW_FLASK_SERVER_SECRET_KEY"),
+                *([pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD"),
+                   pod.secret_env("CACHE_REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD")]
+                  if instance.sessions.store == "redis" else []),
             ],
             volume_mounts=[
                 k8s.VolumeMount(name="tmp", mount_path="/tmp"),
@@ -172,3 +193,16 @@ class Server(Construct):
             resources=pod.resources(pod.SMALL),
             security_context=pod.container_security_context(),
         )
+
+
+def _several(instance: InstanceSettings) -> bool:
+    return instance.replicas > 1 or instance.autoscaling.enabled
+
+
+def _spread(selector: dict[str, str]) -> list[k8s.TopologySpreadConstraint]:
+    """Spread replicas across nodes (and zones where the nodes have zone labels) without blocking scheduling."""
+    return [
+        k8s.TopologySpreadConstraint(max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
+                                     label_selector=k8s.LabelSelector(match_labels=selector))
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]

@@ -18,7 +18,7 @@ def main() -> int:
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    start_http_server(port, addr=os.environ.get("METRICS_ADDR", "0.0.0.0"), registry=registry)
+    start_http_server(port, registry=registry)  # every address of the pod
     print(f"serving metrics on :{port}/metrics", flush=True)
     threading.Event().wait()
     return 0

@@ -1,0 +1,181 @@
+"""Open or update the pull request of a published branch through GitHub's REST API (or a compatible one).
+
+Settings come from the environment: `GITHUB_API_URL` (default https://api.github.com; GitHub Enterprise:
+https://HOST/api/v3), `GITHUB_TOKEN` (required; sent as a bearer token, never printed) and
+`GITHUB_REPOSITORY` (`owner/name`: used when the repository URL does not name one, such as a local path;
+a URL like https://github.com/owner/name.git or git@host:owner/name.git wins, because GitHub Actions sets
+GITHUB_REPOSITORY to the repository running the workflow). The requests are the ones
+GitHub documents for pulls:
+
+- `GET /repos/{owner}/{repo}/pulls?state=open&head={owner}:{branch}&base={base}`
+- `PATCH /repos/{owner}/{repo}/pulls/{number}` with `{"title", "body"}` when one is open,
+- else `POST /repos/{owner}/{repo}/pulls` with `{"title", "head", "base", "body"}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+DEFAULT_API_URL = "https://api.github.com"
+API_VERSION = "2022-11-28"
+MEDIA_TYPE = "application/vnd.github+json"
+
+
+def _user_agent() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"mlflow-gitops/{version('mlflow-gitops')}"
+    except Exception:  # not installed as a distribution
+        return "mlflow-gitops"
+
+
+USER_AGENT = _user_agent()
+BODY_LIMIT = 65_536
+
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_URL_FORMS = (
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/]+@)?[^/]+(?::\d+)?/(?P<path>.+?)/*$"),  # https://, ssh://
+    re.compile(r"^[A-Za-z0-9._-]+@[^:/]+:(?P<path>.+?)/*$"),  # git@host:owner/name.git
+)
+
+
+class ForgeError(Exception):
+    """The API refused or could not be reached. `exit_code` 2 for missing settings (bad input), else 1."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str
+    action: str
+    """created or updated."""
+
+
+def repository_from_url(url: str) -> str | None:
+    """`owner/name` of a GitHub-style repository URL (https, ssh or scp-like), else None."""
+    for form in _URL_FORMS:
+        match = form.match(url.strip())
+        if match:
+            path = match["path"].removesuffix(".git")
+            parts = path.split("/")
+            if len(parts) >= 2:
+                candidate = "/".join(parts[-2:])
+                if _REPOSITORY.match(candidate):
+                    return candidate
+    return None
+
+
+class GitHub:
+    def __init__(self, token: str, repository: str, api_url: str = DEFAULT_API_URL, timeout: float = 30) -> None:
+        if not _REPOSITORY.match(repository):
+            raise ForgeError(f"GITHUB_REPOSITORY {repository!r}: expected owner/name", 2)
+        self._token = token
+        self.repository = repository
+        self.owner, self.name = repository.split("/")
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str], repo_url: str) -> GitHub:
+        """Settings from the environment; ForgeError (exit code 2) names what is missing."""
+        token = environ.get("GITHUB_TOKEN", "").strip()
+        if not token:
+            raise ForgeError("--open-pr needs a GitHub token in the environment variable GITHUB_TOKEN "
+                             "(scopes: contents and pull requests, write)", 2)
+        # The URL first: inside GitHub Actions GITHUB_REPOSITORY is always set, to the repository running the
+        # workflow (the config repository), not to the GitOps repository the pull request belongs to.
+        repository = repository_from_url(repo_url) or environ.get("GITHUB_REPOSITORY", "").strip()
+        if not repository:
+            raise ForgeError("--open-pr: cannot tell the GitHub repository from --repo; set GITHUB_REPOSITORY to "
+                             "owner/name", 2)
+        api_url = environ.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
+        if not re.match(r"^https?://", api_url):
+            raise ForgeError(f"GITHUB_API_URL {api_url!r}: expected an http(s) URL", 2)
+        return cls(token, repository, api_url)
+
+    def _clean(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _request(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        request = urllib.request.Request(f"{self.api_url}{path}", data=data, method=method, headers={
+            "Authorization": f"Bearer {self._token}",
+            "Accept": MEDIA_TYPE,
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": USER_AGENT,
+            **({"Content-Type": "application/json; charset=utf-8"} if data is not None else {}),
+        })
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise ForgeError(self._clean(self._explain(method, path, exc))) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ForgeError(self._clean(f"cannot reach {self.api_url}: {reason}")) from None
+        try:
+            return json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            raise ForgeError(f"{method} {path}: the answer is not JSON") from None
+
+    def _explain(self, method: str, path: str, exc: urllib.error.HTTPError) -> str:
+        try:
+            payload = json.loads(exc.read() or b"{}")
+        except (json.JSONDecodeError, OSError):
+            payload = {}
+        message = payload.get("message", "") if isinstance(payload, dict) else ""
+        details = []
+        for error in payload.get("errors", []) if isinstance(payload, dict) else []:
+            if isinstance(error, dict):
+                details.append(error.get("message") or " ".join(
+                    str(error[k]) for k in ("resource", "field", "code") if error.get(k)))
+            else:
+                details.append(str(error))
+        said = "; ".join(x for x in [message, *details] if x) or exc.reason
+        what = f"GitHub API {method} {path}: {exc.code}"
+        if exc.code == 401:
+            return f"{what}: {said}. Check GITHUB_TOKEN (expired, revoked or mistyped)"
+        if exc.code == 403:
+            return (f"{what}: {said}. The token may lack permission (pull requests: write) on "
+                    f"{self.repository}, or the rate limit was hit")
+        if exc.code == 404:
+            return (f"{what}: {said}. No repository {self.repository} at {self.api_url}, or the token cannot see "
+                    "it (set GITHUB_REPOSITORY / GITHUB_API_URL)")
+        if exc.code == 422:
+            return f"{what}: {said}. GitHub refused the pull request (no commits between the branches, or the " \
+                   "branch is missing on GitHub)"
+        return f"{what}: {said}"
+
+    def _pulls(self) -> str:
+        return f"/repos/{quote(self.owner, safe='')}/{quote(self.name, safe='')}/pulls"
+
+    def find(self, branch: str, base: str) -> dict[str, Any] | None:
+        query = urlencode({"state": "open", "head": f"{self.owner}:{branch}", "base": base})
+        found = self._request("GET", f"{self._pulls()}?{query}")
+        if not isinstance(found, list):
+            raise ForgeError(f"GET {self._pulls()}: expected a list of pull requests")
+        return found[0] if found else None
+
+    def open_or_update(self, branch: str, base: str, title: str, body: str) -> PullRequest:
+        """Update the open pull request of `branch` into `base`, or open one."""
+        if len(body) > BODY_LIMIT:
+            body = body[:BODY_LIMIT - 100] + "\n\n_(cut: GitHub limits a body to 65,536 characters)_\n"
+        existing = self.find(branch, base)
+        if existing is not None:
+            number = int(existing["number"])
+            updated = self._request("PATCH", f"{self._pulls()}/{number}", {"title": title, "body": body})
+            return PullRequest(number, str((updated or existing).get("html_url", "")), "updated")
+        created = self._request("POST", self._pulls(), {"title": title, "head": branch, "base": base, "body": body})
+        return PullRequest(int(created["number"]), str(created.get("html_url", "")), "created")

@@ -1,0 +1,266 @@
+"""Publish a render to the GitOps repository: replace `SUBDIR/<env>/`, commit once, push a branch.
+
+The checkout is cached under `<workdir>/checkouts/<hash of the repository URL>` (fetched and hard-reset
+when reused, cleaned of anything untracked) and guarded by a lock file, so two runs on one machine do not
+interleave. Only `SUBDIR/<env>/` of the rendered environments is ever written; a staged path outside them
+aborts the run before anything is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow_gitops.gitops import GitError, is_git_repository, join, normalize_subdir, redact, run_git
+from mlflow_gitops.gitops.diff import DiffResult, compare, looks_remote, read_tree_at
+
+DEFAULT_BRANCH = "mlflow-gitops/update"
+DEFAULT_BASE = "main"
+DEFAULT_WORKDIR = Path(".mlflow-gitops")
+DEFAULT_AUTHOR = ("mlflow-gitops", "mlflow-gitops@localhost")
+
+
+class PublishError(Exception):
+    """Publishing failed. `exit_code` 2: bad input (nothing was touched); 1: git failed."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    repo: str
+    """The repository, credentials redacted."""
+    branch: str
+    base: str
+    path: str
+    environments: tuple[str, ...]
+    changes: DiffResult
+    """The render against the branch's head before this run (or the base when the branch is new)."""
+    commit: str | None
+    """The new commit; None when nothing changed."""
+    created_branch: bool
+    branch_exists: bool
+    """The branch is on the remote after this run."""
+    checkout: Path
+
+    @property
+    def changed(self) -> bool:
+        return self.commit is not None
+
+
+def checkout_dir(repo_url: str, workdir: Path) -> Path:
+    return workdir / "checkouts" / hashlib.sha256(repo_url.encode()).hexdigest()[:16]
+
+
+def normalize_repo(repo: str) -> str:
+    """A local path becomes absolute (so its hash and `origin` are stable); a URL stays as given."""
+    if not repo.strip():
+        raise PublishError("--repo: empty; give a git URL or the path of a git repository", 2)
+    if looks_remote(repo):
+        return repo
+    path = Path(repo).expanduser()
+    if not path.exists():
+        raise PublishError(f"--repo {repo}: no such folder, and not a git URL", 2)
+    if not is_git_repository(path):
+        raise PublishError(f"--repo {repo}: not a git repository", 2)
+    return str(path.resolve())
+
+
+def check_ref_name(option: str, name: str) -> str:
+    done = run_git(["check-ref-format", "--branch", name], check=False)
+    if done.returncode != 0 or not name or name.startswith("-"):
+        raise PublishError(f"{option} {name!r}: not a valid branch name", 2)
+    return name
+
+
+def commit_message(result: DiffResult, path: str, message: str | None = None) -> str:
+    """First line `mlflow-gitops: 3 changed, 1 added, 0 removed (env default)` (or `message`), then the
+    objects and files, one per line."""
+    counts = f"{len(result.changed)} changed, {len(result.added)} added, {len(result.removed)} removed"
+    subject = message.strip() if message and message.strip() else f"mlflow-gitops: {counts} ({result.envs_label()})"
+    body: list[str] = []
+    for status in ("changed", "added", "removed", "moved"):
+        items = result.of(status)
+        if items:
+            body.append(f"{status.capitalize()}:")
+            body += [f"  {result.label(c.id)}" for c in items]
+    if result.files:
+        body.append("Files:")
+        body += [f"  {result.repo_path(f.path)} ({f.status})" for f in result.files]
+    where = ", ".join(f"{join(path, env)}/" for env in result.environments)
+    lines = [subject, "", f"Rendered by mlflow-gitops into {where}"]
+    if body:
+        lines += ["", *body]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepare_checkout(url: str, target: Path) -> None:
+    """Clone `url` into `target`, or reuse it: fetch, and drop local state."""
+    if target.exists():
+        origin = run_git(["config", "--get", "remote.origin.url"], target, check=False).stdout.strip()
+        if (target / ".git").is_dir() and origin == url:
+            run_git(["fetch", "--quiet", "--prune", "--no-tags", "origin"], target)
+            return
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".clone-", dir=target.parent))
+    try:
+        run_git(["clone", "--quiet", "--no-tags", "--no-checkout", url, str(staging / "repo")])
+        (staging / "repo").rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remote_commit(checkout: Path, branch: str) -> str | None:
+    done = run_git(["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}^{{commit}}"], checkout,
+                   check=False)
+    return done.stdout.strip() or None
+
+
+def _safe_target(checkout: Path, relative: str) -> Path:
+    """`checkout/relative`, refusing any symbolic link on the way (it could lead outside the checkout)."""
+    current = checkout
+    for part in relative.split("/"):
+        if part == ".":
+            continue
+        current = current / part
+        if current.is_symlink():
+            raise PublishError(f"{relative}: {current.relative_to(checkout)} is a symbolic link in the repository; "
+                               "refusing to write through it", 2)
+    return current
+
+
+def _environments(files: Mapping[str, str], environments: Sequence[str] | None) -> tuple[str, ...]:
+    envs = tuple(sorted(set(environments) if environments is not None else {p.split("/", 1)[0] for p in files}))
+    if not envs:
+        raise PublishError("nothing to publish: no environment was rendered", 2)
+    for relative in files:
+        env, _, rest = relative.partition("/")
+        parts = rest.split("/")
+        if env not in envs or not rest or any(p in {"", ".", ".."} for p in parts):
+            raise PublishError(f"refusing to write {relative!r}: not a file inside a rendered environment's folder")
+    return envs
+
+
+def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAULT_BRANCH, base: str = DEFAULT_BASE,
+            message: str | None = None, workdir: Path = DEFAULT_WORKDIR, *,
+            environments: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> PublishResult:
+    """Make `branch` of `repo` hold `files` (`<env>/<relative path>` -> text) under `path/<env>/`.
+
+    The branch is checked out from the remote when it exists there, else created from `base`. Each
+    rendered environment's folder is replaced as a whole; nothing outside these folders is written. When the
+    result equals the branch's head nothing is committed or pushed; else one commit (author and committer
+    from GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, default `mlflow-gitops <mlflow-gitops@localhost>`) is pushed,
+    fast-forward only. Raises PublishError.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        subdir = normalize_subdir(path)
+    except ValueError as exc:
+        raise PublishError(f"--path {exc}", 2) from exc
+    check_ref_name("--branch", branch)
+    check_ref_name("--base", base)
+    envs = _environments(files, environments)
+    url = normalize_repo(repo)
+    shown = redact(url)
+    folders = {env: join(subdir, env) for env in envs}
+    name = environ.get("GIT_AUTHOR_NAME") or DEFAULT_AUTHOR[0]
+    email = environ.get("GIT_AUTHOR_EMAIL") or DEFAULT_AUTHOR[1]
+    identity = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+
+    target = checkout_dir(url, workdir)
+    with _locked(target.with_name(target.name + ".lock")):
+        try:
+            _prepare_checkout(url, target)
+        except GitError as exc:
+            raise PublishError(f"cannot clone or fetch {shown}: {exc}") from exc
+        try:
+            head = _remote_commit(target, branch)
+            created = head is None
+            start = head or _remote_commit(target, base)
+            before: dict[str, str] = {}
+            if start is not None:
+                run_git(["checkout", "--quiet", "--force", "--no-track", "-B", branch, start], target)
+                run_git(["clean", "--quiet", "-ffdx"], target)
+                old = read_tree_at(target, "HEAD", folders.values())
+                before = {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in old[folder].items()}
+            elif run_git(["for-each-ref", "--count=1", "refs/remotes/origin/"], target).stdout.strip():
+                raise PublishError(f"--base {base!r}: no such branch in {shown}", 2)
+            else:  # an empty repository: the branch starts with the first commit
+                run_git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], target)
+                run_git(["update-ref", "-d", f"refs/heads/{branch}"], target, check=False)
+                run_git(["read-tree", "--empty"], target)
+                run_git(["clean", "--quiet", "-ffdx"], target)
+            changes = compare(before, files, envs, roots=folders, source=f"{shown}@{branch if head else base}")
+
+            for folder in folders.values():
+                destination = _safe_target(target, folder)
+                if destination.is_dir():
+                    shutil.rmtree(destination)
+                elif destination.exists():
+                    destination.unlink()
+            for relative, text in sorted(files.items()):
+                env, _, rest = relative.partition("/")
+                destination = _safe_target(target, join(folders[env], rest))
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_text(text, encoding="utf-8")
+
+            pathspecs = [folders[env] for env in envs]
+            run_git(["add", "--all", "--", *pathspecs], target)
+            staged = run_git(["diff", "--cached", "--name-only", "-z"], target).stdout.split("\0")
+            staged = [p for p in staged if p]
+            outside = [p for p in staged if not any(p == f or p.startswith(f + "/") or f == "." for f in pathspecs)]
+            if outside:
+                raise PublishError(f"refusing to commit files outside {', '.join(pathspecs)}: {', '.join(outside)}")
+            if not staged:
+                return PublishResult(shown, branch, base, subdir, envs, changes, None, False, not created, target)
+
+            run_git(["commit", "--quiet", "--no-verify", "--no-edit", "-F", "-"], target,
+                    input=commit_message(changes, subdir, message), env=identity)
+            commit = run_git(["rev-parse", "HEAD"], target).stdout.strip()
+            push = run_git(["push", "--quiet", "--no-verify", "--porcelain", "origin",
+                            f"HEAD:refs/heads/{branch}"], target, check=False)
+            if push.returncode != 0:
+                detail = redact("; ".join(line.strip() for line in (push.stderr + push.stdout).splitlines()
+                                          if line.strip() and not line.startswith("To "))[-500:])
+                hint = (" (the branch moved on the remote meanwhile: run again)"
+                        if "non-fast-forward" in detail or "rejected" in detail else "")
+                raise PublishError(f"push of {branch} to {shown} failed{hint}: {detail}")
+            return PublishResult(shown, branch, base, subdir, envs, changes, commit, created, True, target)
+        except GitError as exc:
+            raise PublishError(f"{shown}: {exc}") from exc
+
+
+def files_at(result: PublishResult, branch: str) -> dict[str, str]:
+    """The files of the published environments on the remote's `branch`, `<env>/<rel>` -> text (empty when
+    the branch does not exist)."""
+    if _remote_commit(result.checkout, branch) is None:
+        return {}
+    folders = {env: join(result.path, env) for env in result.environments}
+    found = read_tree_at(result.checkout, f"refs/remotes/origin/{branch}", folders.values())
+    return {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in found[folder].items()}
