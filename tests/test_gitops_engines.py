@@ -125,7 +125,8 @@ def validator_for_examples() -> SchemaValidator:
 def test_each_instance_is_isolated(examples):
     prod = examples["prod"]
     docs = list(prod.documents)
-    deployments = [d for d in find(docs, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
+    deployments = [d for d in find(docs, "Deployment")
+                   if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
     assert sorted(d["metadata"]["namespace"] for d in deployments) == ["forecasting", "research", "vision"]
     roles = sorted(r["spec"]["name"] for r in find(docs, "DatabaseRole"))
     assert roles == ["forecasting", "research", "vision"]
