@@ -12,8 +12,13 @@ Protocol as MinIO speaks it to `minio.MinioAdmin` 7.2.20 (and to `minio.Minio` f
   the region taken from the credential scope), recomputed here from the raw request and checked against the root
   credentials or a (enabled) user's; `x-amz-content-sha256` is checked against the body and `x-amz-date` for skew.
   Failures answer 403 `InvalidAccessKeyId` / `SignatureDoesNotMatch` (admin: JSON body, S3: XML body, as MinIO).
-  Only root may use the admin API (others: 403 AccessDenied). The fake does not evaluate IAM policies, so S3 requests
-  signed by a non-root user are answered 501 NotImplemented instead of being forwarded.
+  Only root may use the admin API (others: 403 AccessDenied).
+* S3 requests signed by root are forwarded. S3 requests signed by a user are forwarded when the user's attached
+  policies allow them, else answered 403 AccessDenied (MinIO's XML error): the request is mapped to its IAM action and
+  resource (`s3_requests`, path-style requests only, e.g. GET /b/k -> s3:GetObject on arn:aws:s3:::b/k) and evaluated
+  (`evaluate`): an explicit Deny wins, else an Allow statement whose Action and Resource patterns (`*`/`?`
+  wildcards, as MinIO's wildcard.Match) match allows. A request the fake cannot map, or a policy statement it cannot
+  evaluate (Condition, NotAction, NotResource, Principal), is answered 501 NotImplemented: never a silent allow.
 * Admin errors are MinIO's JSON `APIErrorResponse` (`{"Code", "Message", "Resource", "RequestId", "HostId"}`) with
   MinIO's status codes, e.g. 404 `XMinioAdminNoSuchUser`, 404 `XMinioAdminNoSuchPolicy`, 400
   `XMinioAdminPolicyChangeAlreadyApplied` for an attach/detach that changes nothing; the SDK raises them as
@@ -30,12 +35,13 @@ Protocol as MinIO speaks it to `minio.MinioAdmin` 7.2.20 (and to `minio.Minio` f
   `Retry-After: 120`, like a starting MinIO.
 
 Not modelled: groups, service accounts, LDAP/OpenID, STS, presigned (query-string) auth, streaming (chunked) payload
-signatures, policy evaluation, persistence.
+signatures, policy conditions, bucket policies (anonymous access), virtual-host-style requests, persistence.
 
-Test helpers: `FakeMinio(upstream_url, root_user, root_password)` as a context manager; `url`; state inspection
+Test helpers: `FakeMinio(upstream_url, root_user, root_password, port=0)` as a context manager; `url`; state inspection
 (`users`, `policies`, `policies_of`, `user_secret`); drift injection (`put_policy`, `detach`, `delete_user`,
 `set_user_status`); `before(command, callback)` to act just before a command is handled (e.g. a concurrent change);
-`down`, `down_for`; `requests` (method, path, query, status, api) with `writes()` and `clear_requests()`.
+`down`, `down_for`; `requests` (method, path, query, status, api, identity, actions) with `writes()` and
+`clear_requests()`.
 """
 
 from __future__ import annotations
@@ -231,6 +237,105 @@ def normalize_policy(document: Any) -> dict[str, Any]:
     return {"Version": version or "2012-10-17", "Statement": result}
 
 
+# ------------------------------------------------------------------------------------------- IAM policy evaluation
+
+
+class Unsupported(Exception):
+    """A request or a policy the fake cannot evaluate faithfully (answered 501, never allowed by accident)."""
+
+
+# Sub-resources (query keys) of bucket and object requests: (method, sub-resource) -> IAM action. "" = none.
+_BUCKET_ACTIONS: dict[tuple[str, str], str] = {
+    ("GET", ""): "s3:ListBucket", ("HEAD", ""): "s3:ListBucket", ("PUT", ""): "s3:CreateBucket",
+    ("DELETE", ""): "s3:DeleteBucket", ("GET", "location"): "s3:GetBucketLocation",
+    ("GET", "versioning"): "s3:GetBucketVersioning", ("PUT", "versioning"): "s3:PutBucketVersioning",
+    ("GET", "versions"): "s3:ListBucketVersions", ("GET", "uploads"): "s3:ListBucketMultipartUploads",
+    ("GET", "policy"): "s3:GetBucketPolicy", ("PUT", "policy"): "s3:PutBucketPolicy",
+    ("DELETE", "policy"): "s3:DeleteBucketPolicy", ("GET", "tagging"): "s3:GetBucketTagging",
+    ("PUT", "tagging"): "s3:PutBucketTagging", ("DELETE", "tagging"): "s3:PutBucketTagging",
+    ("GET", "acl"): "s3:GetBucketAcl", ("GET", "lifecycle"): "s3:GetLifecycleConfiguration",
+    ("PUT", "lifecycle"): "s3:PutLifecycleConfiguration", ("POST", "delete"): "s3:DeleteObject",
+}
+_OBJECT_ACTIONS: dict[tuple[str, str], str] = {
+    ("GET", ""): "s3:GetObject", ("HEAD", ""): "s3:GetObject", ("PUT", ""): "s3:PutObject",
+    ("DELETE", ""): "s3:DeleteObject", ("POST", "uploads"): "s3:PutObject", ("POST", "uploadId"): "s3:PutObject",
+    ("PUT", "uploadId"): "s3:PutObject", ("GET", "uploadId"): "s3:ListMultipartUploadParts",
+    ("DELETE", "uploadId"): "s3:AbortMultipartUpload", ("GET", "tagging"): "s3:GetObjectTagging",
+    ("PUT", "tagging"): "s3:PutObjectTagging", ("DELETE", "tagging"): "s3:DeleteObjectTagging",
+    ("GET", "acl"): "s3:GetObjectAcl",
+}
+# Query keys that only shape a response (listing options, part numbers): not sub-resources.
+_PLAIN_QUERY = frozenset({"list-type", "prefix", "delimiter", "max-keys", "marker", "continuation-token",
+                          "start-after", "fetch-owner", "encoding-type", "partNumber", "max-parts",
+                          "part-number-marker", "versionId", "key-marker", "upload-id-marker", "max-uploads",
+                          "version-id-marker", "response-content-type", "response-content-disposition",
+                          "response-cache-control", "response-content-encoding", "response-content-language",
+                          "response-expires", "x-id"})
+
+
+def s3_requests(method: str, raw_path: str, raw_query: str, headers: dict[str, str],
+                body: bytes = b"") -> list[tuple[str, str]]:
+    """The (IAM action, resource ARN) pairs a path-style S3 request needs; raises Unsupported for others."""
+    path = unquote(raw_path)
+    bucket, _, key = path.lstrip("/").partition("/")
+    query = parse_qs(raw_query, keep_blank_values=True)
+    sub = sorted(set(query) - _PLAIN_QUERY)
+    if len(sub) > 1:
+        raise Unsupported(f"unmapped S3 sub-resources {sub}")
+    resource_key = sub[0] if sub else ""
+    if not bucket:
+        if method == "GET" and not resource_key:
+            return [("s3:ListAllMyBuckets", "arn:aws:s3:::*")]
+        raise Unsupported(f"unmapped S3 request {method} /?{raw_query}")
+    if not key:
+        action = _BUCKET_ACTIONS.get((method, resource_key))
+        if action is None:
+            raise Unsupported(f"unmapped S3 bucket request {method} /{bucket}?{raw_query}")
+        if resource_key == "delete":  # DeleteObjects: each key in the XML body needs s3:DeleteObject
+            keys = [unquote(k) for k in re.findall(r"<Key>(.*?)</Key>", body.decode("utf-8", "replace"), re.S)]
+            if not keys:
+                raise Unsupported("DeleteObjects request without keys")
+            return [(action, f"arn:aws:s3:::{bucket}/{k}") for k in keys]
+        return [(action, f"arn:aws:s3:::{bucket}")]
+    action = _OBJECT_ACTIONS.get((method, resource_key))
+    if action is None:
+        raise Unsupported(f"unmapped S3 object request {method} /{bucket}/...?{raw_query}")
+    needed = [(action, f"arn:aws:s3:::{bucket}/{key}")]
+    source = headers.get("x-amz-copy-source")
+    if source and method == "PUT":  # CopyObject / UploadPartCopy also read the source object
+        source_path = unquote(source.split("?", 1)[0]).lstrip("/")
+        needed.append(("s3:GetObject", f"arn:aws:s3:::{source_path}"))
+    return needed
+
+
+@functools.lru_cache(maxsize=256)
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """MinIO's wildcard.Match: `*` any sequence (also empty), `?` exactly one character, nothing else special."""
+    return re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern), re.S)
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+    return _wildcard(pattern).fullmatch(value) is not None
+
+
+def evaluate(policies: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """True when the (normalized) policies allow `action` on `resource`: no matching Deny and a matching Allow."""
+    allowed = False
+    for document in policies:
+        for statement in document.get("Statement", []):
+            unsupported = {"Condition", "NotAction", "NotResource", "Principal"} & set(statement)
+            if unsupported:
+                raise Unsupported(f"fake MinIO does not evaluate {sorted(unsupported)} in policies")
+            if not any(wildcard_match(pattern, action) for pattern in statement.get("Action", [])):
+                continue
+            if not any(wildcard_match(pattern, resource) for pattern in statement.get("Resource", [])):
+                continue
+            if statement["Effect"] == "Deny":
+                return False
+            allowed = True
+    return allowed
+
+
 # -------------------------------------------------------------------------------------------------------------- fake
 
 
@@ -257,6 +362,8 @@ class Request:
     query: dict[str, list[str]]
     api: str  # "admin" or "s3"
     status: int = 0
+    identity: str = ""  # access key of a correctly signed request
+    actions: list[tuple[str, str]] = field(default_factory=list)  # (IAM action, resource) of a user's S3 request
 
     @property
     def command(self) -> str:
@@ -287,12 +394,14 @@ def _now() -> str:
 class FakeMinio:
     """MinIO admin API fake + reverse proxy to `upstream` (an S3 server URL). Use as a context manager."""
 
-    def __init__(self, upstream: str, root_user: str, root_password: str, region: str | None = None):
+    def __init__(self, upstream: str, root_user: str, root_password: str, region: str | None = None,
+                 port: int = 0):
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
         self.upstream = (parts.hostname, parts.port or 80)
         self.root_user, self.root_password, self.region = root_user, root_password, region
+        self.listen_port = port  # 0: any free port
         self.down = False
         self.down_for = 0  # answer this many more requests as if down (then up again)
         self.requests: list[Request] = []
@@ -314,7 +423,7 @@ class FakeMinio:
             pass
 
         Handler.fake = fake
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.listen_port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-minio", daemon=True)
@@ -564,6 +673,18 @@ class FakeMinio:
         response = {"updatedAt": _now(), ("policiesAttached" if attach else "policiesDetached"): changed}
         return 200, self._encrypt(_go_json(response))
 
+    # ---------------------------------------------------------------------------------------------- authorization
+    def allows(self, access_key: str, action: str, resource: str) -> bool:
+        """Whether the user's attached policies allow `action` on `resource` (root: always)."""
+        with self._lock:
+            if access_key == self.root_user:
+                return True
+            user = self._users.get(access_key)
+            if user is None or user.status != "enabled":
+                return False
+            documents = [self._policies[name] for name in user.policies if name in self._policies]
+        return evaluate(documents, action, resource)
+
     # ---------------------------------------------------------------------------------------------- authentication
     def secret_of(self, access_key: str) -> tuple[str | None, bool]:
         """(secret key, enabled) of an identity; (None, False) when unknown."""
@@ -613,6 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
         except AdminError as exc:
             record.status = self._error(admin, raw_path, exc.status, exc.code, exc.message)
             return
+        record.identity = identity
         if admin:
             if identity != self.fake.root_user:
                 record.status = self._error(True, raw_path, *ACCESS_DENIED)
@@ -626,9 +748,19 @@ class _Handler(BaseHTTPRequestHandler):
             record.status = self._send(status, payload, "application/json" if payload else None)
             return
         if identity != self.fake.root_user:
-            record.status = self._error(False, raw_path, 501, "NotImplemented",
-                                        "fake MinIO does not evaluate IAM policies; only root may use the S3 API")
-            return
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            try:
+                record.actions = s3_requests(self.command, raw_path, raw_query, headers, body)
+                allowed = all(self.fake.allows(identity, action, resource) for action, resource in record.actions)
+                if not allowed and record.actions[0][0] == "s3:ListAllMyBuckets":
+                    # MinIO then lists the buckets the user may list (403 only when none): not modelled.
+                    raise Unsupported("ListBuckets by a user without s3:ListAllMyBuckets (MinIO filters per bucket)")
+            except Unsupported as exc:
+                record.status = self._error(False, raw_path, 501, "NotImplemented", f"fake MinIO: {exc}")
+                return
+            if not allowed:
+                record.status = self._error(False, raw_path, *ACCESS_DENIED)
+                return
         record.status = self._forward(body)
 
     def _authenticate(self, raw_path: str, raw_query: str, body: bytes) -> str:

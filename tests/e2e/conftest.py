@@ -1,0 +1,357 @@
+"""End-to-end harness: the rendered stack's own containers, run as local processes against real services.
+
+What a GitOps engine would apply is rendered through the normal config path (an environment file with loopback
+endpoints), and then walked through in the order the engine and the kubelet would: the platform unit's Secrets
+(ExternalSecrets evaluated against a dict standing in for Vault) and PostgreSQL role and databases (exactly as the
+DatabaseRole/Database objects say), the bootstrap Jobs (MinIO setup against the fake MinIO in front of moto, the
+database migration with its wait-for-postgres init container), then the server pod (init container, then the
+`mlflow` and `metrics` containers). Keycloak is replaced by an OpenID provider configured like the Keycloak client
+the keycloak-setup Job would create (its client id, secret and redirect URI come from that Job's resolved env).
+
+Fixtures are package-scoped: the stack starts once for tests/e2e and stops after its last test. Readiness times and
+the suite's wall time are printed at the end and written to ci-artifacts/e2e-timings.txt; each process' log is
+attached to a failing test's report and copied to ci-artifacts/e2e-logs/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.e2e.pod import LOGS, Image, Pod, PodError, Process
+from tests.e2e.readme import run_readme
+from tests.e2e.services import (
+    Postgres,
+    ServiceError,
+    apply_cnpg,
+    queue_user,
+    start_moto,
+    start_oidc,
+    wait_http,
+)
+from tests.e2e.stack import REALM, Ports, Stack, render_environment
+from tests.e2e.venv import ensure_venv
+from tests.fakes.minio_admin import FakeMinio
+
+E2E = Path(__file__).resolve().parent
+REPO = E2E.parents[1]
+ARTIFACTS = REPO / "ci-artifacts"
+
+# What an operator put in Vault (README "What you put in Vault"). The database password needs URL escaping in the
+# auth DB URI the mlflow-oidc-config ExternalSecret builds.
+DB_PASSWORD = "p@ss:w/rd+x y"
+VAULT: dict[str, dict[str, str]] = {
+    "mlflow/postgres": {"username": "mlflow", "password": DB_PASSWORD},
+    "mlflow/s3": {"accesskey": "mlflow-artifacts", "secretkey": "s3-Secret/key+from vault"},
+    "mlflow/oidc": {"client_id": "mlflow", "client_secret": "oidc-Client-Secret-e2e"},
+    "mlflow/session": {"secret_key": "e2e-session-secret-key-0123456789abcdef",
+                       "flask_secret_key": "e2e-flask-secret-key-0123456789abcdef"},
+    "minio/admin": {"username": "minio-root", "password": "minio-Root-Password-e2e"},
+    "keycloak/admin": {"username": "admin", "password": "keycloak-Admin-Password-e2e"},
+}
+
+# Test users of the realm; group names as the README documents them.
+ADMIN = {"email": "alice.admin@example.com", "name": "Alice Admin", "groups": ["mlflow-admins"]}
+USER = {"email": "bob.user@example.com", "name": "Bob User", "groups": ["mlflow-users"]}
+OUTSIDER = {"email": "eve.outsider@example.com", "name": "Eve Outsider", "groups": ["sales"]}
+
+TIMINGS: dict[str, float] = {}
+_CLOCK: dict[str, float] = {}
+
+
+@contextmanager
+def timed(name: str) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    TIMINGS[name] = time.monotonic() - start
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets, ports = [], []
+    try:
+        while len(ports) < count:
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+            ports.append(sock.getsockname()[1])
+    finally:
+        for sock in sockets:
+            sock.close()
+    return ports
+
+
+def _fail(what: str, exc: BaseException) -> None:
+    pytest.fail(f"e2e prerequisite failed: {what}: {exc}", pytrace=False)
+
+
+# ----------------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _e2e_clock() -> Iterator[None]:
+    """Set up first, torn down last: the e2e suite's wall time, stack start and stop included."""
+    _CLOCK["start"] = time.monotonic()
+    yield
+    _CLOCK["end"] = time.monotonic()
+
+
+@pytest.fixture(scope="package")
+def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="package")
+def runtime_dir() -> Iterator[Path]:
+    """Pods' volumes and working directories: outside pytest's tmp dir (mode 0700), so that the containers' non-root
+    user can reach them, and outside /tmp, which the pods mount a volume over. Logs stay in e2e_dir."""
+    base = "/var/tmp" if Path("/var/tmp").is_dir() else None
+    path = Path(tempfile.mkdtemp(prefix="mlflow-e2e-pods-", dir=base))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def image() -> Image:
+    with timed("e2e venv (image/requirements.txt)"):
+        try:
+            venv = ensure_venv()
+        except (RuntimeError, OSError) as exc:
+            _fail("the e2e venv from image/requirements.txt (ci/e2e-setup.sh builds it)", exc)
+    return Image.from_dockerfile(venv, REPO / "image" / "Dockerfile")
+
+
+@pytest.fixture(scope="package")
+def ports() -> Ports:
+    return Ports(*_free_ports(6))
+
+
+@pytest.fixture(scope="package")
+def stack(e2e_dir: Path, ports: Ports) -> Stack:
+    with timed("render"):
+        rendered = render_environment(e2e_dir / "config", ports)
+        return Stack(rendered, VAULT)
+
+
+@pytest.fixture(scope="package")
+def postgres(stack: Stack, ports: Ports, e2e_dir: Path) -> Iterator[Postgres]:
+    with timed("postgres (initdb, start, CNPG role + databases)"):
+        try:
+            pg = Postgres(ports.postgres, e2e_dir / "logs").start()
+        except ServiceError as exc:
+            _fail("PostgreSQL", exc)
+        try:
+            pg.applied = apply_cnpg(pg, stack.docs, stack.secrets)  # type: ignore[attr-defined]
+        except BaseException:
+            pg.stop()
+            raise
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="package")
+def moto_url(ports: Ports, e2e_dir: Path) -> Iterator[str]:
+    with timed("moto_server"):
+        process = start_moto(ports.moto, e2e_dir / "logs")
+    yield f"http://127.0.0.1:{ports.moto}"
+    process.stop()
+
+
+@pytest.fixture(scope="package")
+def minio(moto_url: str, ports: Ports) -> Iterator[FakeMinio]:
+    """MinIO at the rendered s3.endpoint: the admin API fake in front of moto; its root credentials from Vault."""
+    root = VAULT["minio/admin"]
+    with FakeMinio(moto_url, root["username"], root["password"], port=ports.s3) as fake:
+        yield fake
+
+
+def job_pod(stack: Stack, component: str, image: Image, workdir: Path, logdir: Path) -> Pod:
+    job = stack.job(component)
+    spec = job["spec"]["template"]["spec"]
+    assert spec.get("restartPolicy") in ("Never", "OnFailure"), f"{job['metadata']['name']}: restartPolicy"
+    return Pod(job["metadata"]["name"], spec, job["metadata"]["namespace"], workdir, image, stack.configmaps,
+               stack.secrets, logdir=logdir)
+
+
+def run_job(stack: Stack, component: str, image: Image, workdir: Path, logdir: Path,
+            timeout: float = 300) -> list[Process]:
+    """The Job's pod to completion: init containers in order, then its container(s); any failure raises."""
+    pod = job_pod(stack, component, image, workdir, logdir)
+    try:
+        pod.run_init_containers(timeout=timeout)
+        return [pod.run_to_completion(container, timeout) for container in pod.spec["containers"]]
+    finally:
+        pod.stop()
+
+
+@pytest.fixture(scope="package")
+def minio_setup(stack: Stack, minio: FakeMinio, image: Image, runtime_dir: Path, e2e_dir: Path) -> list[Process]:
+    with timed("minio-setup Job"):
+        return run_job(stack, "minio-setup", image, runtime_dir / "minio-setup", e2e_dir / "logs" / "minio-setup")
+
+
+@dataclass
+class Provider:
+    port: int
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    process: Process
+
+
+@pytest.fixture(scope="package")
+def oidc(stack: Stack, ports: Ports, image: Image, runtime_dir: Path, e2e_dir: Path) -> Iterator[Provider]:
+    """The realm's confidential client as the keycloak-setup Job registers it (client id/secret and MLFLOW_URL from
+    the Job's resolved env; redirect <MLFLOW_URL>/callback as keycloak_setup.py sets it)."""
+    pod = job_pod(stack, "keycloak-setup", image, runtime_dir / "keycloak-setup", e2e_dir / "logs" / "keycloak-setup")
+    env = pod.environment(pod.container("keycloak-setup"))
+    assert env["KEYCLOAK_REALM"] == REALM
+    redirect = env["MLFLOW_URL"].rstrip("/") + "/callback"
+    with timed("OIDC provider"):
+        try:
+            process = start_oidc(ports.keycloak, env["KEYCLOAK_REALM"], env["OIDC_CLIENT_ID"],
+                                 env["OIDC_CLIENT_SECRET"], redirect, e2e_dir / "logs")
+        except ServiceError as exc:
+            _fail("the OpenID provider", exc)
+    yield Provider(ports.keycloak, env["OIDC_CLIENT_ID"], env["OIDC_CLIENT_SECRET"], redirect, process)
+    process.stop()
+
+
+@pytest.fixture(scope="package")
+def migration(stack: Stack, postgres: Postgres, image: Image, runtime_dir: Path, e2e_dir: Path) -> list[Process]:
+    with timed("db-migration Job (wait-for-postgres + migrate_db.py)"):
+        return run_job(stack, "db-migration", image, runtime_dir / "db-migration", e2e_dir / "logs" / "db-migration")
+
+
+@dataclass
+class Server:
+    url: str
+    host: str
+    pod: Pod
+    processes: dict[str, Process]
+    ports: dict[int, int]
+    stack: Stack
+    provider: Provider
+    minio: FakeMinio
+
+    @property
+    def port(self) -> int:
+        """The host port the server listens on (its public URL's port: the emulated Service + ingress)."""
+        return int(urlsplit(self.url).port or 80)
+
+    def login(self, user: dict[str, Any]) -> tuple[requests.Session, requests.Response]:
+        """Log `user` in through /login -> provider -> /callback, as a browser would (redirects followed)."""
+        queue_user(self.provider.port, user)
+        session = requests.Session()
+        response = session.get(f"{self.url}/login", timeout=60)
+        return session, response
+
+
+@pytest.fixture(scope="package")
+def server(stack: Stack, migration: list[Process], minio_setup: list[Process], minio: FakeMinio, oidc: Provider,
+           image: Image, ports: Ports, runtime_dir: Path, e2e_dir: Path) -> Iterator[Server]:
+    """The Deployment's pod: init container to completion, then `mlflow` and `metrics`; ready when the startup
+    probe's path answers on the probe's port."""
+    deployment = stack.deployment
+    spec = deployment["spec"]["template"]["spec"]
+    mlflow_container, http_port = stack.container_port(spec, "http")
+    metrics_container, metrics_port = stack.container_port(spec, "metrics")
+    port_map = {http_port: ports.mlflow, metrics_port: ports.metrics}
+    pod = Pod(deployment["metadata"]["name"], spec, deployment["metadata"]["namespace"], runtime_dir / "server",
+              image, stack.configmaps, stack.secrets, port_map, logdir=e2e_dir / "logs" / "server")
+    try:
+        with timed("server pod: /health (init container, then mlflow + metrics)"):
+            pod.run_init_containers(timeout=120)
+            processes = {"mlflow": pod.start(mlflow_container)}
+            # the pod's network namespace, emulated: the sidecar listens on loopback only
+            processes["metrics"] = pod.start(metrics_container, extra_env={"METRICS_ADDR": "127.0.0.1"})
+            probe = mlflow_container["startupProbe"]["httpGet"]
+            _, probe_port = stack.container_port(spec, probe["port"]) if isinstance(probe["port"], str) else \
+                (None, probe["port"])
+            wait_http(f"http://127.0.0.1:{port_map[probe_port]}{probe['path']}", 180, processes["mlflow"])
+        wait_http(f"http://127.0.0.1:{ports.metrics}/metrics", 30, processes["metrics"])
+    except (PodError, ServiceError) as exc:
+        pod.stop()
+        pytest.fail(f"the server pod did not start: {exc}", pytrace=False)
+    yield Server(stack.public_url, stack.public_host, pod, processes, port_map, stack, oidc, minio)
+    pod.stop()
+
+
+@pytest.fixture(scope="package")
+def access_key(server: Server) -> str:
+    """The admin's access key, created as the permissions UI ("Create access key") does it."""
+    session, _ = server.login(ADMIN)
+    expiration = (datetime.now(UTC) + timedelta(days=30)).isoformat().replace("+00:00", "Z")
+    response = session.patch(f"{server.url}/api/2.0/mlflow/permissions/users/access-token",
+                             json={"username": ADMIN["email"], "expiration": expiration}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+@pytest.fixture(scope="package")
+def logged_run(server: Server, access_key: str, e2e_dir: Path) -> dict[str, Any]:
+    """The README's "log a run" instructions, run by the admin in a fresh process (tests/e2e/readme.py)."""
+    workdir = e2e_dir / "readme-client"
+    workdir.mkdir()
+    with timed("README instructions (fresh client process)"):
+        return run_readme(server.url, ADMIN["email"], access_key, server.pod.image.venv / "bin" / "python", workdir)
+
+
+# -------------------------------------------------------------------------------------------------------- hooks
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and LOGS:
+        sections = []
+        for path in LOGS:
+            try:
+                lines = path.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            sections.append(f"----- {path.name} ({path}) -----\n" + "\n".join(lines[-120:]))
+        report.sections.append(("e2e process logs (last 120 lines each)", "\n".join(sections)))
+
+
+def _timings_text() -> str:
+    lines = ["e2e timings (seconds)"]
+    if "start" in _CLOCK:
+        end = _CLOCK.get("end", time.monotonic())
+        lines.append(f"  {'suite wall time (stack start to stop)':<62} {end - _CLOCK['start']:7.2f}")
+    for name, seconds in TIMINGS.items():
+        lines.append(f"  {name:<62} {seconds:7.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if "start" not in _CLOCK:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "e2e-timings.txt").write_text(_timings_text())
+    logs = ARTIFACTS / "e2e-logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir()
+    for path in LOGS:
+        if path.exists():  # <e2e>/logs/<pod>/<container>.log -> <pod>-<container>.log
+            in_pod = path.parent.name != "logs"
+            shutil.copyfile(path, logs / (f"{path.parent.name}-{path.name}" if in_pod else path.name))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if "start" in _CLOCK:
+        terminalreporter.write_sep("-", "e2e timings")
+        terminalreporter.write(_timings_text())
