@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prerequisites of the end-to-end tests (tests/e2e), idempotent, as root:
-#   - Debian packages postgresql (15), chromium and chromium-driver (apt-get, only when one is missing);
+#   - Debian packages postgresql (15), redis-server, chromium and chromium-driver (apt-get, only when one is
+#     missing);
 #   - the root package.json's npm packages (oauth2-mock-server, playwright-core, cdk8s-cli), `npm ci`, only when
 #     package.json or package-lock.json changed since the last install (the Makefile's stamp);
 #   - the e2e venv: the image's Python packages from image/requirements.txt in .e2e-venv/<hash>/ (about 2 min,
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for package in postgresql chromium chromium-driver; do
+for package in postgresql redis-server chromium chromium-driver; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$package")
   fi

@@ -204,6 +204,15 @@ def queue_user(port: int, user: dict[str, Any]) -> None:
         assert response.status == 204
 
 
+def add_redirect_uri(port: int, redirect_uri: str) -> None:
+    """Add a valid redirect URI to the provider's client (another rendered environment of the same client)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_e2e/redirect-uri",
+                                     data=json.dumps({"redirect_uri": redirect_uri}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 204
+
+
 def provider_events(port: int) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_e2e/events", timeout=5) as response:
         return json.load(response)

@@ -11,6 +11,8 @@
 // Who logs in: POST /_e2e/user {"email", "name", "groups", ["sub"]} queues the user for the next authorization
 // request (no login form: the mock server redirects back at once). GET /_e2e/events lists what happened (each
 // authorize/token request, how the client authenticated, every rejection): the tests assert on it.
+// POST /_e2e/redirect-uri {"redirect_uri"} adds a valid redirect URI to the client (Keycloak's "Valid redirect URIs"
+// list), for a second rendered environment of the same client (tests/e2e/test_high_availability.py).
 //
 // Environment: PORT, REALM, ISSUER (http://localhost:PORT/realms/REALM), CLIENT_ID, CLIENT_SECRET, REDIRECT_URI.
 import { createServer } from "node:http";
@@ -33,6 +35,7 @@ const CLIENT_ID = env("CLIENT_ID");
 const CLIENT_SECRET = env("CLIENT_SECRET");
 const REDIRECT_URI = env("REDIRECT_URI");
 const PREFIX = `/realms/${REALM}`;
+const redirectUris = [REDIRECT_URI]; // the client's valid redirect URIs, exact matches
 const ENDPOINTS = {
   wellKnownDocument: "/.well-known/openid-configuration",
   authorize: "/protocol/openid-connect/auth",
@@ -161,8 +164,8 @@ function rejectAuthorize(res, description) {
 function checkAuthorize(req, res, url) {
   const q = url.searchParams;
   if (q.get("client_id") !== CLIENT_ID) return rejectAuthorize(res, `Client not found: ${q.get("client_id")}`);
-  if (q.get("redirect_uri") !== REDIRECT_URI) {
-    return rejectAuthorize(res, `Invalid parameter: redirect_uri ${q.get("redirect_uri")} (registered: ${REDIRECT_URI})`);
+  if (!redirectUris.includes(q.get("redirect_uri"))) {
+    return rejectAuthorize(res, `Invalid parameter: redirect_uri ${q.get("redirect_uri")} (registered: ${redirectUris.join(" ")})`);
   }
   if (q.get("response_type") !== "code") return rejectAuthorize(res, `unsupported response_type ${q.get("response_type")}`);
   const scopes = (q.get("scope") || "").split(" ");
@@ -220,6 +223,13 @@ const front = createServer(async (req, res) => {
       }
       nextUser = { sub: user.sub || `sub-${user.email}`, ...user };
       log({ type: "user-queued", user: user.email, groups: user.groups });
+      return send(res, 204, "");
+    }
+    if (url.pathname === "/_e2e/redirect-uri" && req.method === "POST") {
+      const uri = JSON.parse((await readBody(req)).toString("utf8")).redirect_uri;
+      if (typeof uri !== "string" || !/^https?:\/\/[^/]+\/\S*$/.test(uri)) return send(res, 400, { error: "need redirect_uri" });
+      if (!redirectUris.includes(uri)) redirectUris.push(uri);
+      log({ type: "redirect-uri-added", redirect_uri: uri });
       return send(res, 204, "");
     }
     if (url.pathname === "/_e2e/events" && req.method === "GET") return send(res, 200, events);
