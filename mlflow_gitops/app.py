@@ -3,14 +3,33 @@ rendered documents."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
-import cdk8s
-
 from mlflow_gitops.config import EnvironmentSettings
-from mlflow_gitops.constructs import MlflowPlatform
-from mlflow_gitops.constructs.gitops import UNITS, ArgoCdSync, FluxSync
+
+NODE_YOUNG_GENERATION = "--max-semi-space-size=4"
+"""V8 flag for the jsii Node process: semi-spaces of at most 4 MB instead of 16. A render allocates mostly
+short-lived garbage (messages, each chart's JSON) and keeps little (about 36 MB of live heap at 100
+instances), so the default young generation mostly adds to the peak RSS: this lowers it by about 20 MB
+at 100 instances for the same CPU time."""
+
+# Node starts with the first import of cdk8s (or constructs) and reads NODE_OPTIONS then; the variable is
+# restored right after, so no other process this one starts sees the flag. A flag the user set wins.
+_node_options = os.environ.get("NODE_OPTIONS")
+if "--max-semi-space-size" not in (_node_options or ""):
+    os.environ["NODE_OPTIONS"] = f"{_node_options or ''} {NODE_YOUNG_GENERATION}".strip()
+try:
+    import cdk8s
+
+    from mlflow_gitops.constructs import MlflowPlatform
+    from mlflow_gitops.constructs.gitops import UNITS, ArgoCdSync, FluxSync
+finally:
+    if _node_options is None:
+        os.environ.pop("NODE_OPTIONS", None)
+    else:
+        os.environ["NODE_OPTIONS"] = _node_options
 
 Document = dict[str, Any]
 ENGINES = {"flux": FluxSync, "argocd": ArgoCdSync}
@@ -30,6 +49,24 @@ class Rendered:
         return (*(doc for unit in UNITS for doc in self.units[unit]), *self.engine)
 
 
+def _share_strings(value: Any, pool: dict[str, str]) -> Any:
+    """`value` (a rendered document, changed in place) with every string replaced by the equal one in `pool`.
+
+    Each chart's JSON arrives from Node as new objects, so the scripts every instance's ConfigMap carries,
+    and every repeated name, label and image, would otherwise be held once per copy (at 100 instances
+    about 11 MB, a sixth of the process's peak). Strings are immutable: sharing them changes nothing else.
+    """
+    if isinstance(value, str):
+        return pool.setdefault(value, value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _share_strings(item, pool)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            value[index] = _share_strings(item, pool)
+    return value
+
+
 def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
     """Render every environment in one App (one Node process)."""
     app = cdk8s.App()
@@ -40,11 +77,16 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
         engine = cdk8s.Chart(app, f"{env.name}-{env.gitops.engine}", disable_resource_name_hashes=True)
         ENGINES[env.gitops.engine](engine, "sync", env=env)
         built.append((env, platforms, engine))
+    pool: dict[str, str] = {}
+
+    def documents(chart: cdk8s.Chart) -> list[Document]:
+        return _share_strings(chart.to_json(), pool)
+
     return [
         Rendered(
             environment=env,
-            units={unit: tuple(doc for p in platforms for doc in p.units[unit].to_json()) for unit in UNITS},
-            engine=tuple(engine.to_json()),
+            units={unit: tuple(doc for p in platforms for doc in documents(p.units[unit])) for unit in UNITS},
+            engine=tuple(documents(engine)),
         )
         for env, platforms, engine in built
     ]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs._object import api_object, metadata
 
 BACKOFF_LIMIT = 3
 ACTIVE_DEADLINE_SECONDS = 900
@@ -23,8 +23,8 @@ ENGINE_ANNOTATIONS = {
 
 
 def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names, component: str,
-               script: str, scripts_checksum: str, variables: Sequence[k8s.EnvVar],
-               init_containers: Sequence[k8s.Container] = (), resources: pod.Resources = pod.JOB) -> str:
+               script: str, scripts_checksum: str, variables: Sequence[pod.EnvVar],
+               init_containers: Sequence[pod.Container] = (), resources: pod.Resources = pod.JOB) -> str:
     """Render a Job named `<instance>-<component>-<hash of its spec>` that runs `script` once; return the name.
 
     It runs on the custom image with the `<instance>-bootstrap` ServiceAccount (no token) and the scripts
@@ -36,32 +36,33 @@ def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.
     """
     prefix = f"{names.base}-{component}"
     labels = names.labels(component)
-    job = k8s.KubeJob(scope, id, metadata=k8s.ObjectMeta(
-        name=prefix, namespace=names.namespace, labels=labels, annotations=ENGINE_ANNOTATIONS[env.gitops.engine],
-    ), spec=k8s.JobSpec(
-        backoff_limit=BACKOFF_LIMIT,
-        active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
-        template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels, annotations={SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}),
-            spec=k8s.PodSpec(
-                restart_policy="Never",
-                service_account_name=names.bootstrap_service_account,
-                automount_service_account_token=False,
-                enable_service_links=False,
-                security_context=pod.pod_security_context(),
-                init_containers=list(init_containers) or None,
-                containers=[k8s.Container(
-                    name=component,
-                    image=env.image.ref,
-                    image_pull_policy=env.image.pull_policy,
-                    command=pod.script_command(script),
-                    env=[*variables, *pod.plain_env({"HOME": "/tmp"})],
-                    volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"), pod.scripts_mount()],
-                    resources=pod.resources(resources),
-                    security_context=pod.container_security_context(),
-                )],
-                volumes=[pod.empty_dir("tmp"), pod.scripts_volume(names.bootstrap_config_map)],
-            ),
-        ),
-    ))
-    return pod.name_with_content_hash(job, prefix)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(prefix, names.namespace, labels, ENGINE_ANNOTATIONS[env.gitops.engine]),
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+            "template": {
+                "metadata": {"labels": labels, "annotations": {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}},
+                "spec": pod.restricted_pod_spec(
+                    service_account=names.bootstrap_service_account,
+                    restartPolicy="Never",
+                    initContainers=list(init_containers) or None,
+                    containers=[pod.container(
+                        component,
+                        image=env.image.ref,
+                        pull_policy=env.image.pull_policy,
+                        res=resources,
+                        command=pod.script_command(script),
+                        env=[*variables, *pod.plain_env({"HOME": "/tmp"})],
+                        volumeMounts=[pod.volume_mount("tmp", "/tmp"), pod.scripts_mount()],
+                    )],
+                    volumes=[pod.empty_dir("tmp"), pod.scripts_volume(names.bootstrap_config_map)],
+                ),
+            },
+        },
+    }
+    name = pod.name_with_content_hash(job, prefix)
+    api_object(scope, id, job)
+    return name

@@ -1,22 +1,27 @@
-"""Pod building blocks shared by the Deployment and the Jobs: Pod Security "restricted" by construction."""
+"""Pod building blocks shared by the Deployment and the Jobs: Pod Security "restricted" by construction.
+
+Each helper returns a plain dict (or list of dicts) in the Kubernetes API's own shape (camelCase keys).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-from cdk8s import ApiObject, JsonPatch
-from cdk8s_plus_28 import k8s
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.config.settings import Resources
+from mlflow_gitops.constructs._object import Manifest, canonical
 
 RUN_AS_USER = 10001
 """A high UID (checkov CKV_K8S_40): no clash with a host user; the image runs as it too (image/Dockerfile)."""
 SCRIPTS_VOLUME = "scripts"
+
+Container = dict[str, Any]
+EnvVar = dict[str, Any]
+Volume = dict[str, Any]
 
 
 def content_hash(value: Any, length: int = 10) -> str:
@@ -25,35 +30,33 @@ def content_hash(value: Any, length: int = 10) -> str:
     return hashlib.sha256(data).hexdigest()[:length]
 
 
-def pod_security_context() -> k8s.PodSecurityContext:
-    return k8s.PodSecurityContext(
-        run_as_non_root=True,
-        run_as_user=RUN_AS_USER,
-        run_as_group=RUN_AS_USER,
-        fs_group=RUN_AS_USER,
-        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
-    )
+def pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
-def container_security_context() -> k8s.SecurityContext:
-    return k8s.SecurityContext(
-        allow_privilege_escalation=False,
-        read_only_root_filesystem=True,
-        run_as_non_root=True,
-        run_as_user=RUN_AS_USER,
-        run_as_group=RUN_AS_USER,
-        capabilities=k8s.Capabilities(drop=["ALL"]),
-        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
-    )
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
-def resources(res: Resources) -> k8s.ResourceRequirements:
-    return k8s.ResourceRequirements(
-        requests={"cpu": k8s.Quantity.from_string(res.cpu_request),
-                  "memory": k8s.Quantity.from_string(res.memory_request)},
-        limits={"cpu": k8s.Quantity.from_string(res.cpu_limit),
-                "memory": k8s.Quantity.from_string(res.memory_limit)},
-    )
+def resources(res: Resources) -> dict[str, Any]:
+    return {
+        "requests": {"cpu": res.cpu_request, "memory": res.memory_request},
+        "limits": {"cpu": res.cpu_limit, "memory": res.memory_limit},
+    }
 
 
 SMALL = Resources(cpu_request="10m", memory_request="64Mi", cpu_limit="200m", memory_limit="256Mi")
@@ -62,21 +65,24 @@ JOB = Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="1", memor
 """Resources of one-shot Jobs (migration)."""
 
 
-def secret_env(name: str, secret: str, key: str) -> k8s.EnvVar:
-    return k8s.EnvVar(
-        name=name, value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(name=secret, key=key))
-    )
+def match_labels(labels: Mapping[str, str]) -> dict[str, Any]:
+    """A LabelSelector on exactly these labels."""
+    return {"matchLabels": dict(labels)}
 
 
-def plain_env(values: Mapping[str, str]) -> list[k8s.EnvVar]:
-    return [k8s.EnvVar(name=key, value=value) for key, value in values.items()]
+def secret_env(name: str, secret: str, key: str) -> EnvVar:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def config_map_env(config_map: str) -> k8s.EnvFromSource:
-    return k8s.EnvFromSource(config_map_ref=k8s.ConfigMapEnvSource(name=config_map))
+def plain_env(values: Mapping[str, str]) -> list[EnvVar]:
+    return [{"name": key, "value": value} for key, value in values.items()]
 
 
-def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> list[k8s.EnvVar]:
+def config_map_env(config_map: str) -> dict[str, Any]:
+    return {"configMapRef": {"name": config_map}}
+
+
+def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> list[EnvVar]:
     """libpq's variables: where the tracking database is, and the role's login from its Secret.
 
     Explicit in every container that connects (not in a shared ConfigMap), so a Job's spec, and so its
@@ -91,39 +97,92 @@ def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.
     ]
 
 
-def empty_dir(name: str, size: str = "256Mi") -> k8s.Volume:
-    return k8s.Volume(name=name, empty_dir=k8s.EmptyDirVolumeSource(size_limit=k8s.Quantity.from_string(size)))
+def container_port(name: str, port: int) -> dict[str, Any]:
+    return {"name": name, "containerPort": port, "protocol": "TCP"}
 
 
-def scripts_volume(config_map: str) -> k8s.Volume:
-    return k8s.Volume(name=SCRIPTS_VOLUME, config_map=k8s.ConfigMapVolumeSource(name=config_map, default_mode=0o444))
+def service_port(name: str, port: int) -> dict[str, Any]:
+    """A Service port that forwards to the container port of the same name."""
+    return {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
 
 
-def scripts_mount() -> k8s.VolumeMount:
-    return k8s.VolumeMount(name=SCRIPTS_VOLUME, mount_path=n.SCRIPTS_DIR, read_only=True)
+def volume_mount(name: str, path: str, read_only: bool | None = None) -> dict[str, Any]:
+    return {"name": name, "mountPath": path, "readOnly": read_only}
+
+
+def empty_dir(name: str, size: str = "256Mi") -> Volume:
+    return {"name": name, "emptyDir": {"sizeLimit": size}}
+
+
+def scripts_volume(config_map: str) -> Volume:
+    return {"name": SCRIPTS_VOLUME, "configMap": {"name": config_map, "defaultMode": 0o444}}
+
+
+def scripts_mount() -> dict[str, Any]:
+    return volume_mount(SCRIPTS_VOLUME, n.SCRIPTS_DIR, read_only=True)
 
 
 def script_command(script: str) -> list[str]:
     return ["python", f"{n.SCRIPTS_DIR}/{script}"]
 
 
-def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> k8s.Container:
+def tcp_probe(port: str, **timing: int) -> dict[str, Any]:
+    """A probe that connects to the named container port (`timing`: periodSeconds, failureThreshold...)."""
+    return {"tcpSocket": {"port": port}, **timing}
+
+
+def http_probe(path: str, port: str, **timing: int) -> dict[str, Any]:
+    """A probe that GETs `path` on the named container port (`timing`: periodSeconds, failureThreshold...)."""
+    return {"httpGet": {"path": path, "port": port}, **timing}
+
+
+def container(name: str, *, image: str, pull_policy: str, res: Resources, **fields: Any) -> Container:
+    """A container that runs restricted (see `container_security_context`) with `res`; `fields` are the
+    other Container fields, camelCase, None for absent."""
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        **fields,
+        "resources": resources(res),
+        "securityContext": container_security_context(),
+    }
+
+
+def restricted_pod_spec(*, service_account: str, containers: Sequence[Container], volumes: Sequence[Volume],
+                        **fields: Any) -> dict[str, Any]:
+    """A PodSpec with no service account token, no service links and the restricted pod security context;
+    `fields` are the other PodSpec fields, camelCase, None for absent."""
+    return {
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        **fields,
+        "containers": list(containers),
+        "volumes": list(volumes),
+    }
+
+
+def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> Container:
     """An init container that exits once PostgreSQL accepts the role's login (not merely a TCP connect)."""
-    return k8s.Container(
-        name="wait-for-postgres",
+    return container(
+        "wait-for-postgres",
         image=env.image.ref,
-        image_pull_policy=env.image.pull_policy,
+        pull_policy=env.image.pull_policy,
+        res=SMALL,
         command=script_command("wait_for_postgres.py"),
         env=postgres_env(env, instance, names),
-        volume_mounts=[scripts_mount()],
-        resources=resources(SMALL),
-        security_context=container_security_context(),
+        volumeMounts=[scripts_mount()],
     )
 
 
-def name_with_content_hash(obj: ApiObject, prefix: str, path: str = "spec") -> str:
-    """Rename `obj` to `<prefix>-<hash of its rendered spec>` so that any change gives it a new name."""
-    rendered = obj.to_json()
-    name = f"{prefix}-{content_hash(rendered[path])}"
-    obj.add_json_patch(JsonPatch.replace("/metadata/name", name))
+def name_with_content_hash(manifest: Manifest, prefix: str, path: str = "spec") -> str:
+    """Name `manifest` `<prefix>-<hash of its rendered spec>` so that any change gives it a new name.
+
+    The hash is over the spec as cdk8s renders it (`canonical`: keys sorted, None dropped), so it is the
+    same whether computed here or from the rendered object.
+    """
+    name = f"{prefix}-{content_hash(canonical(manifest[path]))}"
+    manifest["metadata"]["name"] = name
     return name

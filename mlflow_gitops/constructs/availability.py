@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import InstanceSettings
+from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs._object import api_object, metadata
 
 
 class Availability(Construct):
@@ -17,20 +18,25 @@ class Availability(Construct):
 
     def __init__(self, scope: Construct, id: str, *, instance: InstanceSettings, names: n.Names) -> None:
         super().__init__(scope, id)
-        labels = names.labels("server")
-        meta = k8s.ObjectMeta(name=names.server, namespace=names.namespace, labels=labels)
-        k8s.KubePodDisruptionBudget(self, "disruption-budget", metadata=meta, spec=k8s.PodDisruptionBudgetSpec(
-            max_unavailable=k8s.IntOrString.from_number(1),
-            selector=k8s.LabelSelector(match_labels={**names.selector_labels, "app.kubernetes.io/component": "server"}),
-        ))
+        meta = metadata(names.server, names.namespace, names.labels("server"))
+        api_object(self, "disruption-budget", {
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
+            "spec": {
+                "maxUnavailable": 1,
+                "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
+            },
+        })
         scaling = instance.autoscaling
         if scaling.enabled:
-            k8s.KubeHorizontalPodAutoscalerV2(self, "autoscaler", metadata=meta, spec=k8s.HorizontalPodAutoscalerSpecV2(
-                scale_target_ref=k8s.CrossVersionObjectReferenceV2(api_version="apps/v1", kind="Deployment",
-                                                                   name=names.server),
-                min_replicas=scaling.min_replicas,
-                max_replicas=scaling.max_replicas,
-                metrics=[k8s.MetricSpecV2(type="Resource", resource=k8s.ResourceMetricSourceV2(
-                    name="cpu", target=k8s.MetricTargetV2(type="Utilization",
-                                                          average_utilization=scaling.target_cpu_utilization)))],
-            ))
+            api_object(self, "autoscaler", {
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta,
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.server},
+                    "minReplicas": scaling.min_replicas,
+                    "maxReplicas": scaling.max_replicas,
+                    "metrics": [{"type": "Resource", "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu_utilization},
+                    }}],
+                },
+            })

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs._job import gitops_job
+from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
 from mlflow_gitops.constructs.migration import Migration
 from mlflow_gitops.scripts import KEYCLOAK_SETUP, MINIO_SETUP, script_source, script_sources
@@ -37,11 +37,16 @@ class Bootstrap(Construct):
         scripts = (*MIGRATION_SCRIPTS, *(name for name, enabled in (
             (KEYCLOAK_SETUP, env.bootstrap.keycloak), (MINIO_SETUP, env.bootstrap.minio)) if enabled))
         labels = names.labels("bootstrap")
-        k8s.KubeServiceAccount(self, "service-account", automount_service_account_token=False,
-                               metadata=k8s.ObjectMeta(name=names.bootstrap_service_account,
-                                                       namespace=names.namespace, labels=labels))
-        k8s.KubeConfigMap(self, "scripts", data=script_sources(scripts), metadata=k8s.ObjectMeta(
-            name=names.bootstrap_config_map, namespace=names.namespace, labels=labels))
+        api_object(self, "service-account", {
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": metadata(names.bootstrap_service_account, names.namespace, labels),
+            "automountServiceAccountToken": False,
+        })
+        api_object(self, "scripts", {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": metadata(names.bootstrap_config_map, names.namespace, labels),
+            "data": script_sources(scripts),
+        })
         Migration(self, "migration", env=env, instance=instance, names=names)
         if env.bootstrap.keycloak:
             self._keycloak(env, instance, names)
@@ -84,7 +89,7 @@ class Bootstrap(Construct):
         ])
 
     def _job(self, component: str, script: str, env: EnvironmentSettings, names: n.Names,
-             variables: list[k8s.EnvVar]) -> None:
+             variables: list[pod.EnvVar]) -> None:
         gitops_job(self, component, env=env, names=names, component=component, script=script,
                    scripts_checksum=pod.content_hash(script_source(script)), variables=variables,
                    resources=SETUP_RESOURCES)

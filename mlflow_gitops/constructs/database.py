@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from cdk8s import ApiObjectMetadata
 from constructs import Construct
 
-from imports.cnpg_database.io.cnpg import postgresql as cnpg_db
-from imports.cnpg_databaserole.io.cnpg import postgresql as cnpg_role
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.constructs._object import api_object, metadata
 
-ROLE_RECLAIM = {"retain": cnpg_role.DatabaseRoleSpecDatabaseRoleReclaimPolicy.RETAIN,
-                "delete": cnpg_role.DatabaseRoleSpecDatabaseRoleReclaimPolicy.DELETE}
-DATABASE_RECLAIM = {"retain": cnpg_db.DatabaseSpecDatabaseReclaimPolicy.RETAIN,
-                    "delete": cnpg_db.DatabaseSpecDatabaseReclaimPolicy.DELETE}
+API_VERSION = "postgresql.cnpg.io/v1"
 
 
 class Database(Construct):
@@ -28,28 +23,32 @@ class Database(Construct):
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
                  names: n.Names) -> None:
         super().__init__(scope, id)
-        cluster, db = env.postgres.cluster, instance.database
+        cluster, db = {"name": env.postgres.cluster}, instance.database
         labels = names.labels("database")
-
-        def meta(name: str) -> ApiObjectMetadata:
-            return ApiObjectMetadata(name=name, namespace=names.postgres_namespace, labels=labels)
-
-        cnpg_role.DatabaseRole(self, "role", metadata=meta(names.role_object), spec=cnpg_role.DatabaseRoleSpec(
-            cluster=cnpg_role.DatabaseRoleSpecCluster(name=cluster),
-            name=db.role,
-            login=True,
-            password_secret=cnpg_role.DatabaseRoleSpecPasswordSecret(name=names.role_password_secret),
-            ensure=cnpg_role.DatabaseRoleSpecEnsure.PRESENT,
-            database_role_reclaim_policy=ROLE_RECLAIM[instance.reclaim_policy],
-        ))
+        api_object(self, "role", {
+            "apiVersion": API_VERSION, "kind": "DatabaseRole",
+            "metadata": metadata(names.role_object, names.postgres_namespace, labels),
+            "spec": {
+                "cluster": cluster,
+                "name": db.role,
+                "login": True,
+                "passwordSecret": {"name": names.role_password_secret},
+                "ensure": "present",
+                "databaseRoleReclaimPolicy": instance.reclaim_policy,
+            },
+        })
         for construct_id, object_name, database in (
             ("tracking", names.database_object, db.name),
             ("auth", names.auth_database_object, db.auth_name),
         ):
-            cnpg_db.Database(self, construct_id, metadata=meta(object_name), spec=cnpg_db.DatabaseSpec(
-                cluster=cnpg_db.DatabaseSpecCluster(name=cluster),
-                name=database,
-                owner=db.role,
-                ensure=cnpg_db.DatabaseSpecEnsure.PRESENT,
-                database_reclaim_policy=DATABASE_RECLAIM[instance.reclaim_policy],
-            ))
+            api_object(self, construct_id, {
+                "apiVersion": API_VERSION, "kind": "Database",
+                "metadata": metadata(object_name, names.postgres_namespace, labels),
+                "spec": {
+                    "cluster": cluster,
+                    "name": database,
+                    "owner": db.role,
+                    "ensure": "present",
+                    "databaseReclaimPolicy": instance.reclaim_policy,
+                },
+            })

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from cdk8s import ApiObjectMetadata
 from constructs import Construct
 
-from imports.argocd_application.io import argoproj as argo
-from imports.flux_gitrepository.io.fluxcd.toolkit import source as flux_source
-from imports.flux_kustomization.io.fluxcd.toolkit import kustomize as flux
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.constructs._object import api_object, metadata
 
 UNITS = ("platform", "bootstrap", "app")
 """Applied in this order: platform (namespaces, ExternalSecrets, database CRs) -> bootstrap (migration and
@@ -42,34 +39,36 @@ class FluxSync(Construct):
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings) -> None:
         super().__init__(scope, id)
         gitops = env.gitops
-
-        def meta(name: str) -> ApiObjectMetadata:
-            return ApiObjectMetadata(name=name, namespace=gitops.namespace, labels=LABELS)
-
         source = FLUX_DEFAULT_SOURCE
         if gitops.repository_url:
             source = FLUX_SOURCE
-            flux_source.GitRepository(self, "source", metadata=meta(source), spec=flux_source.GitRepositorySpec(
-                url=gitops.repository_url,
-                interval=gitops.interval,
-                ref=flux_source.GitRepositorySpecRef(branch=gitops.branch),
-                secret_ref=flux_source.GitRepositorySpecSecretRef(name=gitops.secret_name)
-                if gitops.secret_name else None,
-            ))
+            api_object(self, "source", {
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                "metadata": metadata(source, gitops.namespace, LABELS),
+                "spec": {
+                    "url": gitops.repository_url,
+                    "interval": gitops.interval,
+                    "ref": {"branch": gitops.branch},
+                    "secretRef": {"name": gitops.secret_name} if gitops.secret_name else None,
+                },
+            })
         previous: str | None = None
         for unit in UNITS:
             name = object_name(env, unit)
-            flux.Kustomization(self, unit, metadata=meta(name), spec=flux.KustomizationSpec(
-                interval=gitops.interval,
-                path=f"./{unit_path(env, unit)}",
-                prune=True,
-                wait=True,
-                timeout=gitops.timeout,
-                retry_interval="1m",
-                source_ref=flux.KustomizationSpecSourceRef(
-                    kind=flux.KustomizationSpecSourceRefKind.GIT_REPOSITORY, name=source),
-                depends_on=[flux.KustomizationSpecDependsOn(name=previous)] if previous else None,
-            ))
+            api_object(self, unit, {
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": metadata(name, gitops.namespace, LABELS),
+                "spec": {
+                    "interval": gitops.interval,
+                    "path": f"./{unit_path(env, unit)}",
+                    "prune": True,
+                    "wait": True,
+                    "timeout": gitops.timeout,
+                    "retryInterval": "1m",
+                    "sourceRef": {"kind": "GitRepository", "name": source},
+                    "dependsOn": [{"name": previous}] if previous else None,
+                },
+            })
             previous = name
 
 
@@ -85,19 +84,19 @@ class ArgoCdSync(Construct):
         super().__init__(scope, id)
         gitops = env.gitops
         for wave, unit in enumerate(UNITS):
-            argo.Application(self, unit, metadata=ApiObjectMetadata(
-                name=object_name(env, unit), namespace=gitops.namespace, labels=LABELS,
-                annotations={"argocd.argoproj.io/sync-wave": str(wave)}, finalizers=[ARGOCD_FINALIZER],
-            ), spec=argo.ApplicationSpec(
-                project=gitops.argocd_project,
-                source=argo.ApplicationSpecSource(repo_url=gitops.repository_url or "",
-                                                  target_revision=gitops.branch, path=unit_path(env, unit)),
-                destination=argo.ApplicationSpecDestination(server=gitops.argocd_destination),
-                sync_policy=argo.ApplicationSpecSyncPolicy(
-                    automated=argo.ApplicationSpecSyncPolicyAutomated(prune=True, self_heal=True),
-                    retry=argo.ApplicationSpecSyncPolicyRetry(
-                        limit=5,
-                        backoff=argo.ApplicationSpecSyncPolicyRetryBackoff(duration="10s", factor=2, max_duration="5m"),
-                    ),
-                ),
-            ))
+            api_object(self, unit, {
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": metadata(object_name(env, unit), gitops.namespace, LABELS,
+                                     annotations={"argocd.argoproj.io/sync-wave": str(wave)},
+                                     finalizers=[ARGOCD_FINALIZER]),
+                "spec": {
+                    "project": gitops.argocd_project,
+                    "source": {"repoURL": gitops.repository_url or "", "targetRevision": gitops.branch,
+                               "path": unit_path(env, unit)},
+                    "destination": {"server": gitops.argocd_destination},
+                    "syncPolicy": {
+                        "automated": {"prune": True, "selfHeal": True},
+                        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
+                    },
+                },
+            })

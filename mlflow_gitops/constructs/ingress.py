@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from cdk8s import ApiObjectMetadata
+from typing import Any
+
 from constructs import Construct
 
-from imports.traefik.io import traefik
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.constructs._object import api_object, metadata
 
+API_VERSION = "traefik.io/v1alpha1"
 HSTS_SECONDS = 31_536_000
 
 
@@ -24,38 +26,35 @@ class Ingress(Construct):
         super().__init__(scope, id)
         labels = names.labels("ingress")
 
-        def meta(name: str) -> ApiObjectMetadata:
-            return ApiObjectMetadata(name=name, namespace=names.namespace, labels=labels)
+        def middleware(id: str, name: str, headers: dict[str, Any]) -> None:
+            api_object(self, id, {"apiVersion": API_VERSION, "kind": "Middleware",
+                                  "metadata": metadata(name, names.namespace, labels), "spec": {"headers": headers}})
 
-        traefik.Middleware(self, "forwarded-headers", metadata=meta(names.forwarded_headers_middleware),
-                           spec=traefik.MiddlewareSpec(headers=traefik.MiddlewareSpecHeaders(
-                               custom_request_headers={
-                                   "X-Forwarded-Proto": "https",
-                                   "X-Forwarded-Host": instance.host,
-                                   "X-Forwarded-Port": "443",
-                               })))
-        traefik.Middleware(self, "security-headers", metadata=meta(names.security_headers_middleware),
-                           spec=traefik.MiddlewareSpec(headers=traefik.MiddlewareSpecHeaders(
-                               sts_seconds=HSTS_SECONDS,
-                               sts_include_subdomains=True,
-                               force_sts_header=True,
-                               content_type_nosniff=True,
-                               custom_frame_options_value="SAMEORIGIN",
-                               referrer_policy="strict-origin-when-cross-origin",
-                           )))
-        tls = traefik.IngressRouteSpecTls(secret_name=names.tls_secret,
-                                          cert_resolver=env.ingress.tls_cert_resolver)
-        traefik.IngressRoute(self, "route", metadata=meta(names.server), spec=traefik.IngressRouteSpec(
-            entry_points=[env.ingress.entry_point],
-            routes=[traefik.IngressRouteSpecRoutes(
-                kind=traefik.IngressRouteSpecRoutesKind.RULE,
-                match=f"Host(`{instance.host}`)",
-                middlewares=[traefik.IngressRouteSpecRoutesMiddlewares(name=name) for name in (
-                    names.forwarded_headers_middleware, names.security_headers_middleware)],
-                services=[traefik.IngressRouteSpecRoutesServices(
-                    name=names.server,
-                    port=traefik.IngressRouteSpecRoutesServicesPort.from_string(n.HTTP_PORT_NAME),
-                )],
-            )],
-            tls=tls,
-        ))
+        middleware("forwarded-headers", names.forwarded_headers_middleware, {"customRequestHeaders": {
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": instance.host,
+            "X-Forwarded-Port": "443",
+        }})
+        middleware("security-headers", names.security_headers_middleware, {
+            "stsSeconds": HSTS_SECONDS,
+            "stsIncludeSubdomains": True,
+            "forceSTSHeader": True,
+            "contentTypeNosniff": True,
+            "customFrameOptionsValue": "SAMEORIGIN",
+            "referrerPolicy": "strict-origin-when-cross-origin",
+        })
+        api_object(self, "route", {
+            "apiVersion": API_VERSION, "kind": "IngressRoute",
+            "metadata": metadata(names.server, names.namespace, labels),
+            "spec": {
+                "entryPoints": [env.ingress.entry_point],
+                "routes": [{
+                    "kind": "Rule",
+                    "match": f"Host(`{instance.host}`)",
+                    "middlewares": [{"name": name} for name in (
+                        names.forwarded_headers_middleware, names.security_headers_middleware)],
+                    "services": [{"name": names.server, "port": n.HTTP_PORT_NAME}],
+                }],
+                "tls": {"secretName": names.tls_secret, "certResolver": env.ingress.tls_cert_resolver},
+            },
+        })

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from cdk8s import ApiObjectMetadata
 from constructs import Construct
 
-from imports.servicemonitor.com.coreos import monitoring as prom
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs._object import api_object, metadata
 
 
 class Monitoring(Construct):
@@ -21,15 +21,13 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
         super().__init__(scope, id)
         mon = env.monitoring
-        prom.ServiceMonitor(self, "service-monitor", metadata=ApiObjectMetadata(
-            name=names.server, namespace=names.namespace,
-            labels={**names.labels("monitoring"), "release": mon.release},
-        ), spec=prom.ServiceMonitorSpec(
-            selector=prom.ServiceMonitorSpecSelector(
-                match_labels={**names.selector_labels, "app.kubernetes.io/component": "server"}),
-            namespace_selector=prom.ServiceMonitorSpecNamespaceSelector(match_names=[names.namespace]),
-            endpoints=[prom.ServiceMonitorSpecEndpoints(
-                port=n.METRICS_PORT_NAME, path=n.METRICS_PATH, interval=mon.interval,
-                scrape_timeout=mon.scrape_timeout, scheme=prom.ServiceMonitorSpecEndpointsScheme.HTTP,
-            )],
-        ))
+        api_object(self, "service-monitor", {
+            "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+            "metadata": metadata(names.server, names.namespace, {**names.labels("monitoring"), "release": mon.release}),
+            "spec": {
+                "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
+                "namespaceSelector": {"matchNames": [names.namespace]},
+                "endpoints": [{"port": n.METRICS_PORT_NAME, "path": n.METRICS_PATH, "interval": mon.interval,
+                               "scrapeTimeout": mon.scrape_timeout, "scheme": "http"}],
+            },
+        })

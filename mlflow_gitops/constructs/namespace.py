@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.constructs._object import api_object, metadata
 
 
 class Namespace(Construct):
@@ -21,4 +21,5 @@ class Namespace(Construct):
         labels = {**n.POD_SECURITY_LABELS, "app.kubernetes.io/managed-by": n.MANAGED_BY}
         if env.monitoring.enabled:
             labels[n.MONITORING_NAMESPACE_LABEL] = "true"
-        k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(name=names.namespace, labels=labels))
+        api_object(self, "namespace", {"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": metadata(names.namespace, labels=labels)})

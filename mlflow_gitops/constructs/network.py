@@ -3,39 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs._object import api_object, metadata
 
 HTTPS_PORTS = (443, 8443)
 """Where the public Keycloak URL lands when it resolves to the cluster's ingress (Traefik websecure)."""
 
-
-def _namespace(name: str, pods: dict[str, str] | None = None) -> k8s.NetworkPolicyPeer:
-    return k8s.NetworkPolicyPeer(
-        namespace_selector=k8s.LabelSelector(match_labels={"kubernetes.io/metadata.name": name}),
-        pod_selector=k8s.LabelSelector(match_labels=pods) if pods else None)
+Peer = dict[str, Any]
+Rule = dict[str, Any]
 
 
-def _pods(labels: dict[str, str]) -> k8s.NetworkPolicyPeer:
-    return k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=labels))
+def _namespace(name: str, pods: dict[str, str] | None = None) -> Peer:
+    return {"namespaceSelector": pod.match_labels({"kubernetes.io/metadata.name": name}),
+            "podSelector": pod.match_labels(pods) if pods else None}
 
 
-def _ports(ports: Sequence[int | str], protocol: str = "TCP") -> list[k8s.NetworkPolicyPort]:
-    return [k8s.NetworkPolicyPort(protocol=protocol, port=k8s.IntOrString.from_number(p) if isinstance(p, int)
-                                  else k8s.IntOrString.from_string(p)) for p in ports]
+def _pods(labels: dict[str, str]) -> Peer:
+    return {"podSelector": pod.match_labels(labels)}
 
 
-def _egress(peers: list[k8s.NetworkPolicyPeer], ports: Sequence[int]) -> k8s.NetworkPolicyEgressRule:
-    return k8s.NetworkPolicyEgressRule(to=peers, ports=_ports(ports))
+def _ports(ports: Sequence[int | str], protocol: str = "TCP") -> list[dict[str, Any]]:
+    return [{"protocol": protocol, "port": p} for p in ports]
 
 
-def _cidrs(cidrs: Sequence[str]) -> list[k8s.NetworkPolicyPeer]:
-    return [k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr=cidr)) for cidr in cidrs]
+def _egress(peers: list[Peer], ports: Sequence[int]) -> Rule:
+    return {"to": peers, "ports": _ports(ports)}
+
+
+def _ingress(peers: list[Peer], ports: Sequence[int]) -> Rule:
+    return {"from": peers, "ports": _ports(ports)}
+
+
+def _cidrs(cidrs: Sequence[str]) -> list[Peer]:
+    return [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]
 
 
 def _url_port(url: str) -> int:
@@ -61,9 +68,8 @@ class Network(Construct):
         super().__init__(scope, id)
         self._names = names
         net, pg = env.network, env.postgres
-        dns = k8s.NetworkPolicyEgressRule(
-            to=[_namespace(net.dns_namespace, {"k8s-app": "kube-dns"})],
-            ports=[*_ports([53], "UDP"), *_ports([53], "TCP")])
+        dns = {"to": [_namespace(net.dns_namespace, {"k8s-app": "kube-dns"})],
+               "ports": [*_ports([53], "UDP"), *_ports([53], "TCP")]}
         postgres = _egress([_namespace(pg.namespace, {"cnpg.io/cluster": pg.cluster}), *_cidrs(net.postgres_cidrs)],
                            [pg.port])
         s3 = _egress([_namespace(env.s3.minio_namespace), *_cidrs(net.s3_cidrs)], [_url_port(env.s3.endpoint)])
@@ -76,15 +82,13 @@ class Network(Construct):
         redis = instance.sessions.redis
         if instance.sessions.store == "redis":
             server_egress.append(_egress([_pods(self._component("redis"))], [redis.port]) if redis.deploy
-                                 else k8s.NetworkPolicyEgressRule(ports=_ports([redis.port])))
+                                 else {"ports": _ports([redis.port])})
             if redis.deploy:
-                self._policy("redis", "redis", egress=[], ingress=[k8s.NetworkPolicyIngressRule(
-                    from_=[_pods(self._component("server"))], ports=_ports([redis.port]))])
-        server_ingress = [k8s.NetworkPolicyIngressRule(
-            from_=[_namespace(ns) for ns in (net.ingress_namespace, *net.allow_from)], ports=_ports([n.HTTP_PORT]))]
+                self._policy("redis", "redis", egress=[],
+                             ingress=[_ingress([_pods(self._component("server"))], [redis.port])])
+        server_ingress = [_ingress([_namespace(ns) for ns in (net.ingress_namespace, *net.allow_from)], [n.HTTP_PORT])]
         if env.monitoring.enabled:
-            server_ingress.append(k8s.NetworkPolicyIngressRule(
-                from_=[_namespace(env.monitoring.prometheus_namespace)], ports=_ports([n.METRICS_PORT])))
+            server_ingress.append(_ingress([_namespace(env.monitoring.prometheus_namespace)], [n.METRICS_PORT]))
         self._policy("server", "server", ingress=server_ingress, egress=server_egress)
         self._policy("db-migration", "db-migration", egress=[dns, postgres])
         if env.bootstrap.keycloak:
@@ -95,16 +99,18 @@ class Network(Construct):
     def _component(self, component: str) -> dict[str, str]:
         return {**self._names.selector_labels, "app.kubernetes.io/component": component}
 
-    def _policy(self, name: str, component: str | None, *, egress: list[k8s.NetworkPolicyEgressRule],
-                ingress: list[k8s.NetworkPolicyIngressRule] | None = None) -> None:
+    def _policy(self, name: str, component: str | None, *, egress: list[Rule], ingress: list[Rule] | None = None
+                ) -> None:
         """A policy for the pods of `component` (None: every pod); rules not given stay denied."""
         types = ["Egress"] if ingress is None else ["Ingress", "Egress"]
         names = self._names
-        k8s.KubeNetworkPolicy(self, name, metadata=k8s.ObjectMeta(
-            name=f"{names.base}-{name}", namespace=names.namespace, labels=names.labels("network"),
-        ), spec=k8s.NetworkPolicySpec(
-            pod_selector=k8s.LabelSelector(match_labels=self._component(component) if component else {}),
-            policy_types=types,
-            ingress=ingress or None,
-            egress=egress or None,
-        ))
+        api_object(self, name, {
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": metadata(f"{names.base}-{name}", names.namespace, names.labels("network")),
+            "spec": {
+                "podSelector": pod.match_labels(self._component(component) if component else {}),
+                "policyTypes": types,
+                "ingress": ingress or None,
+                "egress": egress or None,
+            },
+        })

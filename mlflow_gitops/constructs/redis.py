@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import InstanceSettings
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs._object import api_object, metadata
 
 RESOURCES = pod.Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 
@@ -23,37 +23,33 @@ class Redis(Construct):
         redis = instance.sessions.redis
         labels = names.labels("redis")
         selector = {**names.selector_labels, "app.kubernetes.io/component": "redis"}
-        meta = k8s.ObjectMeta(name=names.redis, namespace=names.namespace, labels=labels)
-        k8s.KubeServiceAccount(self, "service-account", metadata=meta, automount_service_account_token=False)
-        k8s.KubeService(self, "service", metadata=meta, spec=k8s.ServiceSpec(
-            type="ClusterIP", selector=selector, ports=[k8s.ServicePort(
-                name="redis", port=redis.port, target_port=k8s.IntOrString.from_string("redis"), protocol="TCP")]))
-        probe = k8s.Probe(tcp_socket=k8s.TcpSocketAction(port=k8s.IntOrString.from_string("redis")),
-                          period_seconds=10, failure_threshold=3)
-        k8s.KubeDeployment(self, "deployment", metadata=meta, spec=k8s.DeploymentSpec(
-            replicas=1,
-            selector=k8s.LabelSelector(match_labels=selector),
-            strategy=k8s.DeploymentStrategy(type="Recreate"),
-            template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels), spec=k8s.PodSpec(
-                service_account_name=names.redis,
-                automount_service_account_token=False,
-                enable_service_links=False,
-                security_context=pod.pod_security_context(),
-                containers=[k8s.Container(
-                    name="redis",
+        meta = metadata(names.redis, names.namespace, labels)
+        api_object(self, "service-account", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
+                                             "automountServiceAccountToken": False})
+        api_object(self, "service", {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
+            "type": "ClusterIP", "selector": selector, "ports": [pod.service_port("redis", redis.port)],
+        }})
+        probe = pod.tcp_probe("redis", periodSeconds=10, failureThreshold=3)
+        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
+            "replicas": 1,
+            "selector": pod.match_labels(selector),
+            "strategy": {"type": "Recreate"},
+            "template": {"metadata": {"labels": labels}, "spec": pod.restricted_pod_spec(
+                service_account=names.redis,
+                containers=[pod.container(
+                    "redis",
                     image=redis.image,
-                    image_pull_policy="IfNotPresent",
+                    pull_policy="IfNotPresent",
+                    res=RESOURCES,
                     command=["redis-server"],
                     args=["--port", str(redis.port), "--requirepass", "$(REDIS_PASSWORD)", "--save", "",
                           "--appendonly", "no", "--dir", "/data"],
                     env=[pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD")],
-                    ports=[k8s.ContainerPort(name="redis", container_port=redis.port, protocol="TCP")],
-                    readiness_probe=probe,
-                    liveness_probe=probe,
-                    volume_mounts=[k8s.VolumeMount(name="data", mount_path="/data")],
-                    resources=pod.resources(RESOURCES),
-                    security_context=pod.container_security_context(),
+                    ports=[pod.container_port("redis", redis.port)],
+                    readinessProbe=probe,
+                    livenessProbe=probe,
+                    volumeMounts=[pod.volume_mount("data", "/data")],
                 )],
                 volumes=[pod.empty_dir("data", "128Mi")],
-            )),
-        ))
+            )},
+        }})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cdk8s import ApiObjectMetadata
+import cdk8s
 from constructs import Construct
 
-from imports.externalsecrets.io import external_secrets as eso
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.constructs._object import api_object, metadata
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,6 @@ def admin_secret_specs(env: EnvironmentSettings, names: n.Names) -> tuple[Secret
     )
 
 
-STORE_KINDS = {
-    "ClusterSecretStore": eso.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
-    "SecretStore": eso.ExternalSecretSpecSecretStoreRefKind.SECRET_STORE,
-}
-
-
 class Secrets(Construct):
     """ExternalSecrets (`external-secrets.io/v1`) for the database login (in the app namespace and, as a
     `kubernetes.io/basic-auth` Secret labelled `cnpg.io/reload`, in the PostgreSQL namespace), the S3
@@ -91,29 +85,24 @@ class Secrets(Construct):
 
 
 def external_secret(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names,
-                    spec: SecretSpec) -> eso.ExternalSecret:
+                    spec: SecretSpec) -> cdk8s.ApiObject:
     """An ExternalSecret that makes the Secret `spec` describes, from the configured Vault store."""
     template = None
     if spec.template or spec.secret_type or spec.labels:
-        template = eso.ExternalSecretSpecTargetTemplate(
-            type=spec.secret_type,
-            engine_version=eso.ExternalSecretSpecTargetTemplateEngineVersion.V2,
-            merge_policy=eso.ExternalSecretSpecTargetTemplateMergePolicy.REPLACE,
-            metadata=eso.ExternalSecretSpecTargetTemplateMetadata(labels=spec.labels or None),
-            data=spec.template or None,
-        )
-    return eso.ExternalSecret(scope, id, metadata=ApiObjectMetadata(
-        name=spec.name, namespace=spec.namespace, labels=names.labels("secrets"),
-    ), spec=eso.ExternalSecretSpec(
-        refresh_interval=env.vault.refresh_interval,
-        secret_store_ref=eso.ExternalSecretSpecSecretStoreRef(name=env.vault.store,
-                                                              kind=STORE_KINDS[env.vault.store_kind]),
-        target=eso.ExternalSecretSpecTarget(
-            name=spec.name,
-            creation_policy=eso.ExternalSecretSpecTargetCreationPolicy.OWNER,
-            template=template,
-        ),
-        data=[eso.ExternalSecretSpecData(
-            secret_key=key, remote_ref=eso.ExternalSecretSpecDataRemoteRef(key=path, property=prop),
-        ) for key, path, prop in spec.data],
-    ))
+        template = {
+            "type": spec.secret_type,
+            "engineVersion": "v2",
+            "mergePolicy": "Replace",
+            "metadata": {"labels": spec.labels or None},  # rendered as {} without labels
+            "data": spec.template or None,
+        }
+    return api_object(scope, id, {
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": metadata(spec.name, spec.namespace, names.labels("secrets")),
+        "spec": {
+            "refreshInterval": env.vault.refresh_interval,
+            "secretStoreRef": {"name": env.vault.store, "kind": env.vault.store_kind},
+            "target": {"name": spec.name, "creationPolicy": "Owner", "template": template},
+            "data": [{"secretKey": key, "remoteRef": {"key": path, "property": prop}} for key, path, prop in spec.data],
+        },
+    })

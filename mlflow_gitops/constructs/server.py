@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from cdk8s_plus_28 import k8s
+from typing import Any
+
 from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.scripts import SERVER_SCRIPTS, script_sources
 
 APP_NAME = "oidc-auth-fastapi"
@@ -81,46 +83,38 @@ class Server(Construct):
                  names: n.Names) -> None:
         super().__init__(scope, id)
         labels = names.labels("server")
-        meta = k8s.ObjectMeta(name=names.server, namespace=names.namespace, labels=labels)
+        meta = metadata(names.server, names.namespace, labels)
         env_data = server_env(env, instance, names)
         scripts = script_sources(SERVER_SCRIPTS)
+        selector = {**names.selector_labels, "app.kubernetes.io/component": "server"}
 
-        k8s.KubeServiceAccount(self, "service-account", metadata=meta, automount_service_account_token=False)
-        k8s.KubeConfigMap(self, "env", data=env_data, metadata=k8s.ObjectMeta(
-            name=names.env_config_map, namespace=names.namespace, labels=labels))
-        k8s.KubeConfigMap(self, "scripts", data=scripts, metadata=k8s.ObjectMeta(
-            name=names.scripts_config_map, namespace=names.namespace, labels=labels))
-        k8s.KubeService(self, "service", metadata=meta, spec=k8s.ServiceSpec(
-            type="ClusterIP",
-            selector={**names.selector_labels, "app.kubernetes.io/component": "server"},
-            ports=[
-                k8s.ServicePort(name=n.HTTP_PORT_NAME, port=n.HTTP_PORT,
-                                target_port=k8s.IntOrString.from_string(n.HTTP_PORT_NAME), protocol="TCP"),
-                k8s.ServicePort(name=n.METRICS_PORT_NAME, port=n.METRICS_PORT,
-                                target_port=k8s.IntOrString.from_string(n.METRICS_PORT_NAME), protocol="TCP"),
-            ],
-        ))
+        api_object(self, "service-account", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
+                                             "automountServiceAccountToken": False})
+        api_object(self, "env", {"apiVersion": "v1", "kind": "ConfigMap", "data": env_data,
+                                 "metadata": metadata(names.env_config_map, names.namespace, labels)})
+        api_object(self, "scripts", {"apiVersion": "v1", "kind": "ConfigMap", "data": scripts,
+                                     "metadata": metadata(names.scripts_config_map, names.namespace, labels)})
+        api_object(self, "service", {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [pod.service_port(n.HTTP_PORT_NAME, n.HTTP_PORT),
+                      pod.service_port(n.METRICS_PORT_NAME, n.METRICS_PORT)],
+        }})
 
         image, pull = env.image.ref, env.image.pull_policy
         checksum = pod.content_hash({"env": env_data, "scripts": scripts})
-        selector = {**names.selector_labels, "app.kubernetes.io/component": "server"}
-        k8s.KubeDeployment(self, "deployment", metadata=meta, spec=k8s.DeploymentSpec(
+        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
             # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
-            replicas=None if instance.autoscaling.enabled else instance.replicas,
-            revision_history_limit=5,
-            selector=k8s.LabelSelector(match_labels=selector),
-            strategy=k8s.DeploymentStrategy(type="RollingUpdate", rolling_update=k8s.RollingUpdateDeployment(
-                max_surge=k8s.IntOrString.from_string("100%"),
-                max_unavailable=k8s.IntOrString.from_number(0))),
-            template=k8s.PodTemplateSpec(
-                metadata=k8s.ObjectMeta(labels=labels, annotations={CHECKSUM_ANNOTATION: checksum}),
-                spec=k8s.PodSpec(
-                    service_account_name=names.server,
-                    automount_service_account_token=False,
-                    enable_service_links=False,
-                    security_context=pod.pod_security_context(),
-                    topology_spread_constraints=_spread(selector) if _several(instance) else None,
-                    init_containers=[pod.wait_for_postgres(env, instance, names)],
+            "replicas": None if instance.autoscaling.enabled else instance.replicas,
+            "revisionHistoryLimit": 5,
+            "selector": pod.match_labels(selector),
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {CHECKSUM_ANNOTATION: checksum}},
+                "spec": pod.restricted_pod_spec(
+                    service_account=names.server,
+                    topologySpreadConstraints=_spread(selector) if _several(instance) else None,
+                    initContainers=[pod.wait_for_postgres(env, instance, names)],
                     containers=[self._server(env, instance, names), self._metrics(image, pull)],
                     volumes=[
                         pod.empty_dir("tmp"),
@@ -130,24 +124,23 @@ class Server(Construct):
                         pod.scripts_volume(names.scripts_config_map),
                     ],
                 ),
-            ),
-        ))
+            },
+        }})
 
     @staticmethod
-    def _server(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> k8s.Container:
-        def health(**timing: int) -> k8s.Probe:
-            return k8s.Probe(http_get=k8s.HttpGetAction(path="/health",
-                                                        port=k8s.IntOrString.from_string(n.HTTP_PORT_NAME)),
-                             timeout_seconds=3, **timing)
+    def _server(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> pod.Container:
+        def health(**timing: int) -> dict[str, Any]:
+            return pod.http_probe("/health", n.HTTP_PORT_NAME, timeoutSeconds=3, **timing)
 
-        return k8s.Container(
-            name="mlflow",
+        return pod.container(
+            "mlflow",
             image=env.image.ref,
-            image_pull_policy=env.image.pull_policy,
+            pull_policy=env.image.pull_policy,
+            res=instance.resources,
             command=["mlflow"],
             args=server_args(instance, names),
-            ports=[k8s.ContainerPort(name=n.HTTP_PORT_NAME, container_port=n.HTTP_PORT, protocol="TCP")],
-            env_from=[pod.config_map_env(names.env_config_map)],
+            ports=[pod.container_port(n.HTTP_PORT_NAME, n.HTTP_PORT)],
+            envFrom=[pod.config_map_env(names.env_config_map)],
             env=[
                 *pod.postgres_env(env, instance, names),
                 pod.secret_env("AWS_ACCESS_KEY_ID", names.s3_secret, "AWS_ACCESS_KEY_ID"),
@@ -162,36 +155,30 @@ class Server(Construct):
                    pod.secret_env("CACHE_REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD")]
                   if instance.sessions.store == "redis" else []),
             ],
-            volume_mounts=[
-                k8s.VolumeMount(name="tmp", mount_path="/tmp"),
-                k8s.VolumeMount(name="session", mount_path=n.SESSION_DIR),
-                k8s.VolumeMount(name="cache", mount_path=n.CACHE_DIR),
-                k8s.VolumeMount(name="prometheus", mount_path=n.PROMETHEUS_DIR),
+            volumeMounts=[
+                pod.volume_mount("tmp", "/tmp"),
+                pod.volume_mount("session", n.SESSION_DIR),
+                pod.volume_mount("cache", n.CACHE_DIR),
+                pod.volume_mount("prometheus", n.PROMETHEUS_DIR),
             ],
-            startup_probe=health(period_seconds=5, failure_threshold=60),
-            liveness_probe=health(initial_delay_seconds=10, period_seconds=30, failure_threshold=5),
-            readiness_probe=health(initial_delay_seconds=10, period_seconds=30, failure_threshold=5),
-            resources=pod.resources(instance.resources),
-            security_context=pod.container_security_context(),
+            startupProbe=health(periodSeconds=5, failureThreshold=60),
+            livenessProbe=health(initialDelaySeconds=10, periodSeconds=30, failureThreshold=5),
+            readinessProbe=health(initialDelaySeconds=10, periodSeconds=30, failureThreshold=5),
         )
 
     @staticmethod
-    def _metrics(image: str, pull_policy: str) -> k8s.Container:
-        return k8s.Container(
-            name="metrics",
+    def _metrics(image: str, pull_policy: str) -> pod.Container:
+        return pod.container(
+            "metrics",
             image=image,
-            image_pull_policy=pull_policy,
+            pull_policy=pull_policy,
+            res=pod.SMALL,
             command=pod.script_command("serve_metrics.py"),
             env=pod.plain_env({"PROMETHEUS_MULTIPROC_DIR": n.PROMETHEUS_DIR, "METRICS_PORT": str(n.METRICS_PORT)}),
-            ports=[k8s.ContainerPort(name=n.METRICS_PORT_NAME, container_port=n.METRICS_PORT, protocol="TCP")],
-            volume_mounts=[k8s.VolumeMount(name="prometheus", mount_path=n.PROMETHEUS_DIR, read_only=True),
-                           pod.scripts_mount()],
-            readiness_probe=k8s.Probe(tcp_socket=k8s.TcpSocketAction(
-                port=k8s.IntOrString.from_string(n.METRICS_PORT_NAME)), period_seconds=30),
-            liveness_probe=k8s.Probe(tcp_socket=k8s.TcpSocketAction(
-                port=k8s.IntOrString.from_string(n.METRICS_PORT_NAME)), period_seconds=30, failure_threshold=5),
-            resources=pod.resources(pod.SMALL),
-            security_context=pod.container_security_context(),
+            ports=[pod.container_port(n.METRICS_PORT_NAME, n.METRICS_PORT)],
+            volumeMounts=[pod.volume_mount("prometheus", n.PROMETHEUS_DIR, read_only=True), pod.scripts_mount()],
+            readinessProbe=pod.tcp_probe(n.METRICS_PORT_NAME, periodSeconds=30),
+            livenessProbe=pod.tcp_probe(n.METRICS_PORT_NAME, periodSeconds=30, failureThreshold=5),
         )
 
 
@@ -199,10 +186,10 @@ def _several(instance: InstanceSettings) -> bool:
     return instance.replicas > 1 or instance.autoscaling.enabled
 
 
-def _spread(selector: dict[str, str]) -> list[k8s.TopologySpreadConstraint]:
+def _spread(selector: dict[str, str]) -> list[dict[str, Any]]:
     """Spread replicas across nodes (and zones where the nodes have zone labels) without blocking scheduling."""
     return [
-        k8s.TopologySpreadConstraint(max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
-                                     label_selector=k8s.LabelSelector(match_labels=selector))
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+         "labelSelector": pod.match_labels(selector)}
         for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
     ]
