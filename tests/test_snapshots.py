@@ -19,3 +19,9 @@ def test_default_environment_files(snapshot):
 def test_staging_environment_files(snapshot):
     [rendered] = render(load_environments(["staging"], EXAMPLES, {}))
     assert environment_files(rendered) == snapshot
+
+
+def test_prod_environment_files_argocd(snapshot):
+    """The Argo CD engine (Applications, hook-annotated Jobs), Redis sessions and an autoscaled instance."""
+    [rendered] = render(load_environments(["prod"], EXAMPLES, {}))
+    assert environment_files(rendered) == snapshot
