@@ -55,7 +55,7 @@ def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.
                         pull_policy=env.image.pull_policy,
                         res=resources,
                         command=pod.script_command(script),
-                        env=[*variables, *pod.plain_env({"HOME": "/tmp"})],
+                        env=[*variables, *pod.plain_env({"HOME": "/tmp", "MLFLOW_DISABLE_TELEMETRY": "true"})],
                         volumeMounts=[pod.volume_mount("tmp", "/tmp"), pod.scripts_mount()],
                     )],
                     volumes=[pod.empty_dir("tmp"), pod.scripts_volume(names.bootstrap_config_map)],

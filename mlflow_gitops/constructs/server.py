@@ -35,6 +35,8 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
         "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(names.allowed_hosts),
         "MLFLOW_SERVER_X_FRAME_OPTIONS": "SAMEORIGIN",
         "HOME": "/tmp",
+        # MLflow 3.x sends usage telemetry by default; the default-deny egress would only make it retry.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
 
 
