@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ from botocore.config import Config
 from minio.crypto import decrypt as sdk_decrypt
 from minio.crypto import encrypt as sdk_encrypt
 
+from tests.conftest import free_port
 from tests.fakes.minio_admin import (
     ARGON2ID_AES_GCM,
     ARGON2ID_CHACHA20_POLY1305,
@@ -58,38 +57,6 @@ EXPECTED_POLICY = {
 SCRIPT_VARIABLES = ("MINIO_URL", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MINIO_VERIFY_TLS", "MINIO_REGION", "BUCKET",
                     "BUCKET_VERSIONING", "MLFLOW_ACCESS_KEY", "MLFLOW_SECRET_KEY", "POLICY_NAME", "WAIT_ATTEMPTS",
                     "WAIT_DELAY_SECONDS", "MLFLOW_ROTATE_SECRET")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on port {port} (exit code {process.poll()})")
-                time.sleep(0.1)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -392,7 +359,7 @@ def test_minio_down_fails_after_bounded_retries(run: Runner, fake: FakeMinio) ->
 
 def test_unreachable_minio_fails_quickly(run: Runner) -> None:
     started = time.monotonic()
-    result = run(env={"MINIO_URL": f"http://127.0.0.1:{_free_port()}", "WAIT_ATTEMPTS": "2"})
+    result = run(env={"MINIO_URL": f"http://127.0.0.1:{free_port()}", "WAIT_ATTEMPTS": "2"})
 
     assert result.returncode == 1
     assert time.monotonic() - started < 10
