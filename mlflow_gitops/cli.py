@@ -18,6 +18,7 @@ from mlflow_gitops.config import ConfigError, load_environments
 from mlflow_gitops.config.load import ENV_OVERRIDES
 
 EXIT_BAD_INPUT = 2
+DEFAULT_CONFIG_DIR = Path("environments")
 
 DESCRIPTION = """\
 Render a production MLflow platform (MLflow 3.6 + mlflow-oidc-auth, Keycloak OIDC, CloudNativePG,
@@ -35,8 +36,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", action="append", metavar="NAME", dest="envs",
                         help="environment to use; repeat for several (default: every file in the config "
                              "folder, or the built-in `default` when there is none)")
-    parser.add_argument("--config-dir", type=Path, default=Path("environments"), metavar="DIR",
-                        help="folder of environment files <name>.yaml (default: environments)")
+    parser.add_argument("--config-dir", type=Path, default=None, metavar="DIR",
+                        help=f"folder of environment files <name>.yaml (default: {DEFAULT_CONFIG_DIR}/ when it "
+                             "exists, else the built-in `default` environment alone)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,13 +125,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _synth(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    environments = load_environments(args.envs, args.config_dir, os.environ)
-    from mlflow_gitops.app import render  # starts Node (jsii): only once the config is known to be valid
-    from mlflow_gitops.output import write
+def _config_dir(args: argparse.Namespace) -> Path | None:
+    """The folder the user named, else `environments/` when there is one (even a broken one: the loader
+    says what is wrong), else None: the built-in default environment alone."""
+    if args.config_dir is not None:
+        return args.config_dir
+    return DEFAULT_CONFIG_DIR if os.path.lexists(DEFAULT_CONFIG_DIR) else None
 
-    written = write(render(environments), args.out)
+
+def _synth(args: argparse.Namespace) -> int:
+    from mlflow_gitops.output import OutputError, check_destination, write
+
+    started = time.perf_counter()
+    config_dir = _config_dir(args)
+    environments = load_environments(args.envs, config_dir, os.environ)
+    folders = [env.name for env in environments]
+    try:
+        check_destination(args.out, folders, config_dir=config_dir)
+        from mlflow_gitops.app import render  # starts Node (jsii): only once the input is known to be valid
+
+        written = write(render(environments), args.out, config_dir=config_dir,
+                        waiting=lambda: print(f"waiting for another mlflow-gitops writing into {args.out}/",
+                                              file=sys.stderr))
+    except OutputError as exc:
+        return _error(str(exc), exc.exit_code)
     if not args.quiet:
         total: Counter[str] = Counter()
         for item in written:
@@ -141,14 +160,14 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    for env in load_environments(args.envs, args.config_dir, os.environ):
+    for env in load_environments(args.envs, _config_dir(args), os.environ):
         print(f"{env.name}: ok ({env.source}; {len(env.instances)} instance(s))")
     return 0
 
 
-def _error(message: str) -> int:
+def _error(message: str, exit_code: int = EXIT_BAD_INPUT) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    return exit_code
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -169,7 +188,7 @@ def _diff(args: argparse.Namespace) -> int:
             subdir = normalize_subdir(args.path)
         except ValueError as exc:
             return _error(f"--path {exc}")
-    environments = load_environments(args.envs, args.config_dir, os.environ, gitops_path=subdir)
+    environments = load_environments(args.envs, _config_dir(args), os.environ, gitops_path=subdir)
     try:
         roots = {env.name: join(normalize_subdir(env.gitops.path), env.name) for env in environments}
     except ValueError as exc:
@@ -216,7 +235,7 @@ def _publish(args: argparse.Namespace) -> int:
     except GitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    environments = load_environments(args.envs, args.config_dir, os.environ, gitops_path=subdir)
+    environments = load_environments(args.envs, _config_dir(args), os.environ, gitops_path=subdir)
     from mlflow_gitops.app import render  # starts Node: only once the input is known to be valid
     from mlflow_gitops.output import tree
 
@@ -283,8 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"synth": _synth, "validate": _validate, "diff": _diff, "publish": _publish, "crds": _crds}
         return commands[args.command](args)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

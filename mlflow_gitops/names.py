@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mlflow_gitops.config.settings import EnvironmentSettings, InstanceSettings
+if TYPE_CHECKING:  # only types: names must import without the config package (which validates with names)
+    from mlflow_gitops.config.settings import EnvironmentSettings, InstanceSettings
 
 APP = "mlflow"
 MANAGED_BY = "mlflow-gitops"
@@ -31,6 +33,62 @@ POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/warn": "restricted",
 }
 MONITORING_NAMESPACE_LABEL = "buun.channel/enable-monitoring"
+UNITS = ("platform", "bootstrap", "app")
+"""Applied in this order: platform (namespaces, ExternalSecrets, database CRs) -> bootstrap (migration and
+setup Jobs) -> app (the server, its Service, ingress and monitoring)."""
+JOB_HASH_LENGTH = 10
+"""Characters of the content hash at the end of a Job's name."""
+MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
+"""The Jobs' components (their names are `<instance>-<component>-<hash>`)."""
+FLUX_SOURCE = "mlflow-gitops"
+FLUX_DEFAULT_SOURCE = "flux-system"
+
+# How the API server checks a name (see config.limits): most objects take an RFC 1123 subdomain; Services an
+# RFC 1035 label; namespaces an RFC 1123 label; Jobs and the engine's objects an RFC 1123 label too, because
+# their name becomes a label value (`batch.kubernetes.io/job-name`, `kustomize.toolkit.fluxcd.io/name`,
+# Argo CD's `app.kubernetes.io/instance`), which allows at most 63 characters.
+SUBDOMAIN, SERVICE, LABEL = "subdomain", "service", "label"
+
+
+@dataclass(frozen=True)
+class ObjectName:
+    """One object the render makes: its identity, the rule its name must meet and the key it derives from."""
+
+    kind: str
+    namespace: str | None
+    name: str
+    rule: str
+    """SUBDOMAIN, SERVICE or LABEL."""
+    key: str = "name"
+    """The instance key the name derives from (when unset, every instance key derives from `name`)."""
+    hashed: bool = False
+    """The name ends in `-<JOB_HASH_LENGTH hex digits>` of the content, appended to `name`."""
+
+    @property
+    def shown(self) -> str:
+        return f"{self.name}-<{JOB_HASH_LENGTH}-character hash>" if self.hashed else self.name
+
+    @property
+    def length(self) -> int:
+        return len(self.name) + (1 + JOB_HASH_LENGTH if self.hashed else 0)
+
+    @property
+    def identity(self) -> tuple[str, str | None, str]:
+        return self.kind, self.namespace, self.shown
+
+
+def engine_object_name(env: EnvironmentSettings, unit: str) -> str:
+    """The Flux Kustomization or Argo CD Application that applies `unit` of `env`."""
+    return f"{APP}-{env.name}-{unit}"
+
+
+def engine_objects(env: EnvironmentSettings) -> tuple[ObjectName, ...]:
+    """The GitOps engine's objects of an environment (see constructs.gitops)."""
+    gitops = env.gitops
+    kind = "Kustomization" if gitops.engine == "flux" else "Application"
+    source = ((ObjectName("GitRepository", gitops.namespace, FLUX_SOURCE, SUBDOMAIN),)
+              if gitops.engine == "flux" and gitops.repository_url else ())
+    return (*source, *(ObjectName(kind, gitops.namespace, engine_object_name(env, unit), LABEL) for unit in UNITS))
 
 
 @dataclass(frozen=True)
@@ -200,6 +258,57 @@ class Names:
             "postgresql://{{ .username | urlquery }}:{{ .password | urlquery | replace \"+\" \"%20\" }}"
             f"@{pg.host}:{pg.port}/{self.instance.database.auth_name}?sslmode={pg.ssl_mode}"
         )
+
+    def job_prefix(self, component: str) -> str:
+        """A Job's name without its content hash."""
+        return f"{self.base}-{component}"
+
+    def objects(self) -> tuple[ObjectName, ...]:
+        """Every object the instance renders (the constructs make exactly these: a test compares them), so
+        that `validate` can check each name against its limit and find collisions without rendering."""
+        env, inst = self.env, self.instance
+        ns, pg = self.namespace, self.postgres_namespace
+        redis = inst.sessions.store == "redis"
+        deploy_redis = redis and inst.sessions.redis.deploy
+        policies = env.network.policies
+        found = [
+            ObjectName("Namespace", None, ns, LABEL, key="namespace"),
+            *(ObjectName("ExternalSecret", ns, secret, SUBDOMAIN) for secret in
+              (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret)),
+            ObjectName("ExternalSecret", pg, self.role_password_secret, SUBDOMAIN),
+            *([ObjectName("ExternalSecret", ns, self.redis_secret, SUBDOMAIN)] if redis else []),
+            *(ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
+              for enabled, admin, key in ((env.bootstrap.keycloak, env.keycloak.admin, "keycloak.admin.secretName"),
+                                          (env.bootstrap.minio, env.s3.admin, "s3.admin.secretName"))
+              if enabled and admin.vault_path),
+            ObjectName("DatabaseRole", pg, self.role_object, SUBDOMAIN),
+            ObjectName("Database", pg, self.database_object, SUBDOMAIN),
+            ObjectName("Database", pg, self.auth_database_object, SUBDOMAIN),
+            *(ObjectName("NetworkPolicy", ns, f"{self.base}-{policy}", SUBDOMAIN) for policy in (
+                "default-deny", "server", MIGRATION,
+                *([KEYCLOAK_SETUP] if env.bootstrap.keycloak else []),
+                *([MINIO_SETUP] if env.bootstrap.minio else []),
+                *(["redis"] if deploy_redis else [])) if policies),
+            *(ObjectName(kind, ns, self.redis, rule) for kind, rule in (
+                ("ServiceAccount", SUBDOMAIN), ("Service", SERVICE), ("Deployment", SUBDOMAIN)) if deploy_redis),
+            ObjectName("ServiceAccount", ns, self.bootstrap_service_account, SUBDOMAIN),
+            ObjectName("ConfigMap", ns, self.bootstrap_config_map, SUBDOMAIN),
+            *(ObjectName("Job", ns, self.job_prefix(component), LABEL, hashed=True) for component, enabled in (
+                (MIGRATION, True), (KEYCLOAK_SETUP, env.bootstrap.keycloak), (MINIO_SETUP, env.bootstrap.minio))
+              if enabled),
+            ObjectName("ServiceAccount", ns, self.server, SUBDOMAIN),
+            ObjectName("ConfigMap", ns, self.env_config_map, SUBDOMAIN),
+            ObjectName("ConfigMap", ns, self.scripts_config_map, SUBDOMAIN),
+            ObjectName("Service", ns, self.server, SERVICE),
+            ObjectName("Deployment", ns, self.server, SUBDOMAIN),
+            ObjectName("PodDisruptionBudget", ns, self.server, SUBDOMAIN),
+            *([ObjectName("HorizontalPodAutoscaler", ns, self.server, SUBDOMAIN)] if inst.autoscaling.enabled else []),
+            *((ObjectName("Middleware", ns, self.forwarded_headers_middleware, SUBDOMAIN),
+               ObjectName("Middleware", ns, self.security_headers_middleware, SUBDOMAIN),
+               ObjectName("IngressRoute", ns, self.server, SUBDOMAIN)) if env.ingress.enabled else ()),
+            *([ObjectName("ServiceMonitor", ns, self.server, SUBDOMAIN)] if env.monitoring.enabled else []),
+        ]
+        return tuple(found)
 
     # Labels
     @property

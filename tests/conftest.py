@@ -21,13 +21,14 @@ from mlflow_gitops.config.load import ENV_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "environments"
-NO_CONFIG = REPO / "tests" / "no-such-config-dir"
+NO_CONFIG = None
+"""No config folder: the built-in default environment alone."""
 
 Docs = list[dict[str, Any]]
 
 
 def render_docs(environ: dict[str, str] | None = None, names: list[str] | None = None,
-                config_dir: Path = NO_CONFIG) -> Docs:
+                config_dir: Path | None = NO_CONFIG) -> Docs:
     [rendered] = render(load_environments(names, config_dir, environ or {}))
     return list(rendered.documents)
 

@@ -152,21 +152,21 @@ def test_data_is_retained_unless_config_asks_to_delete(examples, default_docs):
 
 
 def test_removing_an_instance_removes_its_files_only(tmp_path):
-    (tmp_path / "team.yaml").write_text("instances:\n  - {name: a}\n  - {name: b}\n")
+    (tmp_path / "team.yaml").write_text("instances:\n  - {name: alpha}\n  - {name: beta}\n")
     [both] = render(load_environments(["team"], tmp_path, {}))
-    (tmp_path / "team.yaml").write_text("instances:\n  - {name: a}\n")
+    (tmp_path / "team.yaml").write_text("instances:\n  - {name: alpha}\n")
     [one_left] = render(load_environments(["team"], tmp_path, {}))
     before, after = environment_files(both), environment_files(one_left)
     gone = set(before) - set(after)
 
     def of_instance_b(path: str) -> bool:
         namespace, _, name = path.rsplit("/", 1)[1].removesuffix(".yaml").split("_")
-        return namespace == "b" or name == "b" or name.startswith("b-")
+        return namespace == "beta" or name == "beta" or name.startswith("beta-")
 
     assert len(gone) == 31 and all(of_instance_b(p) for p in gone), sorted(gone)
     assert not set(after) - set(before), "nothing new appears"
     unchanged = [p for p in after if not p.endswith("kustomization.yaml")]
-    assert all(before[p] == after[p] for p in unchanged), "instance a renders the same bytes"
+    assert all(before[p] == after[p] for p in unchanged), "instance alpha renders the same bytes"
 
 
 def test_engine_objects_are_per_environment_not_per_instance(examples):

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from mlflow_gitops.config.load import ENV_OVERRIDES
+from mlflow_gitops.output import header
 from tests.conftest import EXAMPLES, REPO
 from tests.test_config import tree_digest
 
@@ -74,7 +75,8 @@ def test_same_config_gives_the_same_bytes_in_fresh_processes(tmp_path, run_cli):
 def test_resynth_replaces_the_environment_folder_and_keeps_others(tmp_path, run_cli):
     out = tmp_path / "dist"
     synth(run_cli, out)
-    (out / "default" / "bootstrap" / "mlflow_job_mlflow-db-migration-stale.yaml").write_text("stale: true\n")
+    stale = header("default") + "apiVersion: batch/v1\nkind: Job\n"  # an object an older render had
+    (out / "default" / "bootstrap" / "mlflow_job_mlflow-db-migration-stale.yaml").write_text(stale)
     (out / "other-env").mkdir()
     (out / "other-env" / "keep.yaml").write_text("keep: true\n")
     synth(run_cli, out, env={"MLFLOW_IMAGE_TAG": "3.6.1-oidc"})

@@ -20,7 +20,7 @@ from mlflow_gitops.app import render
 from mlflow_gitops.config import load_environments
 from mlflow_gitops.gitops.forge import ForgeError, GitHub, repository_from_url
 from mlflow_gitops.gitops.publish import PublishError, publish
-from mlflow_gitops.output import tree
+from mlflow_gitops.output import header, tree
 from tests.conftest import NO_CONFIG
 from tests.fakes.github import FakeGitHub
 
@@ -87,7 +87,9 @@ def documents(files: dict[str, str]) -> list[dict]:
 def remote(tmp_path: Path) -> Path:
     old = render_tree({"MLFLOW_IMAGE_TAG": "0.9"})
     seeded = {f"{SUBDIR}/{k}": v for k, v in old.items()}
-    seeded[STALE] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stale\n  namespace: mlflow\n"
+    # an object an older render had (every file the tool writes carries its header)
+    seeded[STALE] = header("default") + ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stale\n"
+                                         "  namespace: mlflow\n")
     return seed_remote(tmp_path, {**UNRELATED, **seeded})
 
 
@@ -176,27 +178,27 @@ def test_removed_instance_disappears_and_databases_are_retained(run_cli: Run, tm
     remote = seed_remote(tmp_path, UNRELATED)
     config = tmp_path / "environments"
     config.mkdir()
-    (config / "dev.yaml").write_text("instances:\n  - name: a\n  - name: b\n")
+    (config / "dev.yaml").write_text("instances:\n  - name: alpha\n  - name: beta\n")
     args = ("publish", "--repo", str(remote), "--path", SUBDIR, "--workdir", str(tmp_path / "work"),
             "--config-dir", str(config), "--env", "dev")
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     before = files_at(remote, BRANCH, f"{SUBDIR}/dev")
-    assert {d["metadata"]["name"] for d in documents(before) if d["kind"] == "Deployment"} == {"a", "b"}
+    assert {d["metadata"]["name"] for d in documents(before) if d["kind"] == "Deployment"} == {"alpha", "beta"}
 
-    (config / "dev.yaml").write_text("instances:\n  - name: a\n")
-    second = run_cli(*args, "--message", "Remove instance b")
+    (config / "dev.yaml").write_text("instances:\n  - name: alpha\n")
+    second = run_cli(*args, "--message", "Remove instance beta")
     assert second.returncode == 0, second.stderr
     assert count(remote, f"main..{BRANCH}") == 2
-    assert git("log", "-1", "--format=%s", BRANCH, cwd=remote) == "Remove instance b"
+    assert git("log", "-1", "--format=%s", BRANCH, cwd=remote) == "Remove instance beta"
     body = git("log", "-1", "--format=%b", BRANCH, cwd=remote)
-    assert "\n  Deployment b/b\n" in body.split("Removed:\n", 1)[1].split("Files:", 1)[0]
+    assert "\n  Deployment beta/beta\n" in body.split("Removed:\n", 1)[1].split("Files:", 1)[0]
     after = files_at(remote, BRANCH, f"{SUBDIR}/dev")
     docs = documents(after)
-    assert not [d for d in docs if "b" in (d["metadata"].get("namespace"), d["metadata"]["name"])]
-    assert not [d for d in docs if d["kind"] == "Database" and d["metadata"]["name"].startswith("b")]
+    assert not [d for d in docs if "beta" in (d["metadata"].get("namespace"), d["metadata"]["name"])]
+    assert not [d for d in docs if d["kind"] == "Database" and d["metadata"]["name"].startswith("beta")]
     databases = [d for d in docs if d["kind"] == "Database"]
-    assert {d["metadata"]["name"] for d in databases} == {"a", "a-auth"}
+    assert {d["metadata"]["name"] for d in databases} == {"alpha", "alpha-auth"}
     assert all(d["spec"]["databaseReclaimPolicy"] == "retain" for d in databases)
     status = git("diff", "--no-renames", "--name-status", f"{BRANCH}~1", BRANCH, cwd=remote).splitlines()
     deleted = {line.split("\t")[1] for line in status if line.startswith("D")}
@@ -243,8 +245,8 @@ def test_bad_input_leaves_the_repository_untouched(run_cli: Run, tmp_path: Path)
 # In-process: publish() on hand-made files, and the forge against the fake
 
 
-def obj(name: str) -> str:
-    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: ns\n"
+def obj(name: str, env: str = "e") -> str:
+    return header(env) + f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: ns\n"
 
 
 def test_publish_to_an_empty_repository_and_a_missing_base(tmp_path: Path) -> None:

@@ -7,27 +7,33 @@ Flow: built-in defaults <- environment file <- environment variables -> JSON Sch
 from __future__ import annotations
 
 import copy
+import errno
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jsonschema
 import yaml
 
+from mlflow_gitops.config import rules
 from mlflow_gitops.config import settings as s
 from mlflow_gitops.config.errors import NO_VALUE, ConfigError, Problem, key_path
-from mlflow_gitops.names import Names
+from mlflow_gitops.config.yaml_file import read_yaml
 
 DEFAULT_ENVIRONMENT = "default"
 BUILT_IN = "built-in defaults"
 ENV_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUFFIXES = (".yaml", ".yml")
+MAX_INSTANCES = 1000
+"""Instances per environment: far more than one cluster runs, and a bound on the work of a bad file."""
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 @cache
@@ -52,52 +58,24 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
 
 
+def _parse_text(raw: str) -> str:
+    return raw
+
+
 # The old module's variables: name -> (key path, where '*' means the single instance; parser).
 ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
-    "MLFLOW_NAMESPACE": (("instances", "*", "namespace"), str),
-    "MLFLOW_HOST": (("instances", "*", "host"), str),
-    "MLFLOW_IMAGE_TAG": (("image", "tag"), str),
-    "MLFLOW_IMAGE_PULL_POLICY": (("image", "pullPolicy"), str),
-    "IMAGE_REGISTRY": (("image", "registry"), str),
-    "KEYCLOAK_HOST": (("keycloak", "host"), str),
-    "KEYCLOAK_REALM": (("keycloak", "realm"), str),
-    "POSTGRES_NAMESPACE": (("postgres", "namespace"), str),
-    "MINIO_NAMESPACE": (("s3", "minioNamespace"), str),
-    "PROMETHEUS_NAMESPACE": (("monitoring", "prometheusNamespace"), str),
+    "MLFLOW_NAMESPACE": (("instances", "*", "namespace"), _parse_text),
+    "MLFLOW_HOST": (("instances", "*", "host"), _parse_text),
+    "MLFLOW_IMAGE_TAG": (("image", "tag"), _parse_text),
+    "MLFLOW_IMAGE_PULL_POLICY": (("image", "pullPolicy"), _parse_text),
+    "IMAGE_REGISTRY": (("image", "registry"), _parse_text),
+    "KEYCLOAK_HOST": (("keycloak", "host"), _parse_text),
+    "KEYCLOAK_REALM": (("keycloak", "realm"), _parse_text),
+    "POSTGRES_NAMESPACE": (("postgres", "namespace"), _parse_text),
+    "MINIO_NAMESPACE": (("s3", "minioNamespace"), _parse_text),
+    "PROMETHEUS_NAMESPACE": (("monitoring", "prometheusNamespace"), _parse_text),
     "MONITORING_ENABLED": (("monitoring", "enabled"), _parse_bool),
 }
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path, source: str) -> dict[str, Any]:
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(source, where, f"malformed YAML: {problem}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(source, "", f"cannot read the file: {exc}")]) from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise ConfigError([Problem(source, "", "the file must hold a mapping of keys", type(doc).__name__)])
-    return doc
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -156,6 +134,11 @@ def _apply_env(
         if var not in environ:
             continue
         source = f"environment variable {var}"
+        if not environ[var].strip():
+            shown = key_path(tuple(0 if part == "*" else part for part in path))
+            problems.append(Problem(source, shown, "set but empty; give a value or unset the variable to keep the "
+                                    "config's value", environ[var]))
+            continue
         try:
             value = parse(environ[var])
         except ValueError as exc:
@@ -332,87 +315,6 @@ def _admin_secret(raw: dict[str, Any]) -> s.AdminSecret:
                          vault_path=raw.get("vaultPath"))
 
 
-# Names that must differ between the instances of one environment: (label, key path, getter).
-_UNIQUE: tuple[tuple[str, str, Callable[[s.InstanceSettings], str]], ...] = (
-    ("instance name", "name", lambda i: i.name),
-    ("namespace", "namespace", lambda i: i.namespace),
-    ("host", "host", lambda i: i.host),
-    ("Keycloak client id", "oidc.clientId", lambda i: i.oidc.client_id),
-    ("database role", "database.role", lambda i: i.database.role),
-    ("bucket", "bucket", lambda i: i.bucket),
-    ("Vault path", "vaultPath", lambda i: i.vault_path),
-)
-
-
-def _semantic_problems(env: s.EnvironmentSettings, origin: Callable[[tuple[Any, ...]], str]) -> list[Problem]:
-    problems: list[Problem] = []
-    tls_path = ("ingress", "tls")
-    if env.ingress.tls_secret_name and env.ingress.tls_cert_resolver:
-        problems.append(Problem(origin(tls_path), key_path(tls_path),
-                                "secretName and certResolver contradict each other: set exactly one"))
-    admins = {"keycloak": env.keycloak.admin, "s3": env.s3.admin}
-    if env.keycloak.admin.secret_name == env.s3.admin.secret_name and any(a.vault_path for a in admins.values()):
-        problems.append(Problem(origin(("s3", "admin")), "s3.admin.secretName",
-                                "the same Secret as keycloak.admin.secretName: two ExternalSecrets would make it",
-                                env.s3.admin.secret_name))
-    if env.gitops.engine == "argocd" and not env.gitops.repository_url:
-        problems.append(Problem(origin(("gitops",)), "gitops.repository.url",
-                                "Argo CD Applications need the GitOps repository's URL: set it (or use engine flux)"))
-    databases: dict[str, int] = {}
-    seen: dict[str, dict[str, int]] = {label: {} for label, _, _ in _UNIQUE}
-    for index, inst in enumerate(env.instances):
-        where = ("instances", index)
-        pod_local = inst.sessions.store == "filesystem"
-        if inst.replicas > 1 and pod_local:
-            problems.append(Problem(
-                origin((*where, "replicas")), key_path((*where, "replicas")),
-                "more than one replica needs sessions.store: redis; the plugin's filesystem sessions are "
-                "pod-local, so a login that returns to another pod fails. Allowed with filesystem: 1", inst.replicas))
-        if inst.autoscaling.enabled and pod_local:
-            problems.append(Problem(origin((*where, "autoscaling")), key_path((*where, "autoscaling", "enabled")),
-                                    "autoscaling runs several replicas: it needs sessions.store: redis", True))
-        if inst.autoscaling.enabled and inst.autoscaling.min_replicas > inst.autoscaling.max_replicas:
-            problems.append(Problem(origin((*where, "autoscaling")), key_path((*where, "autoscaling")),
-                                    f"minReplicas {inst.autoscaling.min_replicas} exceeds maxReplicas "
-                                    f"{inst.autoscaling.max_replicas}"))
-        redis = inst.sessions.redis
-        if inst.sessions.store == "redis" and not redis.deploy and not redis.host:
-            problems.append(Problem(origin((*where, "sessions")), key_path((*where, "sessions", "redis", "host")),
-                                    "sessions.redis.deploy is false: name the existing Redis with host"))
-        if inst.sessions.store == "redis" and redis.deploy and redis.host:
-            problems.append(Problem(origin((*where, "sessions")), key_path((*where, "sessions", "redis")),
-                                    "deploy and host contradict each other: render a Redis (deploy: true) or use "
-                                    "an existing one (deploy: false, host)"))
-        for label, sub, get in _UNIQUE:
-            value = get(inst)
-            if value in seen[label]:
-                other = seen[label][value]
-                problems.append(Problem(origin(where), key_path((*where, *sub.split("."))),
-                                        f"{label} already used by instances[{other}]; each instance needs its own",
-                                        value))
-            seen[label].setdefault(value, index)
-        own = Names(env, inst).instance_secrets
-        for section, admin in admins.items():
-            if admin.secret_name in own:
-                problems.append(Problem(origin((section, "admin")), f"{section}.admin.secretName",
-                                        f"collides with a Secret of instances[{index}]; pick another name",
-                                        admin.secret_name))
-        if urlsplit(inst.url).hostname != inst.host:
-            problems.append(Problem(origin(where), key_path((*where, "url")),
-                                    f"its host must be the instance host {inst.host!r} (the allowed hosts, redirect "
-                                    "URI and IngressRoute all derive from it)", inst.url))
-        if inst.database.name == inst.database.auth_name:
-            problems.append(Problem(origin(where), key_path((*where, "database")),
-                                    "name and authName must differ: the plugin's Alembic tables would collide "
-                                    "with MLflow's", inst.database.name))
-        for db in (inst.database.name, inst.database.auth_name):
-            if db in databases and databases[db] != index:
-                problems.append(Problem(origin(where), key_path((*where, "database")),
-                                        f"database already used by instances[{databases[db]}]", db))
-            databases.setdefault(db, index)
-    return problems
-
-
 def load_environment(name: str, path: Path | None, environ: Mapping[str, str],
                      gitops_path: str | None = None) -> s.EnvironmentSettings:
     """Load one environment from `path` (None: the built-in default environment).
@@ -434,43 +336,140 @@ def load_environment(name: str, path: Path | None, environ: Mapping[str, str],
                 return set_by[parts[:length]]
         return source
 
+    def explicit(parts: tuple[Any, ...]) -> bool:
+        return parts in set_by or _lookup(file_doc, parts) is not _MISSING
+
+    instances = merged.get("instances")
+    if isinstance(instances, list) and len(instances) > _max_instances():
+        raise ConfigError([Problem(origin(("instances",)), "instances", f"{len(instances)} instances; at most "
+                                   f"{_max_instances()} are allowed in one environment")])
     problems += _schema_problems(merged, origin)
     if problems:
         raise ConfigError(problems)
     env = _settings(name, source, merged)
-    problems = _semantic_problems(env, origin)
+    problems = rules.problems(env, origin, explicit)
     if problems:
         raise ConfigError(problems)
     return env
 
 
+_MISSING = object()
+
+
+def _lookup(doc: Any, parts: tuple[Any, ...]) -> Any:
+    for part in parts:
+        if (isinstance(doc, dict) and isinstance(part, str) and part in doc) or (
+                isinstance(doc, list) and isinstance(part, int) and 0 <= part < len(doc)):
+            doc = doc[part]
+        else:
+            return _MISSING
+    return doc
+
+
+def _max_instances() -> int:
+    return int(schema()["properties"]["instances"]["maxItems"])
+
+
+_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def _entry_problem(path: Path) -> str | None:
+    """Why `path` (a `*.yaml` entry of the config folder) cannot be an environment file, if it cannot."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops"
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        return f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{_KINDS.get(stat.S_IFMT(info.st_mode), 'not a regular file')}, not an environment file"
+    return None
+
+
+def _folder_problem(config_dir: Path) -> str | None:
+    if not os.path.lexists(config_dir):
+        return "no such folder"
+    try:
+        info = config_dir.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops"
+        return f"a symbolic link to {os.readlink(config_dir)!r}, which does not exist" if config_dir.is_symlink() \
+            else f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISDIR(info.st_mode):
+        return "not a folder"
+    return None
+
+
 def discover(config_dir: Path) -> dict[str, Path]:
-    """Environment files in `config_dir`: name -> path (`<name>.yaml` or `<name>.yml`)."""
-    if not config_dir.is_dir():
-        return {}
-    found = sorted(p for p in config_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    return {p.stem: p for p in found}
+    """Environment files in `config_dir`: name -> path (`<name>.yaml` or `<name>.yml`).
+
+    Every entry named like an environment file must be one: a dangling or looping symbolic link, a FIFO, a
+    device or a folder there is an error, as are `x.yaml` next to `x.yml`, an upper-case suffix and a name
+    that cannot name an output folder. Hidden entries (`.sops.yaml`, `.yamllint.yml`) belong to other tools
+    and are left alone. Raises ConfigError naming each path.
+    """
+    where = _display(config_dir)
+    problem = _folder_problem(config_dir)
+    if problem:
+        raise ConfigError([Problem(f"--config-dir {where}", "", problem)])
+    try:
+        entries = sorted(os.listdir(config_dir))
+    except OSError as exc:
+        raise ConfigError([Problem(f"--config-dir {where}", "", f"cannot list the folder: {exc.strerror or exc}")]
+                          ) from None
+    problems: list[Problem] = []
+    found: dict[str, Path] = {}
+    for entry in entries:
+        stem, dot, suffix = entry.rpartition(".")
+        if entry.startswith(".") or not dot or f".{suffix.lower()}" not in SUFFIXES:
+            continue
+        path = config_dir / entry
+        if f".{suffix}" not in SUFFIXES:
+            problems.append(Problem(_display(path), "", f"the suffix must be .yaml or .yml in lower case; rename "
+                                    f"the file to {stem}.{suffix.lower()}"))
+            continue
+        problem = _entry_problem(path)
+        if problem:
+            problems.append(Problem(_display(path), "", problem))
+            continue
+        if not ENV_NAME.match(stem) or len(stem) > 63:
+            problems.append(Problem(_display(path), "", "an environment file name must be an RFC 1123 label "
+                                    "(lower-case letters, digits, '-', at most 63): it names the output folder", stem))
+            continue
+        if stem in found:
+            problems.append(Problem(_display(path), "", f"{found[stem].name} defines the environment {stem!r} too; "
+                                    "keep one of the two files"))
+            continue
+        found[stem] = path
+    if problems:
+        raise ConfigError(problems)
+    return found
 
 
 def load_environments(
-    names: list[str] | None, config_dir: Path, environ: Mapping[str, str], gitops_path: str | None = None
+    names: list[str] | None, config_dir: Path | None, environ: Mapping[str, str], gitops_path: str | None = None
 ) -> list[s.EnvironmentSettings]:
-    """Load the named environments (all files in `config_dir` when None; the built-in default if none).
+    """Load the named environments from the files of `config_dir` (all of them when `names` is None).
 
-    `default` resolves to the built-in default environment unless `config_dir` holds a default.yaml.
+    `config_dir` None means no config folder at all: only the built-in `default` environment exists. A
+    folder that is missing, unreadable or holds no environment file is an error, never the built-in
+    default; `default` names the built-in environment unless the folder holds a default.yaml.
     """
-    files = discover(config_dir)
+    files = discover(config_dir) if config_dir is not None else {}
     problems: list[Problem] = []
-    for stem, path in files.items():
-        if not ENV_NAME.match(stem):
-            problems.append(Problem(_display(path), "", "an environment file name must be an RFC 1123 label "
-                                    "(lower-case letters, digits, '-'): it names the output folder", stem))
+    if config_dir is not None and not files and not names:
+        raise ConfigError([Problem(f"--config-dir {_display(config_dir)}", "", "holds no environment file "
+                                   "(<name>.yaml or <name>.yml); name one with --env or add a file")])
     wanted = list(names) if names else (list(files) or [DEFAULT_ENVIRONMENT])
     for name in wanted:
         if name not in files and name != DEFAULT_ENVIRONMENT:
             available = ", ".join(sorted({*files, DEFAULT_ENVIRONMENT}))
-            problems.append(Problem("--env", "", f"no such environment in {_display(config_dir)}; "
-                                    f"available: {available}", name))
+            where = f"in {_display(config_dir)}" if config_dir is not None else "(no config folder)"
+            problems.append(Problem("--env", "", f"no such environment {where}; available: {available}", name))
     if len(set(wanted)) != len(wanted):
         problems.append(Problem("--env", "", "an environment is named twice", ",".join(wanted)))
     if problems:
@@ -487,7 +486,7 @@ def load_environments(
 
 
 def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """`path` relative to the working folder when it is inside it (symbolic links are not followed)."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, os.getcwd())
+    return absolute if relative.startswith("..") else relative

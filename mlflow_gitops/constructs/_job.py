@@ -34,7 +34,7 @@ def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.
     alone. Annotated for the configured engine (`ENGINE_ANNOTATIONS`). No ttlSecondsAfterFinished: a GitOps
     engine would re-create a TTL-deleted Job and run it again.
     """
-    prefix = f"{names.base}-{component}"
+    prefix = names.job_prefix(component)
     labels = names.labels(component)
     job = {
         "apiVersion": "batch/v1",

@@ -183,6 +183,6 @@ def name_with_content_hash(manifest: Manifest, prefix: str, path: str = "spec") 
     The hash is over the spec as cdk8s renders it (`canonical`: keys sorted, None dropped), so it is the
     same whether computed here or from the rendered object.
     """
-    name = f"{prefix}-{content_hash(canonical(manifest[path]))}"
+    name = f"{prefix}-{content_hash(canonical(manifest[path]), n.JOB_HASH_LENGTH)}"
     manifest["metadata"]["name"] = name
     return name

@@ -55,7 +55,7 @@ class Bootstrap(Construct):
 
     def _keycloak(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
         kc, oidc, admin = env.keycloak, instance.oidc, env.keycloak.admin
-        self._job("keycloak-setup", KEYCLOAK_SETUP, env, names, [
+        self._job(n.KEYCLOAK_SETUP, KEYCLOAK_SETUP, env, names, [
             *pod.plain_env({
                 "KEYCLOAK_URL": kc.url,
                 "KEYCLOAK_REALM": kc.realm,
@@ -74,7 +74,7 @@ class Bootstrap(Construct):
 
     def _minio(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
         admin = env.s3.admin
-        self._job("minio-setup", MINIO_SETUP, env, names, [
+        self._job(n.MINIO_SETUP, MINIO_SETUP, env, names, [
             *pod.plain_env({
                 "MINIO_URL": env.s3.endpoint,
                 "MINIO_VERIFY_TLS": str(not env.s3.ignore_tls).lower(),

@@ -8,11 +8,7 @@ from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.constructs._object import api_object, metadata
 
-UNITS = ("platform", "bootstrap", "app")
-"""Applied in this order: platform (namespaces, ExternalSecrets, database CRs) -> bootstrap (migration and
-setup Jobs) -> app (the server, its Service, ingress and monitoring)."""
-FLUX_SOURCE = "mlflow-gitops"
-FLUX_DEFAULT_SOURCE = "flux-system"
+UNITS = n.UNITS
 ARGOCD_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 LABELS = {"app.kubernetes.io/part-of": n.APP, "app.kubernetes.io/managed-by": n.MANAGED_BY}
 
@@ -22,10 +18,6 @@ def unit_path(env: EnvironmentSettings, unit: str) -> str:
     writes the same with a leading `./`)."""
     base = env.gitops.path.strip("/")
     return "/".join(p for p in ("" if base == "." else base, env.name, unit) if p)
-
-
-def object_name(env: EnvironmentSettings, unit: str) -> str:
-    return f"{n.APP}-{env.name}-{unit}"
 
 
 class FluxSync(Construct):
@@ -39,9 +31,9 @@ class FluxSync(Construct):
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings) -> None:
         super().__init__(scope, id)
         gitops = env.gitops
-        source = FLUX_DEFAULT_SOURCE
+        source = n.FLUX_DEFAULT_SOURCE
         if gitops.repository_url:
-            source = FLUX_SOURCE
+            source = n.FLUX_SOURCE
             api_object(self, "source", {
                 "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
                 "metadata": metadata(source, gitops.namespace, LABELS),
@@ -54,7 +46,7 @@ class FluxSync(Construct):
             })
         previous: str | None = None
         for unit in UNITS:
-            name = object_name(env, unit)
+            name = n.engine_object_name(env, unit)
             api_object(self, unit, {
                 "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                 "metadata": metadata(name, gitops.namespace, LABELS),
@@ -86,7 +78,7 @@ class ArgoCdSync(Construct):
         for wave, unit in enumerate(UNITS):
             api_object(self, unit, {
                 "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                "metadata": metadata(object_name(env, unit), gitops.namespace, LABELS,
+                "metadata": metadata(n.engine_object_name(env, unit), gitops.namespace, LABELS,
                                      annotations={"argocd.argoproj.io/sync-wave": str(wave)},
                                      finalizers=[ARGOCD_FINALIZER]),
                 "spec": {

@@ -23,7 +23,7 @@ class Migration(Construct):
                  names: n.Names) -> None:
         super().__init__(scope, id)
         self.job_name = gitops_job(
-            self, "job", env=env, names=names, component="db-migration", script=MIGRATE_DB,
+            self, "job", env=env, names=names, component=n.MIGRATION, script=MIGRATE_DB,
             scripts_checksum=pod.content_hash(script_sources(SCRIPTS)),
             init_containers=[pod.wait_for_postgres(env, instance, names)],
             variables=[*pod.postgres_env(env, instance, names),

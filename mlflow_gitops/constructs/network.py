@@ -90,11 +90,11 @@ class Network(Construct):
         if env.monitoring.enabled:
             server_ingress.append(_ingress([_namespace(env.monitoring.prometheus_namespace)], [n.METRICS_PORT]))
         self._policy("server", "server", ingress=server_ingress, egress=server_egress)
-        self._policy("db-migration", "db-migration", egress=[dns, postgres])
+        self._policy(n.MIGRATION, n.MIGRATION, egress=[dns, postgres])
         if env.bootstrap.keycloak:
-            self._policy("keycloak-setup", "keycloak-setup", egress=[dns, *keycloak])
+            self._policy(n.KEYCLOAK_SETUP, n.KEYCLOAK_SETUP, egress=[dns, *keycloak])
         if env.bootstrap.minio:
-            self._policy("minio-setup", "minio-setup", egress=[dns, s3])
+            self._policy(n.MINIO_SETUP, n.MINIO_SETUP, egress=[dns, s3])
 
     def _component(self, component: str) -> dict[str, str]:
         return {**self._names.selector_labels, "app.kubernetes.io/component": component}

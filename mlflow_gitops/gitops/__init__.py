@@ -14,10 +14,14 @@ prompts, no hooks, literal pathspecs, and errors that never show credentials of 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from mlflow_gitops.config.limits import repository_folder
+from mlflow_gitops.text import redact
+
+__all__ = ["GIT_OPTIONS", "GitError", "is_git_repository", "join", "normalize_subdir", "redact", "run_git"]
 
 GIT_OPTIONS: tuple[str, ...] = (
     "-c", "core.autocrlf=false",
@@ -49,16 +53,10 @@ _GIT_LOCATION_VARIABLES = (
     "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_NAMESPACE", "GIT_COMMON_DIR", "GIT_PREFIX",
 )
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
 
 class GitError(Exception):
     """A git command failed; the message names the command (credentials redacted) and git's error."""
-
-
-def redact(text: str) -> str:
-    """`https://user:token@host/x` -> `https://***@host/x` anywhere in `text`."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
 
 
 def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -103,28 +101,12 @@ def is_git_repository(path: Path) -> bool:
     )
 
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
 def normalize_subdir(value: str) -> str:
     """Check a `--path SUBDIR` (relative, inside the repository) and return it normalised ('.' for the root).
 
     Raises ValueError with a message saying what is allowed.
     """
-    text = value.strip().replace("\\", "/")
-    if not text or text in {".", "./"}:
-        return "."
-    if text.startswith("/"):
-        raise ValueError(f"{value!r}: must be a folder relative to the repository's root, such as clusters/prod")
-    segments = [s for s in text.split("/") if s not in {"", "."}]
-    for segment in segments:
-        if segment == "..":
-            raise ValueError(f"{value!r}: must stay inside the repository ('..' is not allowed)")
-        if segment.lower() == ".git":
-            raise ValueError(f"{value!r}: must not point into .git")
-        if not _SEGMENT.match(segment):
-            raise ValueError(f"{value!r}: folder names may hold letters, digits, '.', '_' and '-' only")
-    return "/".join(segments) or "."
+    return repository_folder(value)
 
 
 def join(subdir: str, *parts: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mlflow_gitops.gitops import GitError, is_git_repository, join, normalize_subdir, redact, run_git
 from mlflow_gitops.gitops.diff import DiffResult, compare, looks_remote, read_tree_at
+from mlflow_gitops.output.ownership import describe, foreign_files
 
 DEFAULT_BRANCH = "mlflow-gitops/update"
 DEFAULT_BASE = "main"
@@ -118,11 +119,20 @@ def _locked(lock: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+CHECKOUT_MARKER = "mlflow-gitops-checkout"
+"""File inside a cached checkout's .git folder: this tool made the checkout, so it may reset or remove it."""
+
+
 def _prepare_checkout(url: str, target: Path) -> None:
-    """Clone `url` into `target`, or reuse it: fetch, and drop local state."""
-    if target.exists():
+    """Clone `url` into `target`, or reuse it: fetch, and drop local state. Only a checkout this tool made
+    (its marker in .git) is ever reset or removed."""
+    if os.path.lexists(target):
+        if target.is_symlink() or not (target / ".git" / CHECKOUT_MARKER).is_file():
+            raise PublishError(f"{target} exists but was not made by mlflow-gitops (no .git/{CHECKOUT_MARKER}); "
+                               "it resets and cleans its checkouts, so it will not touch this one: remove it or "
+                               "choose another --workdir", 2)
         origin = run_git(["config", "--get", "remote.origin.url"], target, check=False).stdout.strip()
-        if (target / ".git").is_dir() and origin == url:
+        if origin == url:
             run_git(["fetch", "--quiet", "--prune", "--no-tags", "origin"], target)
             return
         shutil.rmtree(target)
@@ -130,6 +140,7 @@ def _prepare_checkout(url: str, target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".clone-", dir=target.parent))
     try:
         run_git(["clone", "--quiet", "--no-tags", "--no-checkout", url, str(staging / "repo")])
+        (staging / "repo" / ".git" / CHECKOUT_MARKER).write_text(f"made by mlflow-gitops for {redact(url)}\n")
         (staging / "repo").rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -218,6 +229,14 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
                 run_git(["clean", "--quiet", "-ffdx"], target)
             changes = compare(before, files, envs, roots=folders, source=f"{shown}@{branch if head else base}")
 
+            for env, folder in folders.items():
+                destination = _safe_target(target, folder)
+                foreign = foreign_files(destination, env) if destination.is_dir() else []
+                if foreign or (os.path.lexists(destination) and not destination.is_dir()):
+                    listed = describe(foreign, folder) if foreign else folder
+                    raise PublishError(f"{folder}/ on {branch if head else base} of {shown} holds what "
+                                       f"mlflow-gitops did not write for environment {env!r}: {listed}; it "
+                                       "replaces only folders it wrote: move them in a commit of your own first", 2)
             for folder in folders.values():
                 destination = _safe_target(target, folder)
                 if destination.is_dir():

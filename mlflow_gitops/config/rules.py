@@ -1,0 +1,340 @@
+"""Checks across keys, and of everything the render derives, against what the cluster will accept.
+
+The JSON Schema checks each value alone; these rules check what only the whole config tells: contradicting
+keys, names that must differ between instances, and every name, URL, CIDR, quantity and duration the
+render derives, against the limits of the API server, the operators, Flux, S3 and PostgreSQL
+(`config.limits`). A config that passes renders objects the cluster accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow_gitops import names as n
+from mlflow_gitops.config import limits
+from mlflow_gitops.config import settings as s
+from mlflow_gitops.config.errors import NO_VALUE, Problem, key_path
+
+Origin = Callable[[tuple[Any, ...]], str]
+Explicit = Callable[[tuple[Any, ...]], bool]
+"""Whether a key path was set by the user (file or variable) rather than derived or defaulted."""
+
+# Names that must differ between the instances of one environment: (label, key path, getter).
+_UNIQUE: tuple[tuple[str, str, Callable[[s.InstanceSettings], str]], ...] = (
+    ("instance name", "name", lambda i: i.name),
+    ("namespace", "namespace", lambda i: i.namespace),
+    ("host", "host", lambda i: i.host),
+    ("Keycloak client id", "oidc.clientId", lambda i: i.oidc.client_id),
+    ("database role", "database.role", lambda i: i.database.role),
+    ("bucket", "bucket", lambda i: i.bucket),
+    ("Vault path", "vaultPath", lambda i: i.vault_path),
+)
+
+_RULES: dict[str, tuple[Callable[[str], str | None], int, str]] = {
+    n.SUBDOMAIN: (limits.dns_subdomain, limits.SUBDOMAIN_MAX, "an object name"),
+    n.SERVICE: (limits.rfc1035_label, limits.LABEL_MAX, "a Service name is a DNS label"),
+    n.LABEL: (limits.dns_label, limits.LABEL_MAX, "the name becomes a label value"),
+}
+"""Per naming rule: the checker, the length limit and why it applies."""
+WELL_KNOWN_PLATFORM_NAMESPACES = ("default", "flux-system", "argocd", "cnpg-system", "external-secrets", "vault")
+"""Namespaces of the platform an instance must never take over (besides kube-* and the ones the config names)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    env: s.EnvironmentSettings
+    origin: Origin
+    explicit: Explicit
+
+    def problem(self, path: tuple[Any, ...], message: str, value: Any = NO_VALUE) -> Problem:
+        return Problem(self.origin(path), key_path(path), message, value)
+
+
+def problems(env: s.EnvironmentSettings, origin: Origin, explicit: Explicit) -> list[Problem]:
+    """Every problem of `env`, in a stable order. URLs are checked first: later rules read their ports."""
+    ctx = Context(env, origin, explicit)
+    found = list(_urls(ctx))
+    if found:
+        return found
+    for rule in (_contradictions, _instances, _platform_namespaces, _network, _resources, _gitops, _durations,
+                 _derived_names, _collisions):
+        found += rule(ctx)
+    return found
+
+
+def _urls(ctx: Context) -> Iterator[Problem]:
+    env = ctx.env
+    urls: list[tuple[tuple[Any, ...], str]] = [
+        (("keycloak", "url"), env.keycloak.url), (("s3", "endpoint"), env.s3.endpoint),
+        (("gitops", "argocd", "destinationServer"), env.gitops.argocd_destination),
+        *((("instances", i, "url"), inst.url) for i, inst in enumerate(env.instances)),
+    ]
+    if env.gitops.repository_url:
+        urls.append((("gitops", "repository", "url"), env.gitops.repository_url))
+    for path, url in urls:
+        problem = limits.url_port(url)
+        if problem:
+            yield ctx.problem(path, problem, url)
+    if env.gitops.repository_url:
+        problem = limits.url_password(env.gitops.repository_url)
+        if problem:
+            yield ctx.problem(("gitops", "repository", "url"), problem, env.gitops.repository_url)
+
+
+def _contradictions(ctx: Context) -> Iterator[Problem]:
+    env = ctx.env
+    if env.ingress.tls_secret_name and env.ingress.tls_cert_resolver:
+        yield ctx.problem(("ingress", "tls"), "secretName and certResolver contradict each other: set exactly one")
+    admins = {"keycloak": env.keycloak.admin, "s3": env.s3.admin}
+    if env.keycloak.admin.secret_name == env.s3.admin.secret_name and any(a.vault_path for a in admins.values()):
+        yield ctx.problem(("s3", "admin", "secretName"),
+                          "the same Secret as keycloak.admin.secretName: two ExternalSecrets would make it",
+                          env.s3.admin.secret_name)
+    if env.gitops.engine == "argocd" and not env.gitops.repository_url:
+        yield ctx.problem(("gitops", "repository", "url"),
+                          "Argo CD Applications need the GitOps repository's URL: set it (or use engine flux)")
+
+
+def _instances(ctx: Context) -> Iterator[Problem]:
+    env = ctx.env
+    admins = {"keycloak": env.keycloak.admin, "s3": env.s3.admin}
+    databases: dict[str, int] = {}
+    seen: dict[str, dict[str, int]] = {label: {} for label, _, _ in _UNIQUE}
+    for index, inst in enumerate(env.instances):
+        where = ("instances", index)
+        pod_local = inst.sessions.store == "filesystem"
+        if inst.replicas > 1 and pod_local:
+            yield ctx.problem((*where, "replicas"),
+                              "more than one replica needs sessions.store: redis; the plugin's filesystem sessions "
+                              "are pod-local, so a login that returns to another pod fails. Allowed with "
+                              "filesystem: 1", inst.replicas)
+        if inst.autoscaling.enabled and pod_local:
+            yield ctx.problem((*where, "autoscaling", "enabled"),
+                              "autoscaling runs several replicas: it needs sessions.store: redis", True)
+        if inst.autoscaling.enabled and inst.autoscaling.min_replicas > inst.autoscaling.max_replicas:
+            yield ctx.problem((*where, "autoscaling"), f"minReplicas {inst.autoscaling.min_replicas} exceeds "
+                              f"maxReplicas {inst.autoscaling.max_replicas}")
+        redis = inst.sessions.redis
+        if inst.sessions.store == "redis" and not redis.deploy and not redis.host:
+            yield ctx.problem((*where, "sessions", "redis", "host"),
+                              "sessions.redis.deploy is false: name the existing Redis with host")
+        if inst.sessions.store == "redis" and redis.deploy and redis.host:
+            yield ctx.problem((*where, "sessions", "redis"), "deploy and host contradict each other: render a Redis "
+                              "(deploy: true) or use an existing one (deploy: false, host)")
+        for label, sub, get in _UNIQUE:
+            value = get(inst)
+            if value in seen[label]:
+                yield ctx.problem((*where, *sub.split(".")),
+                                  f"{label} already used by instances[{seen[label][value]}]; each instance needs its "
+                                  "own", value)
+            seen[label].setdefault(value, index)
+        own = n.Names(env, inst).instance_secrets
+        for section, admin in admins.items():
+            if admin.secret_name in own:
+                yield ctx.problem((section, "admin", "secretName"),
+                                  f"collides with a Secret of instances[{index}]; pick another name", admin.secret_name)
+        if _url_host(inst.url) != inst.host:
+            yield ctx.problem((*where, "url"), f"its host must be the instance host {inst.host!r} (the allowed hosts, "
+                              "redirect URI and IngressRoute all derive from it)", inst.url)
+        if inst.database.name == inst.database.auth_name:
+            yield ctx.problem((*where, "database"), "name and authName must differ: the plugin's Alembic tables "
+                              "would collide with MLflow's", inst.database.name)
+        for db in (inst.database.name, inst.database.auth_name):
+            if db in databases and databases[db] != index:
+                yield ctx.problem((*where, "database"), f"database already used by instances[{databases[db]}]", db)
+            databases.setdefault(db, index)
+
+
+def _url_host(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
+
+
+def _platform_namespaces(ctx: Context) -> Iterator[Problem]:
+    """An instance namespace gets default-deny NetworkPolicies, restricted Pod Security and, when the
+    instance is removed, pruned: it must never be one the platform's own services live in."""
+    env, net = ctx.env, ctx.env.network
+    named = {
+        env.postgres.namespace: "postgres.namespace (PostgreSQL)",
+        env.s3.minio_namespace: "s3.minioNamespace (MinIO)",
+        net.keycloak_namespace: "network.keycloakNamespace (Keycloak)",
+        net.ingress_namespace: "network.ingressNamespace (the ingress controller)",
+        net.dns_namespace: "network.dnsNamespace (the cluster DNS)",
+        env.monitoring.prometheus_namespace: "monitoring.prometheusNamespace (Prometheus)",
+        env.gitops.namespace: "gitops.namespace (the GitOps engine)",
+        **{ns: f"network.allowFrom (client namespace {ns})" for ns in net.allow_from},
+    }
+    for index, inst in enumerate(env.instances):
+        path, _ = _blame(ctx, index, "namespace")
+        ns = inst.namespace
+        reason = named.get(ns)
+        if reason is None and (ns.startswith("kube-") or ns in WELL_KNOWN_PLATFORM_NAMESPACES):
+            reason = "a namespace of Kubernetes or of the platform's operators"
+        if reason:
+            yield ctx.problem(path, f"the instance namespace {ns!r} is {reason}: an instance namespace gets "
+                              "default-deny NetworkPolicies and restricted Pod Security, and is pruned with the "
+                              "instance; give the instance its own namespace", ns)
+
+
+def _network(ctx: Context) -> Iterator[Problem]:
+    net = ctx.env.network
+    for key, cidrs in (("keycloakCidrs", net.keycloak_cidrs), ("postgresCidrs", net.postgres_cidrs),
+                       ("s3Cidrs", net.s3_cidrs)):
+        for index, value in enumerate(cidrs):
+            problem = limits.cidr(value)
+            if problem:
+                yield ctx.problem(("network", key, index), problem, value)
+
+
+def _resources(ctx: Context) -> Iterator[Problem]:
+    for index, inst in enumerate(ctx.env.instances):
+        res = inst.resources
+        for resource, request, limit, parse in (
+                ("cpu", res.cpu_request, res.cpu_limit, limits.cpu_cores),
+                ("memory", res.memory_request, res.memory_limit, limits.memory_bytes)):
+            wanted, allowed = parse(request), parse(limit)
+            base = ("instances", index, "resources")
+            if allowed is not None and allowed <= 0:
+                yield ctx.problem((*base, "limits", resource), "a limit of zero: the container could not run; "
+                                  "set a positive quantity", limit)
+            elif wanted is not None and allowed is not None and wanted > allowed:
+                yield ctx.problem((*base, "requests", resource), f"the request exceeds the limit {limit!r}; the API "
+                                  "server refuses a request greater than its limit", request)
+
+
+def _gitops(ctx: Context) -> Iterator[Problem]:
+    gitops = ctx.env.gitops
+    try:
+        limits.repository_folder(gitops.path)
+    except ValueError as exc:
+        yield ctx.problem(("gitops", "path"), str(exc).split(": ", 1)[-1], gitops.path)
+    problem = limits.git_branch(gitops.branch)
+    if problem:
+        yield ctx.problem(("gitops", "repository", "branch"), problem, gitops.branch)
+
+
+def _durations(ctx: Context) -> Iterator[Problem]:
+    env = ctx.env
+    checks: tuple[tuple[tuple[str, ...], str, Callable[[str], str | None]], ...] = (
+        (("gitops", "interval"), env.gitops.interval, limits.go_duration),
+        (("gitops", "timeout"), env.gitops.timeout, limits.go_duration),
+        (("vault", "refreshInterval"), env.vault.refresh_interval, limits.go_duration),
+        (("monitoring", "interval"), env.monitoring.interval, limits.prometheus_duration),
+        (("monitoring", "scrapeTimeout"), env.monitoring.scrape_timeout, limits.prometheus_duration),
+    )
+    bad = False
+    for path, value, check in checks:
+        problem = check(value)
+        if problem:
+            bad = True
+            yield ctx.problem(path, problem, value)
+    for path, value, _ in checks[:2]:
+        if not bad and limits.go_duration_ns(value) == 0:
+            yield ctx.problem(path, "must be longer than zero", value)
+    if bad or not env.monitoring.enabled:
+        return
+    interval, timeout = (limits.go_duration_ns(v) or 0
+                         for v in (env.monitoring.interval, env.monitoring.scrape_timeout))
+    if timeout > interval:
+        yield ctx.problem(("monitoring", "scrapeTimeout"), f"longer than monitoring.interval "
+                          f"{env.monitoring.interval!r}: Prometheus refuses a scrape timeout above its interval",
+                          env.monitoring.scrape_timeout)
+
+
+DERIVED_FROM = {
+    "namespace": ("name",),
+    "bucket": ("name",),
+    "database.role": ("name",),
+    "database.name": ("database.role", "name"),
+    "database.authName": ("database.role", "name"),
+}
+"""What each unset instance key derives from (see config.load), nearest first."""
+
+
+def _blame(ctx: Context, index: int, key: str) -> tuple[tuple[Any, ...], bool]:
+    """The key path to report for a value of instance `index` at `key`: the key itself when the user set it,
+    else the nearest key it derives from that the user set (`name` at last); and whether it was derived."""
+    for candidate in (key, *DERIVED_FROM.get(key, ())):
+        path = ("instances", index, *candidate.split("."))
+        if candidate == "name" or ctx.explicit(path):
+            return path, candidate != key
+    raise AssertionError(key)  # pragma: no cover - every chain ends with name
+
+
+def _derived_names(ctx: Context) -> Iterator[Problem]:
+    env = ctx.env
+    for index, inst in enumerate(env.instances):
+        names = n.Names(env, inst)
+        worst: dict[tuple[Any, ...], tuple[int, str]] = {}
+        for obj in names.objects():
+            check, limit, why = _RULES[obj.rule]
+            problem = check(obj.name if not obj.hashed else obj.name + "-" + "0" * n.JOB_HASH_LENGTH)
+            if problem is None:
+                continue
+            if obj.key.startswith(("keycloak.", "s3.")):
+                yield ctx.problem(tuple(obj.key.split(".")), f"the {obj.kind} name {problem} ({why})", obj.name)
+                continue
+            path, derived = _blame(ctx, index, obj.key)
+            value = _get(inst, path[2:])
+            if obj.length > limit:
+                allowed = limit - (obj.length - len(value))
+                message = (f"too long: it makes the {obj.kind} name {obj.shown!r} of {obj.length} characters, and "
+                           f"{why}, of at most {limit}; use at most {allowed} characters")
+                if path not in worst or allowed < worst[path][0]:
+                    worst[path] = (allowed, message)
+            else:
+                yield ctx.problem(path, f"it makes the {obj.kind} name {obj.shown!r}, which {problem} ({why})"
+                                  + (" (derived from the instance name)" if derived else ""), value)
+        for path, (_, message) in sorted(worst.items(), key=lambda item: key_path(item[0])):
+            yield ctx.problem(path, message, _get(inst, path[2:]))
+        yield from _storage_names(ctx, index, inst)
+    for obj in n.engine_objects(env):
+        check, limit, why = _RULES[obj.rule]
+        problem = check(obj.name)
+        if problem:
+            allowed = limit - (len(obj.name) - len(env.name))
+            yield Problem(env.source, "", f"the environment name {env.name!r} makes the {obj.kind} name "
+                          f"{obj.name!r}, which {problem} ({why}); name the environment file with at most {allowed} "
+                          "characters")
+            return
+
+
+def _storage_names(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator[Problem]:
+    db = inst.database
+    for key, value, check in (("bucket", inst.bucket, limits.s3_bucket), ("database.role", db.role, limits.pg_role),
+                              ("database.name", db.name, limits.pg_database),
+                              ("database.authName", db.auth_name, limits.pg_database)):
+        problem = check(value)
+        if problem is None:
+            continue
+        path, derived = _blame(ctx, index, key)
+        hint = f" (derived from {key_path(path[2:])}; set instances[{index}].{key} to choose it)" if derived else ""
+        label = {"bucket": "bucket", "database.role": "PostgreSQL role", "database.name": "database",
+                 "database.authName": "auth database"}[key]
+        yield ctx.problem(path, f"the {label} name {value!r} {problem}{hint}", _get(inst, path[2:]))
+
+
+def _get(inst: s.InstanceSettings, parts: tuple[Any, ...]) -> Any:
+    """The value at an instance key path such as ("database", "role")."""
+    value: Any = inst
+    for part in parts:
+        value = getattr(value, {"authName": "auth_name"}.get(part, part))
+    return value
+
+
+def _collisions(ctx: Context) -> Iterator[Problem]:
+    """Two objects of one kind, namespace and name overwrite each other in the cluster (and in the output)."""
+    env = ctx.env
+    owner: dict[tuple[str, str | None, str], int] = {}
+    for index, inst in enumerate(env.instances):
+        for obj in n.Names(env, inst).objects():
+            other = owner.setdefault(obj.identity, index)
+            if other != index:
+                where = f"namespace {obj.namespace!r}" if obj.namespace else "the cluster"
+                yield ctx.problem(("instances", index, "name"),
+                                  f"its {obj.kind} {obj.shown!r} in {where} is also rendered by instances[{other}] "
+                                  f"({env.instances[other].name!r}): one would overwrite the other; rename one "
+                                  "instance", inst.name)
+                break
