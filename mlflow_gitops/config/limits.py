@@ -208,7 +208,7 @@ _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 
 def git_branch(value: str) -> str | None:
     """A branch name git (`check-ref-format --branch`) and Flux accept."""
-    if not value or value.startswith("-") or value == "@":
+    if not value or value.startswith("-") or value in ("@", "HEAD"):
         return "must be a branch name such as main or release/1.2"
     if _REF_FORBIDDEN.search(value) or ".." in value or "@{" in value or "//" in value:
         return "must not hold spaces, control characters, '~^:?*[\\', '..', '@{' or '//'"

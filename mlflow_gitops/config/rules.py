@@ -290,7 +290,7 @@ def _derived_names(ctx: Context) -> Iterator[Problem]:
         for path, (_, message) in sorted(worst.items(), key=lambda item: key_path(item[0])):
             yield ctx.problem(path, message, _get(inst, path[2:]))
         yield from _storage_names(ctx, index, inst)
-    for obj in n.engine_objects(env):
+    for obj in sorted(n.engine_objects(env), key=lambda o: -len(o.name)):  # the longest name tells the limit
         check, limit, why = _RULES[obj.rule]
         problem = check(obj.name)
         if problem:

@@ -130,7 +130,8 @@ def read_yaml(path: Path, source: str) -> dict[str, Any]:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+        problem = ", ".join(p for p in (context, problem) if p) or str(exc).splitlines()[0]
         raise ConfigError([Problem(source, _where(mark), f"malformed YAML: {problem}")]) from None
     except RecursionError:  # pragma: no cover - _check_shape bounds the depth first
         raise ConfigError([Problem(source, "", f"nested more than {MAX_DEPTH} levels deep")]) from None

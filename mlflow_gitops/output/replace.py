@@ -54,6 +54,8 @@ def _libc_function(name: str) -> Callable[..., int] | None:
 
 
 _renameat2 = _libc_function("renameat2")
+_linkat = _libc_function("linkat")
+_AT_EMPTY_PATH = 0x1000
 _syncfs = _libc_function("syncfs")
 
 
@@ -135,10 +137,13 @@ def locked(out: Path, waiting: Callable[[], None] | None = None) -> Iterator[int
 
 
 def _is_ours(staging: Path) -> bool:
+    """A staging folder with the marker, or (killed while writing it without O_TMPFILE) only a partial one."""
     try:
-        return (staging / STAGING_MARKER).read_text(encoding="utf-8") == STAGING_MARKER_TEXT
+        text = (staging / STAGING_MARKER).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
+    return text == STAGING_MARKER_TEXT or (STAGING_MARKER_TEXT.startswith(text) and os.listdir(staging) == [
+        STAGING_MARKER])
 
 
 def sweep(out: Path) -> list[str]:
@@ -157,15 +162,30 @@ def sweep(out: Path) -> list[str]:
                     removed.append(entry)
                 continue
             _restore(path, out, PREVIOUS)
+            remove_staging(path)
         elif entry.startswith(LEGACY_STAGING_PREFIX) and path.is_dir() and not path.is_symlink():
             if foreign_files(path, None):
                 continue  # not only ours: leave it
             _restore(path, out, ".old-")
+            shutil.rmtree(path)
         else:
             continue
-        shutil.rmtree(path)
         removed.append(entry)
     return removed
+
+
+def remove_staging(staging: Path) -> None:
+    """Remove a staging folder, its marker last: until everything else is gone, git still ignores it."""
+    for entry in os.listdir(staging):
+        if entry != STAGING_MARKER:
+            path = staging / entry
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        (staging / STAGING_MARKER).unlink()
+    staging.rmdir()
 
 
 def _restore(staging: Path, out: Path, prefix: str) -> None:
@@ -174,6 +194,28 @@ def _restore(staging: Path, out: Path, prefix: str) -> None:
             target = out / entry.removeprefix(prefix)
             if not os.path.lexists(target):
                 os.rename(staging / entry, target)
+
+
+def _write_marker(staging: Path) -> None:
+    """Give `staging` its `.gitignore` so that the name appears with its whole content at once: written to an
+    unnamed file (O_TMPFILE) that is then linked in. A kill never leaves an empty `.gitignore` that git
+    would pick up. Where O_TMPFILE is not supported, a plain write (and `sweep` knows a partial marker)."""
+    try:
+        fd = os.open(staging, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except (AttributeError, OSError):
+        _write_file(staging / STAGING_MARKER, STAGING_MARKER_TEXT)
+        return
+    try:
+        os.write(fd, STAGING_MARKER_TEXT.encode())
+        target = os.fsencode(staging / STAGING_MARKER)
+        if _linkat is not None and _linkat(fd, b"", _AT_FDCWD, target, _AT_EMPTY_PATH) == 0:
+            return
+        try:
+            os.link(f"/proc/self/fd/{fd}", target)
+        except OSError:
+            _write_file(staging / STAGING_MARKER, STAGING_MARKER_TEXT)
+    finally:
+        os.close(fd)
 
 
 def _write_file(path: Path, text: str) -> None:
@@ -212,7 +254,7 @@ def write_tree(files: Mapping[str, str], out: Path, folders: Sequence[str], *, c
             _check_folder(out / folder, folder)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
-            _write_file(staging / STAGING_MARKER, STAGING_MARKER_TEXT)
+            _write_marker(staging)
             for folder in folders:
                 (staging / folder).mkdir(mode=0o755)
             for relative, text in files.items():
@@ -223,4 +265,5 @@ def write_tree(files: Mapping[str, str], out: Path, folders: Sequence[str], *, c
                 _swap(staging / folder, out / folder, staging, folder)
             os.fsync(out_fd)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_staging(staging)
