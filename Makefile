@@ -1,12 +1,13 @@
 # Quick start:  make synth   (set up, render the default environment into dist/)
 #               make test    (set up, run the whole test suite)
+# Own loop:     make check   (ruff, mypy, the unit and snapshot tests without services or slow sweeps)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK8S_CHECK_UPGRADE := false
 
-.PHONY: setup synth test lint imports crds clean
+.PHONY: setup synth test check lint imports crds clean
 
 CHECKOV_VENV ?= .checkov-venv
 
@@ -33,6 +34,10 @@ synth: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+check: lint
+	$(BIN)/pytest -q --ignore=tests/e2e -m "not slow"
 
 test: lint
 	$(BIN)/pytest

@@ -96,6 +96,7 @@ def out(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames-fallback"])
 def test_kill_sweep_every_point_of_a_write_leaves_old_or_new_and_the_next_run_cleans_up(
         out: Path, exchange: bool, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,6 +160,7 @@ def test_readers_never_see_a_missing_or_mixed_folder(out: Path) -> None:
     assert looks > 20
 
 
+@pytest.mark.slow
 def test_two_synths_at_once_are_serialised_and_the_tree_is_one_render(tmp_path: Path, run_cli) -> None:
     out = tmp_path / "dist"
     environ = os.environ.copy()

@@ -325,3 +325,27 @@ def test_forge_requests_and_errors() -> None:
     actions = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "org/config"}
     assert GitHub.from_environment(actions, "https://github.com/org/gitops.git").repository == "org/gitops"
     assert GitHub.from_environment(actions, "/srv/git/gitops.git").repository == "org/config"
+
+
+def test_publish_refuses_to_replace_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    bare = seed_remote(tmp_path, {"gitops/e/hand-written.yaml": "apiVersion: v1\nkind: ConfigMap\n",
+                                  "README.md": "x\n"})
+    before = refs(bare)
+    with pytest.raises(PublishError, match=r"gitops/e/ on main of .* holds what mlflow-gitops did not write for "
+                                           r"environment 'e': gitops/e/hand-written.yaml") as refused:
+        publish({"e/a.yaml": obj("a")}, str(bare), "gitops", BRANCH, "main", None, tmp_path / "work", environ={})
+    assert refused.value.exit_code == 2
+    assert refs(bare) == before, "nothing was pushed"
+
+
+def test_publish_never_resets_or_removes_a_checkout_it_did_not_make(tmp_path: Path) -> None:
+    bare = seed_remote(tmp_path, {"README.md": "x\n"})
+    first = publish({"e/a.yaml": obj("a")}, str(bare), ".", BRANCH, "main", None, tmp_path / "work", environ={})
+    checkout = first.checkout
+    assert (checkout / ".git" / "mlflow-gitops-checkout").is_file()
+    (checkout / ".git" / "mlflow-gitops-checkout").unlink()  # as if a person had cloned there
+    (checkout / "work-in-progress.txt").write_text("uncommitted\n")
+    with pytest.raises(PublishError, match="was not made by mlflow-gitops") as refused:
+        publish({"e/a.yaml": obj("b")}, str(bare), ".", BRANCH, "main", None, tmp_path / "work", environ={})
+    assert refused.value.exit_code == 2
+    assert (checkout / "work-in-progress.txt").read_text() == "uncommitted\n"

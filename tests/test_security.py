@@ -50,6 +50,7 @@ def test_checkov_config_skips_at_most_three_checks_each_with_a_reason():
         assert before.strip().startswith("#") and len(before) > 30, f"{check} needs its reason above it"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", ["default", "dev", "staging", "prod"])
 def test_checkov_finds_no_failed_kubernetes_check(rendered_tree, env):
     report = checkov(rendered_tree / env)
@@ -106,6 +107,7 @@ def detect_secrets(paths: list[Path], scratch: Path) -> dict[str, Any]:
         return secrets.json()
 
 
+@pytest.mark.slow
 def test_no_secret_in_the_rendered_output_or_the_snapshots(rendered_tree, tmp_path):
     files = sorted(p for p in rendered_tree.rglob("*.yaml")) + sorted(SNAPSHOTS.glob("*"))
     assert len(files) > 100

@@ -88,14 +88,14 @@ def _merge(base: Any, over: Any) -> Any:
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    sub = error.schema if isinstance(error.schema, dict) else {}
+    sub: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     hint = f" ({sub['description']})" if "description" in sub else ""
     match error.validator:
         case "additionalProperties":
             allowed = ", ".join(sorted(sub.get("properties", {})))
             return f"unknown key; allowed keys here: {allowed}"
         case "enum":
-            return "allowed values: " + ", ".join(str(v) for v in error.validator_value)
+            return "allowed values: " + ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
         case "type":
             return f"wrong type {type(error.instance).__name__}; expected {error.validator_value}"
         case "pattern":
@@ -116,7 +116,8 @@ def _schema_problems(doc: dict[str, Any], origin: Callable[[tuple[Any, ...]], st
     for error in errors:
         parts = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
-            for key in sorted(set(error.instance) - set(error.schema.get("properties", {}))):
+            known = set(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - known):
                 path = (*parts, key)
                 problems.append(Problem(origin(path), key_path(path), _describe(error), key))
             continue
@@ -358,8 +359,9 @@ _MISSING = object()
 
 def _lookup(doc: Any, parts: tuple[Any, ...]) -> Any:
     for part in parts:
-        if (isinstance(doc, dict) and isinstance(part, str) and part in doc) or (
-                isinstance(doc, list) and isinstance(part, int) and 0 <= part < len(doc)):
+        in_mapping = isinstance(doc, dict) and isinstance(part, str) and part in doc
+        in_list = isinstance(doc, list) and isinstance(part, int) and 0 <= part < len(doc)
+        if in_mapping or in_list:
             doc = doc[part]
         else:
             return _MISSING
