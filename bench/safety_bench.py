@@ -60,10 +60,14 @@ def bad_input() -> None:
 
 def kill_sweep() -> None:
     print("## Kill sweep")
+    real = replace._rename2
+
+    def without_exchange(source: Path, target: Path, flags: int) -> bool:
+        return False if flags == 2 else real(source, target, flags)
+
     for mode in ("renameat2 exchange", "two-rename fallback"):
-        real = replace._rename2
         if mode != "renameat2 exchange":
-            replace._rename2 = lambda a, b, flags: False if flags == 2 else real(a, b, flags)  # type: ignore[assignment]
+            replace._rename2 = without_exchange
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 out = Path(scratch) / "out"
@@ -83,7 +87,7 @@ def kill_sweep() -> None:
                       + ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))
                       + "; every one whole again after the next run" if all("NOT" not in k for k in seen) else "")
         finally:
-            replace._rename2 = real  # type: ignore[assignment]
+            replace._rename2 = real
 
 
 def concurrency() -> None:
