@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlflow_gitops.output import header, replace, write_tree
 from mlflow_gitops.output.replace import LEGACY_STAGING_PREFIX, STAGING_PREFIX, OutputError
@@ -124,40 +125,54 @@ def test_kill_sweep_every_point_of_a_write_leaves_old_or_new_and_the_next_run_cl
     assert (out / "README.md").read_text() == "the user's own file\n"
 
 
+def read_like_kustomize(out: Path, env: str) -> dict[str, str] | None:
+    """One look at `out/env` as kustomize takes it: open the folder (it must exist), then read each
+    kustomization.yaml and the files it lists, all through that one folder. None when the tree this look
+    opened was removed under it (the old tree, once the swap is done): a reader then looks again."""
+    fd = os.open(out / env, os.O_RDONLY | os.O_DIRECTORY)  # FileNotFoundError here: the folder was missing
+    seen: dict[str, str] = {}
+    try:
+        def read(relative: str) -> str:
+            with open(os.open(relative, os.O_RDONLY, dir_fd=fd)) as handle:
+                seen[f"{env}/{relative}"] = text = handle.read()
+            return text
+
+        top = yaml.safe_load(read("kustomization.yaml"))
+        for unit in top["resources"]:
+            for name in yaml.safe_load(read(f"{unit}/kustomization.yaml"))["resources"]:
+                read(f"{unit}/{name}")
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(fd)
+    return seen
+
+
 def test_readers_never_see_a_missing_or_mixed_folder(out: Path) -> None:
-    """A reader polling while another process replaces the folder 200 times: each look (a folder descriptor
-    opened, then every file read through it) is one whole render."""
+    """A reader polling while another process replaces the folder 200 times: the folder is always there,
+    and every look that completes is one whole render, old or new."""
     trees = [render_like("dev", "old"), render_like("dev", "new")]
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the writer
         for i in range(200):
             write_tree(trees[i % 2], out, ["dev"])
         os._exit(0)
-    looks, running = 0, True
+    looks = again = 0
+    running = True
     try:
         while running:
             running = os.waitpid(pid, os.WNOHANG) == (0, 0)
-            fd = os.open(out / "dev", os.O_RDONLY | os.O_DIRECTORY)  # FileNotFoundError: the folder was missing
-            try:
-                seen = {}
-                for folder in ("", "platform", "app"):
-                    sub = os.open(folder, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd) if folder else os.dup(fd)
-                    try:
-                        for name in os.listdir(sub):
-                            if name not in ("platform", "app"):
-                                with open(os.open(name, os.O_RDONLY, dir_fd=sub)) as handle:
-                                    seen[f"dev/{folder + '/' if folder else ''}{name}"] = handle.read()
-                    finally:
-                        os.close(sub)
-            finally:
-                os.close(fd)
+            seen = read_like_kustomize(out, "dev")
+            if seen is None:
+                again += 1
+                continue
             assert seen in trees, "a reader saw a mixed tree"
             looks += 1
     finally:
         if running:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-    assert looks > 20
+    assert looks > 20 and again < looks
 
 
 @pytest.mark.slow
