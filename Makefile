@@ -1,13 +1,16 @@
 # Quick start:  make synth   (set up, render the default environment into dist/)
 #               make test    (set up, run the whole test suite)
 # Own loop:     make check   (ruff, mypy, the unit and snapshot tests without services or slow sweeps)
+# `make test` provisions everything itself: the real platform parts (ci/tools.py: Kubernetes, etcd, kwok,
+# Flux, MinIO, Keycloak and the checkers, built into ~/.cache/mlflow-gitops/tools, skipped when present) and
+# the end-to-end prerequisites (ci/e2e-setup.sh: Debian PostgreSQL, Redis, Chromium; npm; the image's venv).
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK8S_CHECK_UPGRADE := false
 
-.PHONY: setup synth test check lint imports crds clean
+.PHONY: setup synth test check lint tools e2e-setup imports crds clean
 
 CHECKOV_VENV ?= .checkov-venv
 
@@ -37,9 +40,15 @@ lint: setup
 	$(BIN)/mypy
 
 check: lint
-	$(BIN)/pytest -q --ignore=tests/e2e -m "not slow"
+	$(BIN)/pytest -q --ignore=tests/e2e --ignore=tests/cluster --ignore=tests/checkers -m "not slow and not services"
 
-test: lint
+tools:
+	$(PYTHON) ci/tools.py ensure
+
+e2e-setup: node_modules/.installed
+	bash ci/e2e-setup.sh
+
+test: lint tools e2e-setup
 	$(BIN)/pytest
 
 # Regenerate imports/ from the CRD files listed in cdk8s.yaml (needs ../shared/crds or `make crds`).

@@ -60,9 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate", help="validate the config only",
         description="Load and validate the selected environments; print one line per problem (file, key "
-                    "path, bad value, what is allowed) and exit 2 if there is any. Renders nothing.",
+                    "path, bad value, what is allowed) and exit 2 if there is any. Renders nothing, "
+                    "unless --against-cluster asks whether a live cluster serves every kind the render holds.",
         epilog=EPILOG)
     _add_selection(validate)
+    validate.add_argument("--against-cluster", type=Path, default=None, metavar="KUBECONFIG",
+                          help="also render and refuse (exit 2) kinds the cluster does not serve, e.g. a "
+                               "ServiceMonitor where the Prometheus Operator's CRDs are missing (needs kubectl)")
+    validate.add_argument("--context", default=None, metavar="NAME",
+                          help="with --against-cluster: the kubeconfig context (default: its current one)")
 
     diff = commands.add_parser(
         "diff", help="compare a fresh render with what the GitOps repository holds",
@@ -73,9 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "changes; 1: changes; 2: bad config, unreadable repository or unknown ref.",
         epilog=EPILOG)
     _add_selection(diff)
-    diff.add_argument("--against", required=True, metavar="PATH_OR_GIT_URL[@REF]",
-                      help="the GitOps repository: a folder, a git repository path or a git URL, optionally "
-                           "@branch, @tag or @commit")
+    against = diff.add_mutually_exclusive_group(required=True)
+    against.add_argument("--against", metavar="PATH_OR_GIT_URL[@REF]",
+                         help="the GitOps repository: a folder, a git repository path or a git URL, optionally "
+                              "@branch, @tag or @commit")
+    against.add_argument("--against-cluster", type=Path, metavar="KUBECONFIG",
+                         help="a live cluster: compare what it holds with a server-side dry-run apply of the "
+                              "render (needs kubectl; objects an engine applied for these environments that the "
+                              "render no longer holds are shown as removed)")
+    diff.add_argument("--context", default=None, metavar="NAME",
+                      help="with --against-cluster: the kubeconfig context (default: its current one)")
     diff.add_argument("--path", default=None, metavar="SUBDIR",
                       help="folder of the repository holding the <env>/ folders (default: the config's "
                            "gitops.path, itself '.' by default)")
@@ -160,7 +173,24 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    for env in load_environments(args.envs, _config_dir(args), os.environ):
+    environments = load_environments(args.envs, _config_dir(args), os.environ)
+    if args.against_cluster is not None:
+        from mlflow_gitops.gitops.cluster import ClusterError, Kubectl, unserved_kinds
+
+        kubectl = Kubectl(args.against_cluster, args.context)
+        try:
+            kubectl.server()
+            from mlflow_gitops.app import render  # starts Node: only once the kubeconfig is readable
+            from mlflow_gitops.output import tree
+
+            problems = unserved_kinds(tree(render(environments)), kubectl)
+        except ClusterError as exc:
+            return _error(str(exc), exc.exit_code)
+        if problems:
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    for env in environments:
         print(f"{env.name}: ok ({env.source}; {len(env.instances)} instance(s))")
     return 0
 
@@ -193,6 +223,8 @@ def _diff(args: argparse.Namespace) -> int:
         roots = {env.name: join(normalize_subdir(env.gitops.path), env.name) for env in environments}
     except ValueError as exc:
         return _error(f"gitops.path {exc}")
+    if args.against_cluster is not None:
+        return _diff_cluster(args, environments)
     try:
         found, source = read_against(parse_against(args.against), roots.values())
     except SourceError as exc:
@@ -201,6 +233,26 @@ def _diff(args: argparse.Namespace) -> int:
     from mlflow_gitops.output import tree
 
     result = compare(prefixed(found, roots), tree(render(environments)), list(roots), roots=roots, source=source)
+    print(format_markdown(result) if args.format == "markdown" else format_text(result), end="")
+    return 1 if result.has_changes else 0
+
+
+def _diff_cluster(args: argparse.Namespace, environments: list) -> int:
+    from mlflow_gitops.gitops.cluster import ClusterError, Kubectl, cluster_sides
+    from mlflow_gitops.gitops.diff import compare, format_markdown, format_text
+    from mlflow_gitops.names import UNITS
+
+    kubectl = Kubectl(args.against_cluster, args.context)
+    names = [env.name for env in environments]
+    try:
+        server = kubectl.server()
+        from mlflow_gitops.app import render  # starts Node: only once the kubeconfig is readable
+        from mlflow_gitops.output import tree
+
+        old, new = cluster_sides(tree(render(environments)), kubectl, names, UNITS)
+    except ClusterError as exc:
+        return _error(str(exc), exc.exit_code)
+    result = compare(old, new, names, source=f"cluster {server}")
     print(format_markdown(result) if args.format == "markdown" else format_text(result), end="")
     return 1 if result.has_changes else 0
 

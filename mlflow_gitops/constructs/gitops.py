@@ -9,7 +9,9 @@ from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.constructs._object import api_object, metadata
 
 UNITS = n.UNITS
-ARGOCD_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+# The path-qualified spelling of Argo CD's cascading-delete finalizer (same foreground deletion as the bare
+# `resources-finalizer.argocd.argoproj.io`, which the API server warns about since Kubernetes 1.29).
+ARGOCD_FINALIZER = "resources-finalizer.argocd.argoproj.io/foreground"
 LABELS = {"app.kubernetes.io/part-of": n.APP, "app.kubernetes.io/managed-by": n.MANAGED_BY}
 
 
