@@ -88,14 +88,16 @@ KUBECONFORM_VERSION = "v0.8.0"
 KUBE_SCORE_VERSION = "v1.20.0"
 # pluto v5.21.9 (2025-07-09): the newest served of those tried (v5.22.0/.1/.4 are refused). The checksum database
 # has no record of it (404), so it is fetched with GONOSUMDB for this one module and its go.sum hashes are pinned
-# below instead (recorded at the first build): a changed zip or go.mod fails the build.
+# below instead (trust on first use, recorded at the first build): a changed zip or go.mod fails the build.
 PLUTO_VERSION = "v5.21.9"
-PLUTO_SUMS = ()  # filled in below, after the first build
-# np-guard netpol-analyzer v1.4.4 (2025-04-28): its newest tag; the binary is `netpolicy`.
+PLUTO_SUMS = ("github.com/fairwindsops/pluto/v5 v5.21.9 h1:q8/dcF61sbh/NS1jlu3+YyBVxUMryJttnJqNJmhanvY=",
+              "github.com/fairwindsops/pluto/v5 v5.21.9/go.mod h1:Itf5EzDO3cOTRpwAs2liLhLoWG4aJ97lWbTvuqJmV7s=")
+# np-guard netpol-analyzer v1.4.4 (2025-04-28): its newest tag; the binary is `netpolicy`. Its go.mod has no
+# replace directives, nor have kubeconform's, kube-score's, pluto's and kube-linter's.
 NETPOL_ANALYZER_VERSION = "v1.4.4"
 # kube-linter: golang.stackrox.io/kube-linter (its module path) is not served; github.com/stackrox/kube-linter
 # v0.8.3 is, with a go.mod that declares golang.stackrox.io/kube-linter, so the wrapper requires the declared path
-# and replaces it by the GitHub one.
+# and replaces it by the GitHub one (v0.8.3, 2026-03-10, its newest tag; v0.7.6 is refused).
 KUBE_LINTER_VERSION = "v0.8.3"
 
 
@@ -331,9 +333,8 @@ def build_pluto(b: Build) -> None:
         if found != PLUTO_SUMS:
             raise ToolError(f"{module}@{PLUTO_VERSION}: go.sum hashes {found} differ from the pinned {PLUTO_SUMS}")
         ldflags = f"-s -w -X main.version={PLUTO_VERSION.removeprefix('v')}"
-        b.run(["nice", "-n", "10", "go", "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags, module],
-              cwd=wrapper, env=env)
-    (b.bin / "v5").rename(b.bin / "pluto")  # go build names it after the path's last element
+        b.run(["nice", "-n", "10", "go", "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags,
+               f"{module}/cmd/pluto"], cwd=wrapper, env=env)
 
 
 def build_kube_linter(b: Build) -> None:
@@ -351,6 +352,7 @@ def build_kube_linter(b: Build) -> None:
         ldflags = f"-s -w -X {declared}/internal/version.version={KUBE_LINTER_VERSION.removeprefix('v')}"
         go(b, "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags, f"{declared}/cmd/kube-linter",
            cwd=wrapper)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Keycloak from Maven Central

@@ -23,6 +23,9 @@ class Availability(Construct):
             "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
             "spec": {
                 "maxUnavailable": 1,
+                # a pod that is running but not ready protects nothing: a drain may always evict it (policy/v1,
+                # GA in Kubernetes 1.31) instead of waiting for the budget to be healthy again
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
                 "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
             },
         })

@@ -98,6 +98,14 @@ def refused_pods(plane: ControlPlane, namespaces: list[str]) -> list[str]:
     return found
 
 
+def assert_restricted_enforced(plane: ControlPlane, namespace: str) -> None:
+    """The control: the API server really enforces restricted there (a root pod is refused)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root-probe", "namespace": namespace},
+           "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"runAsUser": 0}}]}}
+    done = plane.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(pod), check=False)
+    assert done.returncode != 0 and 'violates PodSecurity "restricted:latest"' in done.stderr, done.stderr
+
+
 def delete_all(plane: ControlPlane, folder: Path, engine: Path) -> None:
     """Remove what an environment applied, so the next one starts from the platform's namespaces alone."""
     plane.kubectl("delete", "-k", str(engine), "--wait=true", "--timeout=60s", "--ignore-not-found", check=False)
@@ -135,6 +143,8 @@ def check_apply(env: str, plane: ControlPlane, folder: Path, engine: Path) -> No
     applied[engine.name], printed = apply(plane, engine)
     warnings += printed
     refused = refused_pods(plane, namespaces)
+    for namespace in namespaces:
+        assert_restricted_enforced(plane, namespace)
     total = sum(len(v) for v in applied.values())
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / f"apply-{env}.txt").write_text(
