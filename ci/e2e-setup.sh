@@ -2,7 +2,7 @@
 # Prerequisites of the end-to-end tests (tests/e2e), idempotent, as root:
 #   - Debian packages postgresql (15), redis-server, chromium and chromium-driver (apt-get, only when one is
 #     missing);
-#   - the root package.json's npm packages (oauth2-mock-server, playwright-core, cdk8s-cli), `npm ci`, only when
+#   - the root package.json's npm packages (playwright-core, cdk8s-cli), `npm ci`, only when
 #     package.json or package-lock.json changed since the last install (the Makefile's stamp);
 #   - the e2e venv: the image's Python packages from image/requirements.txt in .e2e-venv/<hash>/ (about 2 min,
 #     only when missing; tests/e2e/venv.py).

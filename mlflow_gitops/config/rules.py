@@ -116,6 +116,14 @@ def _instances(ctx: Context) -> Iterator[Problem]:
         if inst.autoscaling.enabled and inst.autoscaling.min_replicas > inst.autoscaling.max_replicas:
             yield ctx.problem((*where, "autoscaling"), f"minReplicas {inst.autoscaling.min_replicas} exceeds "
                               f"maxReplicas {inst.autoscaling.max_replicas}")
+        if inst.oidc.pkce:
+            # mlflow-oidc-auth 5.6.1 registers its Authlib client without code_challenge_method (auth.py
+            # get_oauth_instance: client_kwargs={"scope": ...} only), so it never sends a code_challenge: a client
+            # that requires PKCE refuses every login (Keycloak: "Missing parameter: code_challenge_method").
+            yield ctx.problem((*where, "oidc", "pkce"),
+                              "the MLflow OIDC plugin (mlflow-oidc-auth 5.6.1) sends no PKCE code_challenge, so a "
+                              "Keycloak client that requires PKCE refuses every login; remove it or set false (the "
+                              "client stays confidential: its secret protects the code exchange)", True)
         redis = inst.sessions.redis
         if inst.sessions.store == "redis" and not redis.deploy and not redis.host:
             yield ctx.problem((*where, "sessions", "redis", "host"),

@@ -15,7 +15,7 @@ template; set one of the two, not both; one trailing newline is stripped):
   MINIO_ROOT_USER           required  [file] MinIO root (admin) access key
   MINIO_ROOT_PASSWORD       required  [file] MinIO root (admin) secret key
   MINIO_VERIFY_TLS          optional  true|false, default true (verify the server certificate for https)
-  MINIO_REGION              optional  region to sign requests for (default: discovered; set it if MinIO has one set)
+  MINIO_REGION              optional  region to sign requests for (default: the region MinIO reports, if any)
   SSL_CERT_FILE             optional  CA bundle for https (default: certifi's bundle), as the minio SDK does
   BUCKET                    required  bucket for MLflow artifacts
   BUCKET_VERSIONING         optional  true|false, default false. true: versioning is Enabled. false: versioning is
@@ -368,9 +368,25 @@ class Run:
         if self.dry_run:
             self.report(f"bucket {bucket}", "would create", True)
             return False
-        self.step(f"creating bucket {bucket}", self.s3.make_bucket, bucket)
+        self.step(f"creating bucket {bucket}", self.s3.make_bucket, bucket, self.server_region())
         self.report(f"bucket {bucket}", "created", True)
         return True
+
+    def server_region(self) -> str | None:
+        """The region to create the bucket in: MINIO_REGION, else the one MinIO reports (MINIO_SITE_REGION).
+
+        The SDK discovers the region of an existing bucket (GetBucketLocation) for every other call, but signs
+        CreateBucket for us-east-1 unless told otherwise, which a MinIO with a site region refuses
+        (AuthorizationHeaderMalformed: the region is wrong). None: MinIO has no region (any is accepted), or an
+        admin login without admin:ServerInfo (then MINIO_REGION is the way to name it)."""
+        if self.settings.region:
+            return self.settings.region
+        try:
+            region = json.loads(self.admin.info()).get("region")
+        except (MinioException, MinioAdminException, urllib3.exceptions.HTTPError, OSError, ValueError,
+                AttributeError):
+            return None
+        return region if isinstance(region, str) and region else None
 
     def ensure_versioning(self, bucket_exists: bool) -> None:
         bucket = self.settings.bucket

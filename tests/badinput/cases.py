@@ -187,6 +187,8 @@ for name, text, fragment in (
      "instances[0].autoscaling.enabled: True: autoscaling runs several replicas"),
     ("autoscaling min above max", inst("sessions: {store: redis}, autoscaling: {enabled: true, minReplicas: 6}"),
      "instances[0].autoscaling: minReplicas 6 exceeds maxReplicas 5"),
+    ("PKCE the plugin does not send", inst("oidc: {pkce: true}"),
+     "instances[0].oidc.pkce: True: the MLflow OIDC plugin (mlflow-oidc-auth 5.6.1) sends no PKCE code_challenge"),
     ("Redis neither rendered nor named", inst("sessions: {store: redis, redis: {deploy: false}}"),
      "instances[0].sessions.redis.host: sessions.redis.deploy is false"),
     ("Redis rendered and named", inst("sessions: {store: redis, redis: {host: redis.acme.io}}"),

@@ -3,10 +3,12 @@
 What a GitOps engine would apply is rendered through the normal config path (an environment file with loopback
 endpoints), and then walked through in the order the engine and the kubelet would: the platform unit's Secrets
 (ExternalSecrets evaluated against a dict standing in for Vault) and PostgreSQL role and databases (exactly as the
-DatabaseRole/Database objects say), the bootstrap Jobs (MinIO setup against the fake MinIO in front of moto, the
-database migration with its wait-for-postgres init container), then the server pod (init container, then the
-`mlflow` and `metrics` containers). Keycloak is replaced by an OpenID provider configured like the Keycloak client
-the keycloak-setup Job would create (its client id, secret and redirect URI come from that Job's resolved env).
+DatabaseRole/Database objects say), the bootstrap Jobs (MinIO setup, twice, against a real MinIO server on the
+rendered s3.endpoint (tests/minio_server.py); the database migration with its wait-for-postgres init container),
+then the server pod (init container, then the `mlflow` and `metrics` containers). Keycloak is a real
+Keycloak (tests/keycloak_server.py, the session's one, on the rendered KEYCLOAK_URL's port): the harness creates the
+realm and the admin login from the stand-in Vault, the rendered keycloak-setup Job creates the client, groups scope
+and groups, then the harness adds the test users; logins go through Keycloak's own HTML login form.
 
 Fixtures are package-scoped: the stack starts once for tests/e2e and stops after its last test. Readiness times and
 the suite's wall time are printed at the end and written to ci-artifacts/e2e-timings.txt; each process' log is
@@ -21,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,14 +38,13 @@ from tests.e2e.services import (
     Postgres,
     ServiceError,
     apply_cnpg,
-    queue_user,
-    start_moto,
-    start_oidc,
+    keycloak_login,
     wait_http,
 )
 from tests.e2e.stack import REALM, Ports, Stack, render_environment
 from tests.e2e.venv import ensure_venv
-from tests.fakes.minio_admin import FakeMinio
+from tests.keycloak_server import KeycloakServer, keycloak, keycloak_port  # noqa: F401 (fixtures)
+from tests.minio_server import MinioMissing, MinioServer
 
 E2E = Path(__file__).resolve().parent
 REPO = E2E.parents[1]
@@ -62,10 +63,13 @@ VAULT: dict[str, dict[str, str]] = {
     "keycloak/admin": {"username": "admin", "password": "keycloak-Admin-Password-e2e"},
 }
 
-# Test users of the realm; group names as the README documents them.
-ADMIN = {"email": "alice.admin@example.com", "name": "Alice Admin", "groups": ["mlflow-admins"]}
-USER = {"email": "bob.user@example.com", "name": "Bob User", "groups": ["mlflow-users"]}
-OUTSIDER = {"email": "eve.outsider@example.com", "name": "Eve Outsider", "groups": ["sales"]}
+# Test users of the realm (their email is their username); group names as the README documents them.
+ADMIN: dict[str, Any] = {"email": "alice.admin@example.com", "name": "Alice Admin", "groups": ["mlflow-admins"],
+                         "password": "Alice-Pa55word-e2e"}
+USER: dict[str, Any] = {"email": "bob.user@example.com", "name": "Bob User", "groups": ["mlflow-users"],
+                        "password": "Bob-Pa55word-e2e"}
+OUTSIDER: dict[str, Any] = {"email": "eve.outsider@example.com", "name": "Eve Outsider", "groups": ["sales"],
+                            "password": "Eve-Pa55word-e2e"}
 
 TIMINGS: dict[str, float] = {}
 _CLOCK: dict[str, float] = {}
@@ -134,8 +138,11 @@ def image() -> Image:
 
 
 @pytest.fixture(scope="package")
-def ports() -> Ports:
-    return Ports(*_free_ports(6))
+def ports(keycloak_port: int) -> Ports:  # noqa: F811
+    """Free ports; Keycloak's is the session Keycloak's (chosen before it starts, tests/keycloak_server.py)."""
+    others = [field.name for field in fields(Ports) if field.name != "keycloak"]
+    free = [port for port in _free_ports(len(others) + 1) if port != keycloak_port]
+    return Ports(keycloak=keycloak_port, **dict(zip(others, free, strict=False)))
 
 
 @pytest.fixture(scope="package")
@@ -162,19 +169,17 @@ def postgres(stack: Stack, ports: Ports, e2e_dir: Path) -> Iterator[Postgres]:
 
 
 @pytest.fixture(scope="package")
-def moto_url(ports: Ports, e2e_dir: Path) -> Iterator[str]:
-    with timed("moto_server"):
-        process = start_moto(ports.moto, e2e_dir / "logs")
-    yield f"http://127.0.0.1:{ports.moto}"
-    process.stop()
-
-
-@pytest.fixture(scope="package")
-def minio(moto_url: str, ports: Ports) -> Iterator[FakeMinio]:
-    """MinIO at the rendered s3.endpoint: the admin API fake in front of moto; its root credentials from Vault."""
+def minio(ports: Ports, e2e_dir: Path) -> Iterator[MinioServer]:
+    """A real MinIO server at the rendered s3.endpoint (http://127.0.0.1:<ports.s3>); its root credentials from
+    Vault (minio/admin), as the platform's MinIO has them."""
     root = VAULT["minio/admin"]
-    with FakeMinio(moto_url, root["username"], root["password"], port=ports.s3) as fake:
-        yield fake
+    with timed("MinIO server (/minio/health/ready)"):
+        try:
+            server = MinioServer(root["username"], root["password"], port=ports.s3, logdir=e2e_dir / "logs").start()
+        except (MinioMissing, ServiceError) as exc:
+            _fail("MinIO", exc)
+    yield server
+    server.stop()
 
 
 def job_pod(stack: Stack, component: str, image: Image, workdir: Path, logdir: Path) -> Pod:
@@ -197,36 +202,58 @@ def run_job(stack: Stack, component: str, image: Image, workdir: Path, logdir: P
 
 
 @pytest.fixture(scope="package")
-def minio_setup(stack: Stack, minio: FakeMinio, image: Image, runtime_dir: Path, e2e_dir: Path) -> list[Process]:
+def minio_setup(stack: Stack, minio: MinioServer, image: Image, runtime_dir: Path, e2e_dir: Path) -> list[Process]:
+    """The rendered minio-setup Job against the real MinIO, then once more (a re-sync, a second replica of the Job):
+    the processes of both runs, in order (test_tracking.py reads what each printed)."""
+    logs = e2e_dir / "logs"
     with timed("minio-setup Job"):
-        return run_job(stack, "minio-setup", image, runtime_dir / "minio-setup", e2e_dir / "logs" / "minio-setup")
+        first = run_job(stack, "minio-setup", image, runtime_dir / "minio-setup", logs / "minio-setup")
+    with timed("minio-setup Job, second run"):
+        second = run_job(stack, "minio-setup", image, runtime_dir / "minio-setup-2", logs / "minio-setup-2")
+    return [*first, *second]
 
 
 @dataclass
 class Provider:
+    """The realm `REALM` of the real Keycloak, with the client the keycloak-setup Job made in it."""
+
     port: int
     client_id: str
     client_secret: str
     redirect_uri: str
-    process: Process
+    keycloak: KeycloakServer
+    setup: list[Process]
+
+    def events(self, *types: str) -> list[dict[str, Any]]:
+        """The realm's login events of `types` (e.g. CODE_TO_TOKEN), oldest first."""
+        params = [("type", t) for t in types] + [("max", "1000")]
+        return sorted(self.keycloak.api("GET", f"/{REALM}/events", params=params), key=lambda event: event["time"])
 
 
 @pytest.fixture(scope="package")
-def oidc(stack: Stack, ports: Ports, image: Image, runtime_dir: Path, e2e_dir: Path) -> Iterator[Provider]:
-    """The realm's confidential client as the keycloak-setup Job registers it (client id/secret and MLFLOW_URL from
-    the Job's resolved env; redirect <MLFLOW_URL>/callback as keycloak_setup.py sets it)."""
+def oidc(stack: Stack, keycloak: KeycloakServer, image: Image, runtime_dir: Path,  # noqa: F811
+         e2e_dir: Path) -> Provider:
+    """Keycloak as the platform has it before the Job runs (the realm, the admin login from Vault), then the rendered
+    keycloak-setup Job against it (client, groups scope and mapper, groups), then the test users."""
+    TIMINGS["Keycloak start (kc.sh start --optimized, /health/ready)"] = keycloak.startup_seconds
     pod = job_pod(stack, "keycloak-setup", image, runtime_dir / "keycloak-setup", e2e_dir / "logs" / "keycloak-setup")
     env = pod.environment(pod.container("keycloak-setup"))
     assert env["KEYCLOAK_REALM"] == REALM
+    assert urlsplit(env["KEYCLOAK_URL"]).port == keycloak.port, env["KEYCLOAK_URL"]
+    admin = VAULT["keycloak/admin"]
+    keycloak.create_realm(REALM, eventsEnabled=True, enabledEventTypes=[
+        "LOGIN", "LOGIN_ERROR", "CODE_TO_TOKEN", "CODE_TO_TOKEN_ERROR"])
+    keycloak.create_admin(admin["username"], admin["password"])
+    with timed("keycloak-setup Job (real Keycloak)"):
+        setup = run_job(stack, "keycloak-setup", image, runtime_dir / "keycloak-setup",
+                        e2e_dir / "logs" / "keycloak-setup")
+    keycloak.create_group(REALM, "sales")
+    for user in (ADMIN, USER, OUTSIDER):
+        first, last = user["name"].split(" ", 1)
+        keycloak.create_user(REALM, user["email"], user["password"], email=user["email"], first_name=first,
+                             last_name=last, groups=tuple(user["groups"]))
     redirect = env["MLFLOW_URL"].rstrip("/") + "/callback"
-    with timed("OIDC provider"):
-        try:
-            process = start_oidc(ports.keycloak, env["KEYCLOAK_REALM"], env["OIDC_CLIENT_ID"],
-                                 env["OIDC_CLIENT_SECRET"], redirect, e2e_dir / "logs")
-        except ServiceError as exc:
-            _fail("the OpenID provider", exc)
-    yield Provider(ports.keycloak, env["OIDC_CLIENT_ID"], env["OIDC_CLIENT_SECRET"], redirect, process)
-    process.stop()
+    return Provider(keycloak.port, env["OIDC_CLIENT_ID"], env["OIDC_CLIENT_SECRET"], redirect, keycloak, setup)
 
 
 @pytest.fixture(scope="package")
@@ -244,7 +271,7 @@ class Server:
     ports: dict[int, int]
     stack: Stack
     provider: Provider
-    minio: FakeMinio
+    minio: MinioServer
 
     @property
     def port(self) -> int:
@@ -252,15 +279,15 @@ class Server:
         return int(urlsplit(self.url).port or 80)
 
     def login(self, user: dict[str, Any]) -> tuple[requests.Session, requests.Response]:
-        """Log `user` in through /login -> provider -> /callback, as a browser would (redirects followed)."""
-        queue_user(self.provider.port, user)
+        """Log `user` in as a browser would: /login -> Keycloak's login page (redirects followed), its form filled
+        in and posted -> /callback -> the landing page. The response's history holds every hop from /login on."""
         session = requests.Session()
-        response = session.get(f"{self.url}/login", timeout=60)
-        return session, response
+        page = session.get(f"{self.url}/login", timeout=60)
+        return session, keycloak_login(session, page, user["email"], user["password"])
 
 
 @pytest.fixture(scope="package")
-def server(stack: Stack, migration: list[Process], minio_setup: list[Process], minio: FakeMinio, oidc: Provider,
+def server(stack: Stack, migration: list[Process], minio_setup: list[Process], minio: MinioServer, oidc: Provider,
            image: Image, ports: Ports, runtime_dir: Path, e2e_dir: Path) -> Iterator[Server]:
     """The Deployment's pod: init container to completion, then `mlflow` and `metrics`; ready when the startup
     probe's path answers on the probe's port."""

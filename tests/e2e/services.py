@@ -1,4 +1,5 @@
-"""The real services the rendered stack talks to, on 127.0.0.1: PostgreSQL 15, moto_server (S3), the OpenID provider.
+"""The real services the rendered stack talks to, on 127.0.0.1: PostgreSQL 15 (MinIO: see tests/minio_server.py;
+Keycloak: tests/keycloak_server.py).
 
 * `Postgres`: a throw-away cluster (Debian's postgresql-15 binaries; initdb refuses root, so as root the server runs
   as user `postgres` through runuser). Local socket connections are trusted (the harness' own psql), TCP
@@ -6,30 +7,30 @@
   `apply_cnpg(pg, docs, secrets)` creates the roles and databases exactly as the rendered CloudNativePG
   `DatabaseRole`/`Database` objects declare them, with the role password from the Secret the role's `passwordSecret`
   names, checked the way CloudNativePG checks it (basic-auth type, username equal to the role name).
-* `start_moto`: `python -m moto.server`, the real S3 implementation behind the fake MinIO.
-* `start_oidc`: tests/e2e/oidc/provider.mjs (Node, oauth2-mock-server behind a Keycloak-shaped front).
+* `keycloak_login`: submits Keycloak's real HTML login form (Keycloak itself: tests/keycloak_server.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
+
+import requests
 
 from tests.e2e.pod import LOGS, PodError, Process
 from tests.e2e.secrets import Secret
 
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("E2E_PG_BIN", "/usr/lib/postgresql/15/bin"))
-PROVIDER = REPO / "tests" / "e2e" / "oidc" / "provider.mjs"
 
 
 class ServiceError(Exception):
@@ -169,50 +170,39 @@ def apply_cnpg(pg: Postgres, docs: list[dict[str, Any]], secrets: dict[tuple[str
     return applied
 
 
-# ------------------------------------------------------------------------------------------------------------ moto
+# ------------------------------------------------------------------------------------------- Keycloak login form
 
 
-def start_moto(port: int, logdir: Path) -> Process:
-    process = Process("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                      {**os.environ, "PYTHONUNBUFFERED": "1"}, logdir, logdir / "moto.log").start()
-    wait_http(f"http://127.0.0.1:{port}/moto-api/", 30, process)
-    return process
+class _LoginForm(HTMLParser):
+    """The action of Keycloak's login form (`<form id="kc-form-login" action=...>`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form" and attributes.get("id") == "kc-form-login":
+            self.action = attributes.get("action")
 
 
-# ----------------------------------------------------------------------------------------------- OpenID provider
-
-
-def start_oidc(port: int, realm: str, client_id: str, client_secret: str, redirect_uri: str, logdir: Path) -> Process:
-    node = shutil.which("node")
-    if node is None:
-        raise ServiceError("Node.js is required for the OpenID provider (tests/e2e/oidc/provider.mjs)")
-    if not (REPO / "node_modules" / "oauth2-mock-server").is_dir():
-        raise ServiceError("npm package oauth2-mock-server is missing: run `npm ci` (ci/e2e-setup.sh)")
-    issuer = f"http://localhost:{port}/realms/{realm}"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "REALM": realm, "ISSUER": issuer,
-           "CLIENT_ID": client_id, "CLIENT_SECRET": client_secret, "REDIRECT_URI": redirect_uri}
-    process = Process("oidc-provider", [node, str(PROVIDER)], env, REPO, logdir / "oidc-provider.log").start()
-    wait_http(f"http://127.0.0.1:{port}/realms/{realm}/.well-known/openid-configuration", 30, process)
-    return process
-
-
-def queue_user(port: int, user: dict[str, Any]) -> None:
-    """Choose who logs in at the provider's next authorization request."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/_e2e/user", data=json.dumps(user).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 204
-
-
-def add_redirect_uri(port: int, redirect_uri: str) -> None:
-    """Add a valid redirect URI to the provider's client (another rendered environment of the same client)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/_e2e/redirect-uri",
-                                     data=json.dumps({"redirect_uri": redirect_uri}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 204
-
-
-def provider_events(port: int) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_e2e/events", timeout=5) as response:
-        return json.load(response)
+def keycloak_login(session: requests.Session, page: requests.Response, username: str,
+                   password: str) -> requests.Response:
+    """Fill in Keycloak's HTML login form on `page` (a response that followed the redirects to it) as a browser
+    would: POST username and password to the form's action with the session's cookies, redirects followed. The
+    final response's history holds every hop from `page`'s first request on (login page included)."""
+    if page.status_code != 200:
+        raise ServiceError(f"no Keycloak login page at {page.url}: HTTP {page.status_code}: {page.text[:500]}")
+    form = _LoginForm()
+    form.feed(page.text)
+    if form.action is None:
+        raise ServiceError(f"no form kc-form-login on {page.url}:\n{page.text[:1000]}")
+    # Keycloak 26 marks its cookies Secure (SameSite=None) even over http. Browsers send Secure cookies to loopback
+    # hosts (http://localhost is a secure context); Python's cookie jar does not: do as the browser does.
+    for cookie in session.cookies:
+        if cookie.secure and cookie.domain in ("localhost", "localhost.local", "127.0.0.1"):
+            cookie.secure = False
+    response = session.post(urljoin(page.url, form.action), data={"username": username, "password": password,
+                                                                 "credentialId": ""}, timeout=60)
+    response.history = [*page.history, page, *response.history]
+    return response

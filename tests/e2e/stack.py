@@ -25,7 +25,6 @@ class Ports:
     s3: int
     mlflow: int
     metrics: int
-    moto: int
 
 
 def environment_yaml(ports: Ports) -> str:

@@ -1,4 +1,4 @@
-"""One real browser: headless Chromium logs in through the provider and sees the experiment the client created."""
+"""One real browser: headless Chromium logs in on Keycloak's login page and sees the experiment the client created."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 from tests.e2e.conftest import ADMIN, ARTIFACTS, REPO, Server
 from tests.e2e.readme import EXPERIMENT
-from tests.e2e.services import queue_user
 
 SCRIPT = REPO / "tests" / "e2e" / "browser" / "ui.mjs"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -25,8 +24,9 @@ def test_browser_login_shows_the_experiment(server: Server, logged_run: dict[str
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "e2e-mlflow-ui.png"
     screenshot.unlink(missing_ok=True)
-    queue_user(server.provider.port, ADMIN)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(ARTIFACTS), "CHROMIUM": str(CHROMIUM)}
+    # the password reaches the script through its environment, not its command line
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(ARTIFACTS), "CHROMIUM": str(CHROMIUM),
+           "E2E_USERNAME": ADMIN["email"], "E2E_PASSWORD": ADMIN["password"]}
     result = subprocess.run([node, str(SCRIPT), server.url, EXPERIMENT, str(screenshot)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=180)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
@@ -35,4 +35,5 @@ def test_browser_login_shows_the_experiment(server: Server, logged_run: dict[str
     assert result.returncode == 0 and outcome["ok"], f"{json.dumps(outcome, indent=1)}\n{result.stderr[-3000:]}"
     assert screenshot.stat().st_size > 10_000, "the screenshot looks empty"
     assert outcome["url"].startswith(server.url)
+    assert outcome["loginPage"].startswith(f"http://localhost:{server.provider.port}/realms/e2e/"), outcome
     assert not outcome["blocked"], f"the UI tried to reach other hosts: {outcome['blocked']}"

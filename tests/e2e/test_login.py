@@ -1,4 +1,4 @@
-"""Logging in through the rendered OIDC settings: /login -> provider (Keycloak-shaped) -> /callback, no browser."""
+"""Logging in through the rendered OIDC settings: /login -> the real Keycloak's login form -> /callback, no browser."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.e2e.conftest import ADMIN, OUTSIDER, USER, Server
-from tests.e2e.services import provider_events
+from tests.e2e.conftest import ADMIN, OUTSIDER, USER, VAULT, Server
 
 CURRENT_USER = "/api/2.0/mlflow/permissions/users/current"
 
@@ -19,11 +18,15 @@ def current_user(server: Server, session: requests.Session) -> dict:
 
 
 def test_admin_logs_in_and_is_admin(server: Server) -> None:
+    tokens_before = len(server.provider.events("CODE_TO_TOKEN"))
     session, landing = server.login(ADMIN)
     assert landing.status_code == 200
-    # the round trip: /login -> the provider's authorization endpoint (issuer as rendered) -> /callback
+    # the round trip: /login -> Keycloak's authorization endpoint (issuer as rendered; its login page) -> the
+    # login form's POST -> /callback
     hops = [urlsplit(r.url) for r in landing.history]
-    assert [hop.path for hop in hops] == ["/login", "/realms/e2e/protocol/openid-connect/auth", "/callback"]
+    assert [hop.path for hop in hops] == ["/login", "/realms/e2e/protocol/openid-connect/auth",
+                                          "/realms/e2e/login-actions/authenticate", "/callback"]
+    assert hops[1].netloc == urlsplit(server.stack.server_env["OIDC_DISCOVERY_URL"]).netloc
     authorize = parse_qs(hops[1].query)
     assert authorize["redirect_uri"] == [server.stack.server_env["OIDC_REDIRECT_URI"]] == [f"{server.url}/callback"]
     assert authorize["client_id"] == [server.provider.client_id]
@@ -33,10 +36,12 @@ def test_admin_logs_in_and_is_admin(server: Server) -> None:
     assert me["display_name"] == ADMIN["name"]
     assert me["is_admin"] is True
     assert [group["group_name"] for group in me["groups"]] == ["mlflow-admins"]
-    # the server authenticated to the token endpoint with the client secret the provider holds
-    token_events = [e for e in provider_events(server.provider.port) if e["type"].startswith("token")]
-    assert token_events[-1]["type"] == "token", token_events
-    assert token_events[-1]["client_auth"] in ("client_secret_basic", "client_secret_post")
+    # the server redeemed the code at the token endpoint, authenticated with the client secret Keycloak holds
+    token_events = server.provider.events("CODE_TO_TOKEN")[tokens_before:]
+    assert len(token_events) == 1, token_events
+    assert token_events[0]["clientId"] == server.provider.client_id
+    assert token_events[0]["details"]["client_auth_method"] == "client-secret"
+    assert not server.provider.events("CODE_TO_TOKEN_ERROR")
 
 
 def test_user_logs_in_and_is_not_admin(server: Server) -> None:
@@ -60,9 +65,9 @@ def test_user_in_neither_group_is_refused(server: Server) -> None:
     assert '"experiments"' not in experiments.text
 
 
-def test_provider_rejects_what_keycloak_would(server: Server) -> None:
-    """The provider is as strict as the Keycloak client the keycloak-setup Job creates, so a green login above
-    means the rendered client id, secret and redirect URI are the registered ones."""
+def test_keycloak_refuses_a_foreign_redirect_and_a_wrong_secret(server: Server) -> None:
+    """The client the keycloak-setup Job created is strict, so a green login above means the rendered client id,
+    secret and redirect URI are the registered ones."""
     base = f"http://localhost:{server.provider.port}/realms/e2e/protocol/openid-connect"
     wrong_redirect = requests.get(f"{base}/auth", params={
         "client_id": server.provider.client_id, "redirect_uri": "http://evil.example.com/callback",
@@ -72,4 +77,18 @@ def test_provider_rejects_what_keycloak_would(server: Server) -> None:
                                                         "redirect_uri": server.provider.redirect_uri},
                                  auth=(server.provider.client_id, "not-the-secret"), timeout=10)
     assert wrong_secret.status_code == 401
+    assert wrong_secret.json()["error"] == "unauthorized_client", wrong_secret.text
     assert server.provider.redirect_uri == server.stack.server_env["OIDC_REDIRECT_URI"]
+
+
+def test_the_keycloak_setup_job_made_the_client_mlflow_uses(server: Server) -> None:
+    """What the rendered Job left in the real Keycloak: MLflow's secret as is, its redirect URI, the groups claim."""
+    keycloak, client_id = server.provider.keycloak, server.provider.client_id
+    assert all(process.popen is not None and process.popen.returncode == 0 for process in server.provider.setup)
+    client = keycloak.client("e2e", client_id)
+    assert keycloak.client_secret("e2e", client_id) == server.provider.client_secret == VAULT["mlflow/oidc"][
+        "client_secret"]
+    assert client["redirectUris"] == [server.stack.server_env["OIDC_REDIRECT_URI"]]
+    assert client["attributes"].get("pkce.code.challenge.method", "") == ""  # the plugin sends no PKCE
+    assert "groups" in keycloak.default_scope_names("e2e", client_id)
+    assert {"mlflow-admins", "mlflow-users"} <= set(keycloak.group_names("e2e"))

@@ -3,29 +3,107 @@ plus what must not work (no credentials, a foreign Host header) and what operati
 
 from __future__ import annotations
 
+import os
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
-from botocore.config import Config
 
-from tests.e2e.conftest import ADMIN, Server
+from tests.e2e.conftest import ADMIN, Server, job_pod
+from tests.e2e.pod import Process
 from tests.e2e.readme import ARTIFACT_TEXT, EXPERIMENT
 
+MIB = 1024 * 1024
 
-def test_readme_instructions_log_a_run_with_an_artifact_in_s3(server: Server, logged_run: dict[str, Any],
-                                                              moto_url: str) -> None:
+
+def bucket_of(server: Server) -> str:
+    return server.stack.server_arg("--artifacts-destination").removeprefix("s3://").strip("/")
+
+
+def setup_lines(process: Process) -> dict[str, str]:
+    """`subject: outcome` lines a minio-setup run printed (its container log)."""
+    out = {}
+    for line in process.log.read_text(errors="replace").splitlines():
+        subject, sep, outcome = line.partition(": ")
+        if sep and not line.startswith("$"):
+            out[subject] = outcome
+    return out
+
+
+def test_minio_setup_job_converges_and_a_second_run_changes_nothing(server: Server, minio_setup: list[Process],
+                                                                    tmp_path: Path) -> None:
+    first, second = minio_setup
+    bucket, user = bucket_of(server), server.stack.vault["mlflow/s3"]["accesskey"]
+    pod = job_pod(server.stack, "minio-setup", server.pod.image, tmp_path, tmp_path)
+    assert pod.environment(pod.container("minio-setup"))["MINIO_URL"] == server.minio.url  # the rendered s3.endpoint
+    created = setup_lines(first)
+    assert created[f"bucket {bucket}"] == "created"
+    assert created[f"policy {bucket}-readwrite"] == "created"
+    assert created[f"user {user}"] == "created"
+    assert created["policy attachment"] == f"attached {bucket}-readwrite to {user}"
+    again = setup_lines(second)
+    assert again[f"bucket {bucket}"] == "unchanged"
+    assert again[f"policy {bucket}-readwrite"] == "unchanged"
+    assert again[f"user {user}"].startswith("unchanged")
+    assert again["policy attachment"].startswith("unchanged")
+    assert again["done"] == "0 change(s)"
+    assert "WARNING" not in second.log.read_text()
+    # what MinIO holds: the dedicated user with the bucket's policy only, and its Vault secret key
+    s3 = server.stack.vault["mlflow/s3"]
+    assert [b["Name"] for b in server.minio.s3(s3["accesskey"], s3["secretkey"]).list_buckets()["Buckets"]] == [bucket]
+
+
+def test_readme_instructions_log_a_run_with_an_artifact_in_s3(server: Server, logged_run: dict[str, Any]) -> None:
     # the artifact went client -> MLflow (--serve-artifacts) -> MinIO as the dedicated user -> the bucket
-    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                      aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
-    bucket = server.stack.server_arg("--artifacts-destination").removeprefix("s3://").strip("/")
-    key = f"{logged_run['experiment_id']}/{logged_run['run_id']}/artifacts/e2e/hello.txt"
-    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode() == ARTIFACT_TEXT
-    minio_user = server.stack.vault["mlflow/s3"]["accesskey"]
-    writes = [r for r in server.minio.requests if r.method == "PUT" and r.path.endswith("e2e/hello.txt")]
-    assert writes and {r.identity for r in writes} == {minio_user}, "the server must write as the dedicated user"
-    assert all(r.status == 200 for r in writes)
+    root = server.minio.s3()
+    bucket = bucket_of(server)
+    prefix = f"{logged_run['experiment_id']}/{logged_run['run_id']}/artifacts/"
+    listed = root.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    assert [obj["Key"] for obj in listed] == [f"{prefix}e2e/hello.txt"]
+    assert root.get_object(Bucket=bucket, Key=f"{prefix}e2e/hello.txt")["Body"].read().decode() == ARTIFACT_TEXT
+    # the server holds the dedicated user's credentials (never the root's)
+    container = next(c for c in server.pod.spec["containers"] if c["name"] == "mlflow")
+    env = server.pod.environment(container)
+    s3 = server.stack.vault["mlflow/s3"]
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (s3["accesskey"], s3["secretkey"])
+    assert env["MLFLOW_S3_ENDPOINT_URL"] == server.minio.url
+    assert server.minio.root_user not in env.values() and server.minio.root_password not in env.values()
+
+
+def test_artifacts_of_several_mib_go_to_minio_as_the_dedicated_user(server: Server, logged_run: dict[str, Any],
+                                                                    access_key: str) -> None:
+    """9 MiB through the server's artifact proxy: boto3 uploads it to MinIO in parts (multipart above 8 MiB), which the
+    bucket policy must allow; and the server really signs as the dedicated user: disabled in MinIO, uploads fail."""
+    auth = (str(ADMIN["email"]), access_key)
+    bucket, root = bucket_of(server), server.minio.s3()
+    prefix = f"{logged_run['experiment_id']}/{logged_run['run_id']}/artifacts/"
+    proxy = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{prefix}"
+    payload = os.urandom(9 * MIB)
+
+    put = requests.put(f"{proxy}e2e/big.bin", data=payload, auth=auth, timeout=120)
+    assert put.status_code == 200, put.text[:500]
+    head = root.head_object(Bucket=bucket, Key=f"{prefix}e2e/big.bin")
+    assert head["ContentLength"] == len(payload)
+    assert head["ETag"].strip('"').endswith("-2"), head["ETag"]  # two parts: a multipart upload
+    got = requests.get(f"{proxy}e2e/big.bin", auth=auth, timeout=120)
+    assert got.status_code == 200 and got.content == payload
+
+    user = server.stack.vault["mlflow/s3"]["accesskey"]
+    admin = server.minio.admin()
+    admin.user_disable(user)
+    try:
+        refused = requests.put(f"{proxy}e2e/while-disabled.txt", data=b"x", auth=auth, timeout=60)
+    finally:
+        admin.user_enable(user)
+    assert refused.status_code >= 500, (refused.status_code, refused.text[:300])
+    assert "while-disabled.txt" not in [o["Key"] for o in root.list_objects_v2(Bucket=bucket, Prefix=prefix)
+                                        .get("Contents", [])]
+    again = requests.put(f"{proxy}e2e/after.txt", data=b"after", auth=auth, timeout=60)
+    assert again.status_code == 200, again.text[:500]
+    assert root.get_object(Bucket=bucket, Key=f"{prefix}e2e/after.txt")["Body"].read() == b"after"
+    for key in ("e2e/big.bin", "e2e/after.txt"):  # the README test's listing holds hello.txt only
+        root.delete_object(Bucket=bucket, Key=prefix + key)
 
 
 def test_run_is_visible_through_the_api(server: Server, logged_run: dict[str, Any], access_key: str) -> None:

@@ -2,10 +2,11 @@
 //
 //   node ui.mjs <mlflow base URL> <experiment name> <screenshot.png>
 //
-// The user who logs in is chosen beforehand at the provider (POST /_e2e/user). Chromium is Debian's
+// The user logs in on Keycloak's own login page ($E2E_USERNAME, $E2E_PASSWORD: #username, #password, #kc-login).
+// Chromium is Debian's
 // (/usr/bin/chromium, or $CHROMIUM), driven by playwright-core; a fresh profile directory per run. Only loopback
 // hosts may be contacted: every other request is aborted (and the host resolver maps other names nowhere).
-// Prints one JSON line {"ok", "url", "title", "requests", "blocked"}; exit 0 when the experiment was seen, 1 otherwise
+// Prints one JSON line {"ok", "url", "loginPage", "title", "requests", "blocked"}; exit 0 when the experiment was seen, 1 otherwise
 // (a screenshot is written in both cases).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,8 +14,9 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const [base, experiment, screenshot] = process.argv.slice(2);
-if (!base || !experiment || !screenshot) {
-  console.error("usage: node ui.mjs <mlflow base URL> <experiment name> <screenshot.png>");
+const { E2E_USERNAME: username, E2E_PASSWORD: password } = process.env;
+if (!base || !experiment || !screenshot || !username || !password) {
+  console.error("usage: E2E_USERNAME=... E2E_PASSWORD=... node ui.mjs <mlflow base URL> <experiment name> <screenshot.png>");
   process.exit(2);
 }
 const LOCAL = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -41,8 +43,13 @@ try {
   });
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(60_000);
-  // /login -> provider -> /callback -> the permissions UI, all by redirects
+  // /login -> Keycloak's login page (redirects); the form filled in -> /callback -> the permissions UI
   await page.goto(`${base}/login`, { waitUntil: "load" });
+  await page.locator("#kc-form-login").waitFor({ state: "visible" });
+  result.loginPage = page.url();
+  await page.fill("#username", username);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("#kc-login")]);
   await page.waitForURL((url) => url.pathname.startsWith("/oidc/ui") || url.pathname === "/", { timeout: 60_000 });
   // the MLflow UI's experiment list
   await page.goto(`${base}/#/experiments`, { waitUntil: "load" });
