@@ -14,6 +14,8 @@
   every connection) goes to the next backend in strict rotation; method, path, headers (Host included) and body pass
   through unchanged, with Traefik's X-Forwarded-* added; a redirect is returned to the client, never followed.
   `hops` records which backend answered which request (and its log file, one line per request).
+* `submit_login_form(session, page, username, password)`: services.keycloak_login without following Keycloak's
+  redirect, for tests that route the /callback hop themselves (or read the code off it).
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
+import requests
 import yaml
 
 from mlflow_gitops.app import Rendered, render
 from mlflow_gitops.config import load_environments
 from tests.e2e.pod import LOGS, Image, Pod, Process
-from tests.e2e.services import ServiceError, wait_http
+from tests.e2e.services import ServiceError, _LoginForm, wait_http
 from tests.e2e.stack import Ports, Stack, environment_yaml
 
 # ---------------------------------------------------------------------------------------------------- rendering
@@ -50,6 +54,26 @@ def render_variant(config_dir: Path, name: str, ports: Ports, **instance: Any) -
     (config_dir / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     [rendered] = render(load_environments([name], config_dir, {}))  # environ={}, as render_environment
     return rendered
+
+
+# -------------------------------------------------------------------------------------------- Keycloak login
+
+
+def submit_login_form(session: requests.Session, page: requests.Response, username: str,
+                      password: str) -> requests.Response:
+    """Keycloak's login form on `page` posted as services.keycloak_login posts it, but its answer (the redirect to
+    the client's redirect URI, code and state in the query) returned unfollowed."""
+    if page.status_code != 200:
+        raise ServiceError(f"no Keycloak login page at {page.url}: HTTP {page.status_code}: {page.text[:500]}")
+    form = _LoginForm()
+    form.feed(page.text)
+    if form.action is None:
+        raise ServiceError(f"no form kc-form-login on {page.url}:\n{page.text[:1000]}")
+    for cookie in session.cookies:  # Keycloak's Secure cookies over http on loopback, as keycloak_login does
+        if cookie.secure and cookie.domain in ("localhost", "localhost.local", "127.0.0.1"):
+            cookie.secure = False
+    return session.post(urljoin(page.url, form.action), data={"username": username, "password": password,
+                                                              "credentialId": ""}, timeout=60, allow_redirects=False)
 
 
 # -------------------------------------------------------------------------------------------------------- Redis

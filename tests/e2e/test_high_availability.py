@@ -11,8 +11,10 @@ databases the migration Job made and the bucket the MinIO Job made are shared):
 
 Each runs the rendered Deployment's pod twice (own emptyDirs, own host ports) behind a round-robin proxy on the
 public URL's port that alternates backends strictly per request (tests/e2e/ha.py); the proxy's record of which pod
-answered which path is what the tests assert on. The provider learns each environment's redirect URI as its
-keycloak-setup Job would register it (client id and secret checked against the provider's).
+answered which path is what the tests assert on. The realm's client (in the session's real Keycloak) learns each
+environment's redirect URI as its keycloak-setup Job would register it (client id and secret checked against the
+client's), added to the redirect URIs it has and removed again when the environments stop; logins go through
+Keycloak's HTML login form.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from tests.e2e.ha import (
     start_redis,
     start_replicas,
     stop_replicas,
+    submit_login_form,
 )
 from tests.e2e.pod import Image, PodError, Process
 from tests.e2e.secrets import Vault
-from tests.e2e.services import ServiceError, add_redirect_uri, provider_events, queue_user
+from tests.e2e.services import ServiceError, keycloak_login
 from tests.e2e.stack import REALM, Ports, Stack
 
 # What the operator adds to Vault for Redis sessions (README "What you put in Vault": <vaultPath>/redis {password}).
@@ -90,7 +93,14 @@ class Redis:
 
 
 def token_requests(provider: Provider) -> int:
-    return sum(1 for event in provider_events(provider.port) if event["type"].startswith("token"))
+    """Codes redeemed (or tried) at the realm's token endpoint so far."""
+    return len(provider.events("CODE_TO_TOKEN", "CODE_TO_TOKEN_ERROR"))
+
+
+def login(cluster: Cluster, session: requests.Session, user: dict[str, Any]) -> requests.Response:
+    """/login through the proxy -> Keycloak's login form, filled in as a browser would -> /callback (proxy) ->
+    the landing page."""
+    return keycloak_login(session, session.get(f"{cluster.url}/login", timeout=60), user["email"], user["password"])
 
 
 # ----------------------------------------------------------------------------------------------------- fixtures
@@ -130,7 +140,9 @@ def render_cluster(name: str, vault: Vault, instance: dict[str, Any], *, stack: 
             (REALM, oidc.client_id, oidc.client_secret)
         redirect = env["MLFLOW_URL"].rstrip("/") + "/callback"
         assert redirect == variant.server_env["OIDC_REDIRECT_URI"] == f"{variant.public_url}/callback"
-        add_redirect_uri(oidc.port, redirect)
+        client = oidc.keycloak.client(REALM, oidc.client_id)
+        if redirect not in client["redirectUris"]:
+            oidc.keycloak.update_client(REALM, oidc.client_id, redirectUris=[*client["redirectUris"], redirect])
     except BaseException:
         proxy.stop()
         raise
@@ -162,6 +174,8 @@ def clusters(redis: Redis, stack: Stack, ports: Ports, migration: list[Process],
         "e2e-fs": (VAULT, {"replicas": 1}),
     }
     started: dict[str, Cluster] = {}
+    # the client's redirect URIs as the e2e environment's keycloak-setup Job left them (test_login.py checks them)
+    redirect_uris = oidc.keycloak.client(REALM, oidc.client_id)["redirectUris"]
 
     def launch(cluster: Cluster) -> None:
         with timed(f"HA: {cluster.name}: its pod twice (init, mlflow + metrics)"):
@@ -179,6 +193,7 @@ def clusters(redis: Redis, stack: Stack, ports: Ports, migration: list[Process],
         for cluster in started.values():
             cluster.proxy.stop()
         stop_replicas([replica for cluster in started.values() for replica in cluster.replicas])
+        oidc.keycloak.update_client(REALM, oidc.client_id, redirectUris=redirect_uris)
 
 
 @pytest.fixture(scope="module")
@@ -220,15 +235,15 @@ def test_rendered_for_redis_sessions(redis_cluster: Cluster, redis: Redis) -> No
 
 def test_login_crosses_replicas_with_redis_sessions(redis_cluster: Cluster, redis: Redis) -> None:
     cluster, proxy = redis_cluster, redis_cluster.proxy
-    queue_user(cluster.provider.port, ADMIN)
     session = requests.Session()
     mark = proxy.mark
-    landing = session.get(f"{cluster.url}/login", timeout=60)
+    landing = login(cluster, session, ADMIN)
     hops = proxy.since(mark)
     assert [urlsplit(hop.path).path for hop in hops[:2]] == ["/login", "/callback"], hops
     assert hops[0].backend != hops[1].backend, f"the login did not cross the replicas: {hops}"
-    assert [urlsplit(r.url).path for r in landing.history][:3] == \
-        ["/login", f"/realms/{REALM}/protocol/openid-connect/auth", "/callback"]
+    assert [urlsplit(r.url).path for r in landing.history][:4] == \
+        ["/login", f"/realms/{REALM}/protocol/openid-connect/auth", f"/realms/{REALM}/login-actions/authenticate",
+         "/callback"]
     assert landing.status_code == 200, landing.text[:500]
     assert "Session error" not in landing.text and "Security error" not in landing.text
     # authenticated API calls alternate between the pods, and both know the session
@@ -246,9 +261,8 @@ def test_login_crosses_replicas_with_redis_sessions(redis_cluster: Cluster, redi
 
 def test_logout_on_one_replica_ends_the_session_on_both(redis_cluster: Cluster, redis: Redis) -> None:
     cluster, proxy = redis_cluster, redis_cluster.proxy
-    queue_user(cluster.provider.port, USER)
     session = requests.Session()
-    assert session.get(f"{cluster.url}/login", timeout=60).status_code == 200
+    assert login(cluster, session, USER).status_code == 200
     sid = session.cookies.get("session")
     assert [cluster.who(session) for _ in range(2)] == [USER["email"]] * 2
     assert f"{SESSION_PREFIX}{sid}" in redis.session_keys()
@@ -266,9 +280,8 @@ def test_logout_on_one_replica_ends_the_session_on_both(redis_cluster: Cluster, 
 def test_writes_on_one_replica_are_read_on_the_other(redis_cluster: Cluster) -> None:
     """A POST with a JSON body through the proxy (method and body forwarded) on one pod, read back on the other."""
     cluster, proxy = redis_cluster, redis_cluster.proxy
-    queue_user(cluster.provider.port, ADMIN)
     session = requests.Session()
-    assert session.get(f"{cluster.url}/login", timeout=60).status_code == 200
+    assert login(cluster, session, ADMIN).status_code == 200
     name = "e2e-ha-written-on-one-replica"
     mark = proxy.mark
     created = session.post(f"{cluster.url}/api/2.0/mlflow/experiments/create", json={"name": name}, timeout=30)
@@ -289,15 +302,20 @@ def test_plugin_cache_is_in_redis(redis_cluster: Cluster, redis: Redis) -> None:
     cluster, provider = redis_cluster, redis_cluster.provider
     db = int(cluster.stack.server_env["CACHE_REDIS_DB"])
     assert db != int(cluster.stack.server_env["REDIS_DB"])
-    # an access token (a JWT) from the provider, by the client's own authorization code flow
+    # an access token (a JWT) from Keycloak, by the client's own authorization code flow: the admin logs in through
+    # the login form, the code is read off Keycloak's redirect to the environment's /callback (not followed)
     base = f"http://localhost:{provider.port}/realms/{REALM}/protocol/openid-connect"
     redirect = cluster.stack.server_env["OIDC_REDIRECT_URI"]
-    queue_user(provider.port, ADMIN)
-    authorize = requests.get(f"{base}/auth", params={"client_id": provider.client_id, "redirect_uri": redirect,
-                                                     "response_type": "code", "scope": "openid email", "state": "s"},
-                             allow_redirects=False, timeout=10)
-    assert authorize.status_code == 302, authorize.text
-    code = parse_qs(urlsplit(authorize.headers["Location"]).query)["code"][0]
+    keycloak_session = requests.Session()
+    page = keycloak_session.get(f"{base}/auth", params={
+        "client_id": provider.client_id, "redirect_uri": redirect, "response_type": "code", "scope": "openid email",
+        "state": "s"}, timeout=30)
+    authorize = submit_login_form(keycloak_session, page, ADMIN["email"], ADMIN["password"])
+    assert authorize.status_code == 302, authorize.text[:1000]
+    assert authorize.headers["Location"].startswith(f"{redirect}?"), authorize.headers["Location"]
+    query = parse_qs(urlsplit(authorize.headers["Location"]).query)
+    assert query["state"] == ["s"]
+    code = query["code"][0]
     token = requests.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code,
                                                  "redirect_uri": redirect},
                           auth=(provider.client_id, provider.client_secret), timeout=10)
@@ -334,10 +352,9 @@ def test_filesystem_sessions_do_not_cross_replicas(filesystem_cluster: Cluster) 
     assert (env["SESSION_TYPE"], env["SESSION_CACHE_DIR"]) == ("cachelib", "/tmp/session")  # the pod's emptyDir
     assert not [key for key in env if "REDIS" in key] and "CACHE_TYPE" not in env
     tokens = token_requests(cluster.provider)
-    queue_user(cluster.provider.port, ADMIN)
     session = requests.Session()
     mark = proxy.mark
-    page = session.get(f"{cluster.url}/login", timeout=60)
+    page = login(cluster, session, ADMIN)
     hops = proxy.since(mark)
     assert [urlsplit(hop.path).path for hop in hops] == ["/login", "/callback"], hops
     assert hops[0].backend != hops[1].backend
@@ -350,13 +367,14 @@ def test_filesystem_sessions_work_on_one_replica_only(filesystem_cluster: Cluste
     """The control's control: the same pods log in when /login and /callback land on one pod, and then only that
     pod knows the session."""
     cluster, proxy = filesystem_cluster, filesystem_cluster.proxy
-    queue_user(cluster.provider.port, ADMIN)
     session = requests.Session()
     mark = proxy.mark
-    login = session.get(f"{cluster.url}/login", timeout=30, allow_redirects=False)
-    assert login.status_code == 302
+    start = session.get(f"{cluster.url}/login", timeout=30, allow_redirects=False)
+    assert start.status_code == 302
     assert requests.get(f"{cluster.url}/health", timeout=30).status_code == 200  # the other pod's turn
-    authorize = session.get(login.headers["Location"], timeout=30, allow_redirects=False)
+    # Keycloak's login page (not through the proxy), its form posted; its redirect to /callback followed by hand
+    page = session.get(start.headers["Location"], timeout=30)
+    authorize = submit_login_form(session, page, ADMIN["email"], ADMIN["password"])
     assert authorize.status_code == 302 and authorize.headers["Location"].startswith(f"{cluster.url}/callback?")
     callback = session.get(authorize.headers["Location"], timeout=60, allow_redirects=False)
     assert callback.status_code == 302, callback.text[:1000]
