@@ -160,3 +160,15 @@ def test_bootstrap_scripts_do_not_roll_the_server(default_docs):
 def test_scripts_exist_in_the_package():
     here = Path(bootstrap.__file__).resolve().parents[1] / "scripts"
     assert (here / "keycloak_setup.py").is_file() and (here / "minio_setup.py").is_file()
+
+
+def test_s3_region_is_what_the_server_and_the_minio_job_sign_for(tmp_path, default_docs):
+    # A MinIO with a site region refuses requests signed for us-east-1 (seen against the real server).
+    (tmp_path / "dev.yaml").write_text("s3:\n  region: eu-west-1\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    assert job_env(docs, "minio-setup")["MINIO_REGION"] == "eu-west-1"
+    [server_env] = [d for d in find(docs, "ConfigMap") if "MLFLOW_S3_ENDPOINT_URL" in d.get("data", {})]
+    assert server_env["data"]["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert "MINIO_REGION" not in job_env(default_docs, "minio-setup")
+    [default_env] = [d for d in find(default_docs, "ConfigMap") if "MLFLOW_S3_ENDPOINT_URL" in d.get("data", {})]
+    assert "AWS_DEFAULT_REGION" not in default_env["data"]

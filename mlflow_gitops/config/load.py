@@ -257,6 +257,7 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             endpoint=s3.get("endpoint", f"http://minio.{s3['minioNamespace']}.svc.cluster.local:9000"),
             ignore_tls=s3["ignoreTls"],
             admin=_admin_secret(s3["admin"]),
+            region=s3.get("region"),
         ),
         vault=s.VaultSettings(
             store=vault["store"], store_kind=vault["storeKind"], refresh_interval=vault["refreshInterval"]

@@ -57,6 +57,7 @@ class S3Settings:
     endpoint: str
     ignore_tls: bool
     admin: AdminSecret
+    region: str | None = None
 
 
 @dataclass(frozen=True)

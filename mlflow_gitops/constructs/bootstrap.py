@@ -81,6 +81,7 @@ class Bootstrap(Construct):
                 "BUCKET": instance.bucket,
                 "BUCKET_VERSIONING": str(env.bootstrap.bucket_versioning).lower(),
                 "POLICY_NAME": names.bucket_policy,
+                **({"MINIO_REGION": env.s3.region} if env.s3.region else {}),
             }),
             pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
             pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),

@@ -22,6 +22,7 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
     return {
         "MLFLOW_S3_ENDPOINT_URL": env.s3.endpoint,
         "MLFLOW_S3_IGNORE_TLS": str(env.s3.ignore_tls).lower(),
+        **({"AWS_DEFAULT_REGION": env.s3.region} if env.s3.region else {}),
         "OIDC_DISCOVERY_URL": names.discovery_url,
         "OIDC_REDIRECT_URI": names.redirect_uri,
         "OIDC_SCOPE": " ".join(oidc.scopes),

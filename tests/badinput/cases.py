@@ -152,6 +152,7 @@ for text, fragment in (
     ("postgres:\n  port: '5432'\n", "postgres.port: '5432': wrong type str; expected integer"),
     ("postgres:\n  sslMode: sometimes\n", "allowed values: disable, allow, prefer, require, verify-ca, verify-full"),
     ("s3:\n  ignoreTls: 'yes'\n", "s3.ignoreTls: 'yes': wrong type str; expected boolean"),
+    ("s3:\n  region: EU West\n", "s3.region: 'EU West'"),
     ("vault:\n  storeKind: Vault\n", "vault.storeKind: 'Vault': allowed values: ClusterSecretStore, SecretStore"),
     ("vault:\n  refreshInterval: 1d\n", "vault.refreshInterval: '1d': must be a duration"),
     ("ingress:\n  entryPoint: 'web secure'\n", "must be a Traefik entry point name"),
