@@ -70,6 +70,7 @@ NAME_LINES = [
     r"^\s*secretName: [\"']?[a-z0-9.-]+[\"']?$",
     r"^\s*mlflow-gitops\.io/[a-z-]+-checksum: [\"']?[0-9a-f]+[\"']?$",
     r"^\s*- --host=0\.0\.0\.0$",  # the server's bind-all address (detect-secrets calls it a public IP)
+    r"^\s*cidr: [\"']?0\.0\.0\.0/0[\"']?$",  # a NetworkPolicy ipBlock: anywhere (same detector)
 ]
 
 
@@ -151,12 +152,13 @@ def test_default_deny_then_only_what_each_pod_needs(default_docs):
                 for rule in rules for peer in rule.get("to", rule.get("from", [])) if "namespaceSelector" in peer}
 
     server = specs["mlflow-server"]
-    assert namespaces(server["egress"]) == {"kube-system", "postgres", "minio", "keycloak", "traefik"}
+    # Keycloak at a public name: through the ingress controller (kube-system, k3s's Traefik) or by address
+    assert namespaces(server["egress"]) == {"kube-system", "postgres", "minio"}
     ingress = {(r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], r["ports"][0]["port"])
                for r in server["ingress"]}
-    assert ingress == {("traefik", 5000), ("monitoring", 9464)}
+    assert ingress == {("kube-system", 5000), ("monitoring", 9464)}
     assert namespaces(specs["mlflow-db-migration"]["egress"]) == {"kube-system", "postgres"}
-    assert namespaces(specs["mlflow-keycloak-setup"]["egress"]) == {"kube-system", "keycloak", "traefik"}
+    assert namespaces(specs["mlflow-keycloak-setup"]["egress"]) == {"kube-system"}
     assert namespaces(specs["mlflow-minio-setup"]["egress"]) == {"kube-system", "minio"}
     for name, spec in specs.items():
         if name != "mlflow-default-deny":
@@ -178,7 +180,7 @@ def test_prometheus_namespace_override_lands_in_the_policy():
     specs = policies(render_docs({"PROMETHEUS_NAMESPACE": "observability"}))
     sources = [r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                for r in specs["mlflow-server"]["ingress"]]
-    assert sources == ["traefik", "observability"]
+    assert sources == ["kube-system", "observability"]
 
 
 def test_disruption_budget_and_no_spread_for_one_replica(default_docs):

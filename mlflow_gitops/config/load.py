@@ -226,6 +226,10 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
     image, kc, pg, s3 = doc["image"], doc["keycloak"], doc["postgres"], doc["s3"]
     vault, ingress, mon, net = doc["vault"], doc["ingress"], doc["monitoring"], doc["network"]
     tls = ingress.get("tls", {})
+    keycloak_url = kc.get("url", f"https://{kc['host']}")
+    postgres_host = pg.get("host", f"{pg['cluster']}-rw.{pg['namespace']}.svc.cluster.local")
+    s3_endpoint = s3.get("endpoint", f"http://minio.{s3['minioNamespace']}.svc.cluster.local:9000")
+    instances = tuple(_instance(raw) for raw in doc["instances"])
     return s.EnvironmentSettings(
         name=name,
         source=source,
@@ -238,7 +242,7 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
         ),
         keycloak=s.KeycloakSettings(
             host=kc["host"],
-            url=kc.get("url", f"https://{kc['host']}"),
+            url=keycloak_url,
             realm=kc["realm"],
             display_name=kc["displayName"],
             admin_realm=kc["adminRealm"],
@@ -248,13 +252,13 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
         postgres=s.PostgresSettings(
             namespace=pg["namespace"],
             cluster=pg["cluster"],
-            host=pg.get("host", f"{pg['cluster']}-rw.{pg['namespace']}.svc.cluster.local"),
+            host=postgres_host,
             port=pg["port"],
             ssl_mode=pg["sslMode"],
         ),
         s3=s.S3Settings(
             minio_namespace=s3["minioNamespace"],
-            endpoint=s3.get("endpoint", f"http://minio.{s3['minioNamespace']}.svc.cluster.local:9000"),
+            endpoint=s3_endpoint,
             ignore_tls=s3["ignoreTls"],
             admin=_admin_secret(s3["admin"]),
             region=s3.get("region"),
@@ -281,18 +285,35 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             bucket_versioning=doc["bootstrap"]["minio"]["versioning"],
         ),
         gitops=_gitops(doc["gitops"]),
-        network=s.NetworkSettings(
-            policies=net["policies"],
-            ingress_namespace=net["ingressNamespace"],
-            allow_from=tuple(net["allowFrom"]),
-            dns_namespace=net["dnsNamespace"],
-            keycloak_namespace=net["keycloakNamespace"],
-            keycloak_ports=tuple(net["keycloakPorts"]),
-            keycloak_cidrs=tuple(net["keycloakCidrs"]),
-            postgres_cidrs=tuple(net["postgresCidrs"]),
-            s3_cidrs=tuple(net["s3Cidrs"]),
-        ),
-        instances=tuple(_instance(raw) for raw in doc["instances"]),
+        network=_network(net, keycloak_url, postgres_host, s3_endpoint, instances),
+        instances=instances,
+    )
+
+
+def _outside_cidrs(net: dict[str, Any], key: str, hosts: list[str]) -> tuple[str, ...]:
+    """network.<key> as configured; else anywhere when some host is not a cluster Service, else none."""
+    if key in net:
+        return tuple(net[key])
+    return s.ANYWHERE if any(s.cluster_service(h) is None for h in hosts) else ()
+
+
+def _network(net: dict[str, Any], keycloak_url: str, postgres_host: str, s3_endpoint: str,
+             instances: tuple[s.InstanceSettings, ...]) -> s.NetworkSettings:
+    redis_hosts = [i.sessions.redis.host for i in instances if i.sessions.store == "redis"
+                   and not i.sessions.redis.deploy and i.sessions.redis.host]
+    return s.NetworkSettings(
+        policies=net["policies"],
+        ingress_namespace=net["ingressNamespace"],
+        ingress_pods=tuple(sorted(net["ingressPods"].items())) if "ingressPods" in net else s.TRAEFIK_PODS,
+        allow_from=tuple(net["allowFrom"]),
+        dns_namespace=net["dnsNamespace"],
+        keycloak_namespace=net["keycloakNamespace"],
+        keycloak_ports=tuple(net["keycloakPorts"]),
+        minio_ports=tuple(net["minioPorts"]),
+        keycloak_cidrs=_outside_cidrs(net, "keycloakCidrs", [s.url_host(keycloak_url)]),
+        postgres_cidrs=_outside_cidrs(net, "postgresCidrs", [postgres_host]),
+        s3_cidrs=_outside_cidrs(net, "s3Cidrs", [s.url_host(s3_endpoint)]),
+        redis_cidrs=_outside_cidrs(net, "redisCidrs", redis_hosts),
     )
 
 

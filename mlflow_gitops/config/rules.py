@@ -38,7 +38,8 @@ _RULES: dict[str, tuple[Callable[[str], str | None], int, str]] = {
     n.LABEL: (limits.dns_label, limits.LABEL_MAX, "the name becomes a label value"),
 }
 """Per naming rule: the checker, the length limit and why it applies."""
-WELL_KNOWN_PLATFORM_NAMESPACES = ("default", "flux-system", "argocd", "cnpg-system", "external-secrets", "vault")
+WELL_KNOWN_PLATFORM_NAMESPACES = ("default", "flux-system", "argocd", "cnpg-system", "external-secrets", "vault",
+                                  "traefik", "cert-manager")
 """Namespaces of the platform an instance must never take over (besides kube-* and the ones the config names)."""
 
 
@@ -143,7 +144,7 @@ def _instances(ctx: Context) -> Iterator[Problem]:
             if admin.secret_name in own:
                 yield ctx.problem((section, "admin", "secretName"),
                                   f"collides with a Secret of instances[{index}]; pick another name", admin.secret_name)
-        if _url_host(inst.url) != inst.host:
+        if s.url_host(inst.url) != inst.host:
             yield ctx.problem((*where, "url"), f"its host must be the instance host {inst.host!r} (the allowed hosts, "
                               "redirect URI and IngressRoute all derive from it)", inst.url)
         if inst.database.name == inst.database.auth_name:
@@ -153,11 +154,6 @@ def _instances(ctx: Context) -> Iterator[Problem]:
             if db in databases and databases[db] != index:
                 yield ctx.problem((*where, "database"), f"database already used by instances[{databases[db]}]", db)
             databases.setdefault(db, index)
-
-
-def _url_host(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return rest.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
 
 
 def _platform_namespaces(ctx: Context) -> Iterator[Problem]:
@@ -189,7 +185,7 @@ def _platform_namespaces(ctx: Context) -> Iterator[Problem]:
 def _network(ctx: Context) -> Iterator[Problem]:
     net = ctx.env.network
     for key, cidrs in (("keycloakCidrs", net.keycloak_cidrs), ("postgresCidrs", net.postgres_cidrs),
-                       ("s3Cidrs", net.s3_cidrs)):
+                       ("s3Cidrs", net.s3_cidrs), ("redisCidrs", net.redis_cidrs)):
         for index, value in enumerate(cidrs):
             problem = limits.cidr(value)
             if problem:

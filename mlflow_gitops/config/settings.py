@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+ANYWHERE = ("0.0.0.0/0", "::/0")
+"""The CIDRs of an endpoint outside the cluster whose addresses the config does not narrow."""
+TRAEFIK_PODS = (("app.kubernetes.io/name", "traefik"),)
+"""The labels of the Traefik chart's pods (k3s's bundled Traefik included)."""
+_SERVICE_HOST = re.compile(r"^(?P<service>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.[a-z0-9.-]+)?\.?$")
+
+
+def cluster_service(host: str) -> tuple[str, str] | None:
+    """(service, namespace) when host is a cluster Service's DNS name (<service>.<namespace>.svc[.<domain>])."""
+    match = _SERVICE_HOST.match(host.lower())
+    return (match["service"], match["namespace"]) if match else None
+
+
+def url_host(url: str) -> str:
+    """The host of a URL (no user info, no port)."""
+    rest = url.split("://", 1)[-1]
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -111,13 +131,17 @@ class GitOpsSettings:
 class NetworkSettings:
     policies: bool
     ingress_namespace: str
+    ingress_pods: tuple[tuple[str, str], ...]
     allow_from: tuple[str, ...]
     dns_namespace: str
     keycloak_namespace: str
     keycloak_ports: tuple[int, ...]
+    minio_ports: tuple[int, ...]
     keycloak_cidrs: tuple[str, ...]
     postgres_cidrs: tuple[str, ...]
     s3_cidrs: tuple[str, ...]
+    redis_cidrs: tuple[str, ...]
+    """Each *_cidrs: as configured, else ANYWHERE for an endpoint outside the cluster, else none."""
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.config.settings import cluster_service, url_host
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs._object import api_object, metadata
 
-HTTPS_PORTS = (443, 8443)
-"""Where the public Keycloak URL lands when it resolves to the cluster's ingress (Traefik websecure)."""
+INGRESS_POD_PORTS = {"https": (443, 8443), "http": (80, 8000)}
+"""Where a public URL lands when its name resolves to the cluster's own ingress: the Traefik chart's pod ports
+(websecure 8443, web 8000; a policy matches pod ports, after the Service), and 443/80 for a Traefik on them."""
 
 Peer = dict[str, Any]
 Rule = dict[str, Any]
@@ -50,51 +52,81 @@ def _url_port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def _rules(*rules: tuple[list[Peer], Sequence[int]]) -> list[Rule]:
+    """Egress rules, leaving out those without a peer (an empty `to` would mean everywhere)."""
+    return [_egress(peers, ports) for peers, ports in rules if peers]
+
+
 class Network(Construct):
     """`<instance>-default-deny` (all ingress and egress of every pod in the namespace), then per component:
 
-    - server: ingress from the Traefik namespace (`network.ingressNamespace`) and `network.allowFrom` to the
-      http port, from the Prometheus namespace to the metrics port; egress to DNS, PostgreSQL, S3, Keycloak
-      and (with Redis sessions) Redis;
+    - server: ingress from the ingress controller's pods (`network.ingressNamespace` / `ingressPods`) and
+      `network.allowFrom` to the http port, from the Prometheus namespace to the metrics port; egress to DNS,
+      PostgreSQL, S3, Keycloak and (with Redis sessions) Redis;
     - db-migration: DNS and PostgreSQL; keycloak-setup: DNS and Keycloak; minio-setup: DNS and S3;
     - redis: ingress from the server pods only, no egress.
 
-    Services inside the cluster are matched by namespace (and pods where their labels are known: the DNS
-    pods, the CloudNativePG cluster); services outside it by the CIDRs in `network.*Cidrs`.
+    An endpoint that is a cluster Service (`<service>.<namespace>.svc...`) is matched by its namespace (and
+    pods where their labels are known: the DNS pods, the CloudNativePG cluster) on its pods' ports; a public
+    name by the ingress controller's pods (it may resolve to the cluster's own load balancer) and by the CIDRs
+    in `network.*Cidrs` (default anywhere) on the URL's port only.
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
                  names: n.Names) -> None:
         super().__init__(scope, id)
-        self._names = names
+        self._names, self._env = names, env
         net, pg = env.network, env.postgres
         dns = {"to": [_namespace(net.dns_namespace, {"k8s-app": "kube-dns"})],
                "ports": [*_ports([53], "UDP"), *_ports([53], "TCP")]}
-        postgres = _egress([_namespace(pg.namespace, {"cnpg.io/cluster": pg.cluster}), *_cidrs(net.postgres_cidrs)],
-                           [pg.port])
-        s3 = _egress([_namespace(env.s3.minio_namespace), *_cidrs(net.s3_cidrs)], [_url_port(env.s3.endpoint)])
-        keycloak = [_egress([_namespace(net.keycloak_namespace)], net.keycloak_ports),
-                    _egress([_namespace(net.ingress_namespace), *_cidrs(net.keycloak_cidrs)],
-                            sorted({*HTTPS_PORTS, _url_port(env.keycloak.url)}))]
+        postgres = _rules(([_namespace(pg.namespace, {"cnpg.io/cluster": pg.cluster})], [pg.port]),
+                          (_cidrs(net.postgres_cidrs), [pg.port]))
+        s3 = self._endpoint(env.s3.endpoint, net.s3_cidrs, net.minio_ports)
+        keycloak = self._endpoint(env.keycloak.url, net.keycloak_cidrs, net.keycloak_ports,
+                                  namespace=net.keycloak_namespace)
 
         self._policy("default-deny", None, ingress=[], egress=[])
-        server_egress = [dns, postgres, s3, *keycloak]
+        server_egress = [dns, *postgres, *s3, *keycloak]
         redis = instance.sessions.redis
         if instance.sessions.store == "redis":
-            server_egress.append(_egress([_pods(self._component("redis"))], [redis.port]) if redis.deploy
-                                 else {"ports": _ports([redis.port])})
+            server_egress += self._redis(redis.deploy, redis.host, redis.port)
             if redis.deploy:
                 self._policy("redis", "redis", egress=[],
                              ingress=[_ingress([_pods(self._component("server"))], [redis.port])])
-        server_ingress = [_ingress([_namespace(ns) for ns in (net.ingress_namespace, *net.allow_from)], [n.HTTP_PORT])]
+        server_ingress = [_ingress([self._ingress_controller, *(_namespace(ns) for ns in net.allow_from)],
+                                   [n.HTTP_PORT])]
         if env.monitoring.enabled:
             server_ingress.append(_ingress([_namespace(env.monitoring.prometheus_namespace)], [n.METRICS_PORT]))
         self._policy("server", "server", ingress=server_ingress, egress=server_egress)
-        self._policy(n.MIGRATION, n.MIGRATION, egress=[dns, postgres])
+        self._policy(n.MIGRATION, n.MIGRATION, egress=[dns, *postgres])
         if env.bootstrap.keycloak:
             self._policy(n.KEYCLOAK_SETUP, n.KEYCLOAK_SETUP, egress=[dns, *keycloak])
         if env.bootstrap.minio:
-            self._policy(n.MINIO_SETUP, n.MINIO_SETUP, egress=[dns, s3])
+            self._policy(n.MINIO_SETUP, n.MINIO_SETUP, egress=[dns, *s3])
+
+    @property
+    def _ingress_controller(self) -> Peer:
+        net = self._env.network
+        return _namespace(net.ingress_namespace, dict(net.ingress_pods))
+
+    def _endpoint(self, url: str, cidrs: Sequence[str], pod_ports: Sequence[int], namespace: str | None = None
+                  ) -> list[Rule]:
+        """Egress to the service at url: a cluster Service by its namespace on its pods' ports; a public name
+        through the cluster's own ingress (where it may resolve) and by address on the URL's port."""
+        service = cluster_service(url_host(url))
+        if service is not None:
+            return _rules(([_namespace(namespace or service[1])], pod_ports), (_cidrs(cidrs), [_url_port(url)]))
+        scheme = "https" if urlsplit(url).scheme == "https" else "http"
+        return _rules(([self._ingress_controller], INGRESS_POD_PORTS[scheme]), (_cidrs(cidrs), [_url_port(url)]))
+
+    def _redis(self, deploy: bool, host: str | None, port: int) -> list[Rule]:
+        """The rendered Redis by its pods; an existing one by its namespace (a cluster Service) or addresses."""
+        if deploy:
+            return _rules(([_pods(self._component("redis"))], [port]))
+        service = cluster_service(host or "")
+        if service is not None:
+            return _rules(([_namespace(service[1])], [port]))
+        return _rules((_cidrs(self._env.network.redis_cidrs), [port]))
 
     def _component(self, component: str) -> dict[str, str]:
         return {**self._names.selector_labels, "app.kubernetes.io/component": component}

@@ -302,13 +302,16 @@ for name, text, fragment in (
 # --- instance namespaces that belong to the platform ---------------------------------------------------------
 for namespace, reason in (
     ("postgres", "postgres.namespace (PostgreSQL)"), ("minio", "s3.minioNamespace (MinIO)"),
-    ("keycloak", "network.keycloakNamespace (Keycloak)"), ("traefik", "network.ingressNamespace"),
+    ("keycloak", "network.keycloakNamespace (Keycloak)"), ("traefik", "a namespace of Kubernetes or of the platform"),
     ("kube-system", "network.dnsNamespace"), ("monitoring", "monitoring.prometheusNamespace"),
     ("flux-system", "gitops.namespace"), ("kube-public", "a namespace of Kubernetes"),
     ("default", "a namespace of Kubernetes"), ("cnpg-system", "a namespace of Kubernetes or of the platform"),
 ):
     case(f"instance namespace {namespace}", "namespace", inst(f"namespace: {namespace}"),
          f"{F}: instances[0].namespace: '{namespace}': the instance namespace '{namespace}' is {reason}")
+case("instance namespace = network.ingressNamespace", "namespace",
+     "network:\n  ingressNamespace: ingress\n" + inst("namespace: ingress"),
+     f"{F}: instances[0].namespace: 'ingress': the instance namespace 'ingress' is network.ingressNamespace")
 case("instance named like the PostgreSQL namespace", "namespace", "instances:\n  - name: postgres\n",
      f"{F}: instances[0].name: 'postgres': the instance namespace 'postgres' is postgres.namespace")
 case("instance namespace set by MLFLOW_NAMESPACE", "namespace", "{}\n",

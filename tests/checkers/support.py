@@ -197,7 +197,7 @@ Pair = tuple[str, str]
 
 
 def is_ip_range(name: str) -> bool:
-    return re.fullmatch(r"[0-9.]+-[0-9.]+", name) is not None
+    return re.fullmatch(r"[0-9.]+-[0-9.]+|[0-9a-f:]*:[0-9a-f:]*-[0-9a-f:]*:[0-9a-f:]*", name) is not None
 
 
 def ip_coverage(allowed: dict[Pair, frozenset[str]]) -> dict[tuple[str, str, str], str]:
@@ -208,9 +208,9 @@ def ip_coverage(allowed: dict[Pair, frozenset[str]]) -> dict[tuple[str, str, str
         if is_ip_range(dst) == is_ip_range(src):
             continue
         workload, direction, addresses = (src, "egress", dst) if is_ip_range(dst) else (dst, "ingress", src)
-        low, high = (int(ipaddress.ip_address(a)) for a in addresses.split("-"))
-        for conn in conns:
-            spans.setdefault((workload, direction, conn), []).append((low, high))
+        first, last = (ipaddress.ip_address(a) for a in addresses.split("-"))
+        for conn in conns:  # IPv4 and IPv6 apart: their integers overlap
+            spans.setdefault((workload, f"{direction} IPv{first.version}", conn), []).append((int(first), int(last)))
     merged: dict[tuple[str, str, str], str] = {}
     for key, found in spans.items():
         out: list[list[int]] = []
@@ -219,7 +219,8 @@ def ip_coverage(allowed: dict[Pair, frozenset[str]]) -> dict[tuple[str, str, str
                 out[-1][1] = max(out[-1][1], high)
             else:
                 out.append([low, high])
-        merged[key] = ",".join(f"{ipaddress.ip_address(lo)}-{ipaddress.ip_address(hi)}" for lo, hi in out)
+        family = ipaddress.IPv6Address if key[1].endswith("IPv6") else ipaddress.IPv4Address
+        merged[key] = ",".join(f"{family(lo)}-{family(hi)}" for lo, hi in out)
     return merged
 
 

@@ -17,6 +17,8 @@ import yaml
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings, load_environments
+from mlflow_gitops.config.settings import cluster_service, url_host
+from mlflow_gitops.constructs.network import INGRESS_POD_PORTS
 from tests.checkers.support import (
     CRDS,
     SCHEMA_LOCATION,
@@ -168,9 +170,6 @@ def test_pluto_finds_a_removed_api(tmp_path: Path) -> None:
 # netpol-analyzer
 # ---------------------------------------------------------------------------------------------------------------
 DNS = ("TCP 53", "UDP 53")
-HTTPS = (443, 8443)
-ANYWHERE = "*"
-"""Destination of a rule with ports but no peers: every pod without an ingress policy, and every address."""
 
 CONNECTIONS: tuple[tuple[str, str, str, str], ...] = (
     # source          destination       ports                         when
@@ -180,26 +179,31 @@ CONNECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("server",         "kube-dns",       "dns",                        "always"),
     ("server",         "postgres",       "postgres",                   "always"),
     ("server",         "postgres-cidrs", "postgres",                   "always"),
-    ("server",         "minio",          "s3",                         "always"),
-    ("server",         "s3-cidrs",       "s3",                         "always"),
-    ("server",         "keycloak",       "keycloak",                   "always"),
-    ("server",         "traefik",        "keycloak-public",            "always"),  # the public Keycloak URL
-    ("server",         "keycloak-cidrs", "keycloak-public",            "always"),
+    ("server",         "minio",          "s3-pods",                    "s3-service"),
+    ("server",         "traefik",        "s3-ingress",                 "s3-public"),  # a public S3 name
+    ("server",         "s3-cidrs",       "s3-url",                     "always"),
+    ("server",         "keycloak",       "keycloak-pods",              "keycloak-service"),
+    ("server",         "traefik",        "keycloak-ingress",           "keycloak-public"),  # a public Keycloak name
+    ("server",         "keycloak-cidrs", "keycloak-url",               "always"),
     ("server",         "redis",          "redis",                      "redis-deployed"),
-    ("server",         ANYWHERE,         "redis",                      "redis-external"),
+    ("server",         "redis-service",  "redis",                      "redis-service"),
+    ("server",         "redis-cidrs",    "redis",                      "redis-external"),
     ("db-migration",   "kube-dns",       "dns",                        "always"),
     ("db-migration",   "postgres",       "postgres",                   "always"),
     ("db-migration",   "postgres-cidrs", "postgres",                   "always"),
     ("keycloak-setup", "kube-dns",       "dns",                        "keycloak-bootstrap"),
-    ("keycloak-setup", "keycloak",       "keycloak",                   "keycloak-bootstrap"),
-    ("keycloak-setup", "traefik",        "keycloak-public",            "keycloak-bootstrap"),
-    ("keycloak-setup", "keycloak-cidrs", "keycloak-public",            "keycloak-bootstrap"),
+    ("keycloak-setup", "keycloak",       "keycloak-pods",              "keycloak-bootstrap+keycloak-service"),
+    ("keycloak-setup", "traefik",        "keycloak-ingress",           "keycloak-bootstrap+keycloak-public"),
+    ("keycloak-setup", "keycloak-cidrs", "keycloak-url",               "keycloak-bootstrap"),
     ("minio-setup",    "kube-dns",       "dns",                        "minio-bootstrap"),
-    ("minio-setup",    "minio",          "s3",                         "minio-bootstrap"),
-    ("minio-setup",    "s3-cidrs",       "s3",                         "minio-bootstrap"),
+    ("minio-setup",    "minio",          "s3-pods",                    "minio-bootstrap+s3-service"),
+    ("minio-setup",    "traefik",        "s3-ingress",                 "minio-bootstrap+s3-public"),
+    ("minio-setup",    "s3-cidrs",       "s3-url",                     "minio-bootstrap"),
 )
 """Every connection the NetworkPolicies are meant to allow to or from an instance's pods, per instance; nothing
-else may show up (decoys: another pod in the PostgreSQL and DNS namespaces, a pod in an unrelated namespace)."""
+else may show up (decoys: another pod in the PostgreSQL and DNS namespaces, a pod in an unrelated namespace).
+An endpoint that is a cluster Service is reached in its namespace on its pods' ports; a public name through
+the ingress controller's pods and by address (network.*Cidrs, default anywhere) on the URL's port."""
 
 
 def _url_port(url: str) -> int:
@@ -207,34 +211,59 @@ def _url_port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def _ingress_ports(url: str) -> list[int]:
+    return list(INGRESS_POD_PORTS["https" if urlsplit(url).scheme == "https" else "http"])
+
+
 def _ports(env: EnvironmentSettings, instance: InstanceSettings, name: str) -> frozenset[str]:
     tcp = {
         "http": [n.HTTP_PORT], "metrics": [n.METRICS_PORT], "postgres": [env.postgres.port],
-        "s3": [_url_port(env.s3.endpoint)], "keycloak": list(env.network.keycloak_ports),
-        "keycloak-public": sorted({*HTTPS, _url_port(env.keycloak.url)}), "redis": [instance.sessions.redis.port],
+        "s3-pods": list(env.network.minio_ports), "s3-ingress": _ingress_ports(env.s3.endpoint),
+        "s3-url": [_url_port(env.s3.endpoint)], "keycloak-pods": list(env.network.keycloak_ports),
+        "keycloak-ingress": _ingress_ports(env.keycloak.url), "keycloak-url": [_url_port(env.keycloak.url)],
+        "redis": [instance.sessions.redis.port],
     }
     return frozenset(DNS) if name == "dns" else frozenset(f"TCP {p}" for p in tcp[name])
 
 
+def _redis_service(instance: InstanceSettings) -> tuple[str, str] | None:
+    redis = instance.sessions.redis
+    return cluster_service(redis.host or "") if not redis.deploy else None
+
+
 def _applies(env: EnvironmentSettings, instance: InstanceSettings, when: str) -> bool:
     redis = instance.sessions.store == "redis"
-    return {"always": True, "monitoring": env.monitoring.enabled, "keycloak-bootstrap": env.bootstrap.keycloak,
-            "minio-bootstrap": env.bootstrap.minio, "redis-deployed": redis and instance.sessions.redis.deploy,
-            "redis-external": redis and not instance.sessions.redis.deploy}[when]
+    s3_service = cluster_service(url_host(env.s3.endpoint)) is not None
+    keycloak_service = cluster_service(url_host(env.keycloak.url)) is not None
+    facts = {"always": True, "monitoring": env.monitoring.enabled, "keycloak-bootstrap": env.bootstrap.keycloak,
+             "minio-bootstrap": env.bootstrap.minio, "redis-deployed": redis and instance.sessions.redis.deploy,
+             "redis-service": redis and _redis_service(instance) is not None,
+             "redis-external": redis and not instance.sessions.redis.deploy and _redis_service(instance) is None,
+             "s3-service": s3_service, "s3-public": not s3_service, "keycloak-service": keycloak_service,
+             "keycloak-public": not keycloak_service}
+    facts |= {"service": True}  # "keycloak-bootstrap+keycloak-service" reads "keycloak-bootstrap and keycloak-service"
+    first, _, second = when.partition("+")
+    if second in ("service", "public"):
+        second = f"{first.split('-')[0].replace('minio', 's3')}-{second}"
+    return facts[first] and (not second or facts[second])
 
 
 def peers(env: EnvironmentSettings) -> dict[str, list[tuple[str, str, dict[str, str]]]]:
     """role -> stand-in workloads (namespace, name, pod labels), with the labels the render's policies select."""
     net, pg = env.network, env.postgres
+    s3_namespace = (cluster_service(url_host(env.s3.endpoint)) or ("", env.s3.minio_namespace))[1]
+    redis_namespaces = sorted({service[1] for i in env.instances if i.sessions.store == "redis"
+                               for service in [_redis_service(i)] if service})
     return {
-        "traefik": [(net.ingress_namespace, "traefik", {"app.kubernetes.io/name": "traefik"})],
+        "traefik": [(net.ingress_namespace, "traefik", dict(net.ingress_pods) or {"app": "ingress"})],
         "allow-from": [(ns, "client", {"app": "client"}) for ns in net.allow_from],
         "prometheus": [(env.monitoring.prometheus_namespace, "prometheus", {"app.kubernetes.io/name": "prometheus"})],
         "kube-dns": [(net.dns_namespace, "coredns", {"k8s-app": "kube-dns"})],
         "postgres": [(pg.namespace, f"{pg.cluster}-1", {"cnpg.io/cluster": pg.cluster, "cnpg.io/instanceRole":
                                                           "primary"})],
-        "minio": [(env.s3.minio_namespace, "minio", {"app": "minio"})],
+        "minio": [(s3_namespace, "minio", {"app": "minio"})],
         "keycloak": [(net.keycloak_namespace, "keycloak", {"app": "keycloak"})],
+        "redis-service": [(ns, "redis", {"app": "redis"}) for ns in redis_namespaces],
         "decoy": [(pg.namespace, "other-database", {"cnpg.io/cluster": "other"}),
                   (net.dns_namespace, "metrics-server", {"k8s-app": "metrics-server"}),
                   ("unrelated", "stranger", {"app": "stranger"})],
@@ -244,7 +273,7 @@ def peers(env: EnvironmentSettings) -> dict[str, list[tuple[str, str, dict[str, 
 def cidrs(env: EnvironmentSettings) -> dict[str, list[str]]:
     net = env.network
     return {"postgres-cidrs": list(net.postgres_cidrs), "s3-cidrs": list(net.s3_cidrs),
-            "keycloak-cidrs": list(net.keycloak_cidrs)}
+            "keycloak-cidrs": list(net.keycloak_cidrs), "redis-cidrs": list(net.redis_cidrs)}
 
 
 def _cidr_range(cidr: str) -> str:
@@ -273,7 +302,6 @@ def expected(env: EnvironmentSettings, docs: list[dict[str, object]]) -> dict[tu
     """CONNECTIONS resolved for env: (source, destination) as the analyzer names them -> protocol/port set."""
     stand_ins = {role: [f"{ns}/{name}[Deployment]" for ns, name, _ in found] for role, found in peers(env).items()}
     blocks = {role: [_cidr_range(c) for c in found] for role, found in cidrs(env).items()}
-    everything = [*(w for role, found in stand_ins.items() for w in found), "0.0.0.0-255.255.255.255"]
     result: dict[tuple[str, str], frozenset[str]] = {}
     for instance in env.instances:
         workloads = _workloads(env, docs)[instance.name]
@@ -281,9 +309,7 @@ def expected(env: EnvironmentSettings, docs: list[dict[str, object]]) -> dict[tu
             if not _applies(env, instance, when):
                 continue
             sources = [workloads[source]] if source in workloads else stand_ins[source]
-            if destination == ANYWHERE:
-                destinations = everything
-            elif destination in workloads:
+            if destination in workloads:
                 destinations = [workloads[destination]]
             else:
                 destinations = stand_ins.get(destination) or blocks.get(destination) or []
