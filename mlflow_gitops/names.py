@@ -39,6 +39,8 @@ setup Jobs) -> app (the server, its Service, ingress and monitoring)."""
 JOB_HASH_LENGTH = 10
 """Characters of the content hash at the end of a Job's name."""
 MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
+POSTGRES_SETUP = "db-role"
+"""The Job that makes the login role where CloudNativePG has no DatabaseRole (postgres.roleManagement: job)."""
 """The Jobs' components (their names are `<instance>-<component>-<hash>`)."""
 FLUX_SOURCE = "mlflow-gitops"
 FLUX_DEFAULT_SOURCE = "flux-system"
@@ -255,7 +257,8 @@ class Names:
         """
         pg = self.env.postgres
         return (
-            "postgresql://{{ .username | urlquery }}:{{ .password | urlquery | replace \"+\" \"%20\" }}"
+            f"postgresql://{self.instance.database.role}:"
+            "{{ .password | urlquery | replace \"+\" \"%20\" }}"
             f"@{pg.host}:{pg.port}/{self.instance.database.auth_name}?sslmode={pg.ssl_mode}"
         )
 
@@ -271,21 +274,24 @@ class Names:
         redis = inst.sessions.store == "redis"
         deploy_redis = redis and inst.sessions.redis.deploy
         policies = env.network.policies
+        role_object = env.postgres.role_management == "DatabaseRole"
         found = [
             ObjectName("Namespace", None, ns, LABEL, key="namespace"),
             *(ObjectName("ExternalSecret", ns, secret, SUBDOMAIN) for secret in
               (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret)),
-            ObjectName("ExternalSecret", pg, self.role_password_secret, SUBDOMAIN),
+            *([ObjectName("ExternalSecret", pg, self.role_password_secret, SUBDOMAIN)] if role_object else []),
             *([ObjectName("ExternalSecret", ns, self.redis_secret, SUBDOMAIN)] if redis else []),
             *(ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
               for enabled, admin, key in ((env.bootstrap.keycloak, env.keycloak.admin, "keycloak.admin.secretName"),
-                                          (env.bootstrap.minio, env.s3.admin, "s3.admin.secretName"))
+                                          (env.bootstrap.minio, env.s3.admin, "s3.admin.secretName"),
+                                          (not role_object, env.postgres.admin, "postgres.admin.secretName"))
               if enabled and admin.vault_path),
-            ObjectName("DatabaseRole", pg, self.role_object, SUBDOMAIN),
+            *([ObjectName("DatabaseRole", pg, self.role_object, SUBDOMAIN)] if role_object else []),
             ObjectName("Database", pg, self.database_object, SUBDOMAIN),
             ObjectName("Database", pg, self.auth_database_object, SUBDOMAIN),
             *(ObjectName("NetworkPolicy", ns, f"{self.base}-{policy}", SUBDOMAIN) for policy in (
                 "default-deny", "server", MIGRATION,
+                *([POSTGRES_SETUP] if not role_object else []),
                 *([KEYCLOAK_SETUP] if env.bootstrap.keycloak else []),
                 *([MINIO_SETUP] if env.bootstrap.minio else []),
                 *(["redis"] if deploy_redis else [])) if policies),
@@ -294,7 +300,8 @@ class Names:
             ObjectName("ServiceAccount", ns, self.bootstrap_service_account, SUBDOMAIN),
             ObjectName("ConfigMap", ns, self.bootstrap_config_map, SUBDOMAIN),
             *(ObjectName("Job", ns, self.job_prefix(component), LABEL, hashed=True) for component, enabled in (
-                (MIGRATION, True), (KEYCLOAK_SETUP, env.bootstrap.keycloak), (MINIO_SETUP, env.bootstrap.minio))
+                (MIGRATION, True), (POSTGRES_SETUP, not role_object), (KEYCLOAK_SETUP, env.bootstrap.keycloak),
+                (MINIO_SETUP, env.bootstrap.minio))
               if enabled),
             ObjectName("ServiceAccount", ns, self.server, SUBDOMAIN),
             ObjectName("ConfigMap", ns, self.env_config_map, SUBDOMAIN),

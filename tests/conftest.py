@@ -24,10 +24,26 @@ NO_CONFIG = None
 Docs = list[dict[str, Any]]
 
 
+FULL_CLUSTER = """cluster:
+  apiVersions: [postgresql.cnpg.io/v1, external-secrets.io/v1, traefik.io/v1alpha1, kustomize.toolkit.fluxcd.io/v1,
+                source.toolkit.fluxcd.io/v1, argoproj.io/v1alpha1, monitoring.coreos.com/v1]
+"""
+"""A cluster serving every optional API: CloudNativePG 1.30 (DatabaseRole), the Prometheus Operator, Argo CD."""
+
+
 def render_docs(environ: dict[str, str] | None = None, names: list[str] | None = None,
                 config_dir: Path | None = NO_CONFIG) -> Docs:
     [rendered] = render(load_environments(names, config_dir, environ or {}))
     return list(rendered.documents)
+
+
+def render_text(text: str, environ: dict[str, str] | None = None) -> Docs:
+    """The documents of one environment file holding `text`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlflow-gitops-env-") as tmp:
+        (Path(tmp) / "dev.yaml").write_text(text)
+        return render_docs(environ, ["dev"], Path(tmp))
 
 
 def find(docs: Docs, kind: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -43,6 +59,12 @@ def one(docs: Docs, kind: str, name: str | None = None) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def default_docs() -> Docs:
     return render_docs()
+
+
+@pytest.fixture(scope="session")
+def full_docs() -> Docs:
+    """The default environment on a cluster with every optional API (ServiceMonitor, DatabaseRole rendered)."""
+    return render_text(FULL_CLUSTER)
 
 
 @pytest.fixture(scope="session")

@@ -90,14 +90,15 @@ def test_switches_turn_each_job_off(tmp_path):
     (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n")
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert [j["metadata"]["labels"]["app.kubernetes.io/component"] for j in find(docs, "Job")] == [
-        "db-migration", "minio-setup"]
+        "db-migration", "db-role", "minio-setup"]
     assert not find(docs, "ExternalSecret", "keycloak-credentials")
     assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py",
-                                                                         "minio_setup.py"}
+                                                                         "postgres_setup.py", "minio_setup.py"}
     (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n  minio: {enabled: false}\n")
     docs = render_docs(names=["dev"], config_dir=tmp_path)
-    assert len(find(docs, "Job")) == 1
-    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py"}
+    assert len(find(docs, "Job")) == 2, "the migration and the db-role Job stay"
+    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py",
+                                                                         "postgres_setup.py"}
     assert not find(docs, "ExternalSecret", "minio-root-credentials")
 
 

@@ -18,8 +18,11 @@ from mlflow_gitops.app import render
 from mlflow_gitops.config import ConfigError, limits, load_environments
 from mlflow_gitops.crds import default_crd_dir
 from mlflow_gitops.validation import SchemaValidator
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, FULL_CLUSTER
 
+ARGO_CD_CLUSTER = ("cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Database, external-secrets.io/v1, "
+                   "traefik.io/v1alpha1, argoproj.io/v1alpha1]\n")
+"""A cluster with Argo CD instead of Flux (and CloudNativePG 1.27)."""
 VARIANTS = {
     "default": None,
     "redis-autoscaled": "instances:\n  - {name: team-a, sessions: {store: redis}, autoscaling: {enabled: true}}\n",
@@ -34,7 +37,8 @@ VARIANTS = {
     "flux-with-repository": "gitops:\n  repository: {url: 'ssh://git@github.com/acme/gitops.git'}\n"
                             "instances:\n  - name: team-a\n",
     "argocd": "gitops:\n  engine: argocd\n  repository: {url: 'https://github.com/acme/gitops.git'}\n"
-              "instances:\n  - name: team-a\n",
+              "instances:\n  - name: team-a\n" + ARGO_CD_CLUSTER,
+    "cnpg-130-prometheus": FULL_CLUSTER + "instances:\n  - name: team-a\n",
 }
 JOB_HASH = re.compile(rf"-[0-9a-f]{{{n.JOB_HASH_LENGTH}}}$")
 
@@ -101,7 +105,7 @@ def test_names_at_their_limit_render_valid_objects_and_one_more_is_refused(confi
 
 def test_environment_names_at_the_limit_of_the_engine_objects(tmp_path: Path) -> None:
     longest = 63 - len("mlflow--bootstrap")
-    for engine in ("", "gitops:\n  engine: argocd\n  repository: {url: 'https://g.example.com/x.git'}\n"):
+    for engine in ("", ARGO_CD_CLUSTER + "gitops:\n  engine: argocd\n  repository: {url: 'https://g.example.com/x.git'}\n"):
         (tmp_path / ("e" * longest + ".yaml")).write_text(engine or "{}\n")
         [env] = load_environments(["e" * longest], tmp_path, {})
         assert all(len(o.name) <= 63 for o in n.engine_objects(env))

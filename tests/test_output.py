@@ -39,10 +39,10 @@ def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
             meta = docs[0]["metadata"]
             assert name == f"{meta.get('namespace', 'cluster')}_{docs[0]['kind'].lower()}_{meta['name']}.yaml"
             seen.setdefault(unit, set()).add(docs[0]["kind"])
-    assert seen["platform"] == {"Namespace", "ExternalSecret", "DatabaseRole", "Database", "NetworkPolicy"}
+    assert seen["platform"] == {"Namespace", "ExternalSecret", "Database", "NetworkPolicy"}
     assert seen["bootstrap"] == {"ServiceAccount", "ConfigMap", "Job"}
     assert seen["app"] == {"ServiceAccount", "ConfigMap", "Service", "Deployment", "IngressRoute", "Middleware",
-                           "ServiceMonitor", "PodDisruptionBudget"}
+                           "PodDisruptionBudget"}  # no ServiceMonitor: the default cluster has no Prometheus Operator
     assert seen["flux"] == {"Kustomization"}
     assert "default: 34 objects" in result.stdout
     assert "Deployment 1" in result.stdout and str(folder) in result.stdout

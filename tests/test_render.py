@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Docs, find, one, render_docs
+from tests.conftest import FULL_CLUSTER, Docs, find, one, render_docs, render_text
 
 APP_NAMESPACE_KINDS = {"ServiceAccount", "ConfigMap", "Service", "Deployment", "Job", "IngressRoute", "Middleware",
                        "ServiceMonitor"}
@@ -41,19 +41,33 @@ def arg(docs: Docs, flag: str) -> str:
     return value
 
 
-def test_default_objects_per_kind(default_docs):
+def kind_counts(docs: Docs) -> dict[str, int]:
     kinds: dict[str, int] = {}
-    for doc in default_docs:
+    for doc in docs:
         kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
-    assert kinds == {"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 3,
-                     "Kustomization": 3, "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1,
-                     "Middleware": 2, "ServiceMonitor": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 1}
+    return kinds
 
 
-def test_namespace_is_restricted_and_monitored(default_docs):
+def test_default_objects_per_kind(default_docs):
+    """The old module's platform: CloudNativePG 1.27 (no DatabaseRole: the db-role Job), no Prometheus Operator."""
+    assert kind_counts(default_docs) == {
+        "Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 4,
+        "Kustomization": 3, "ExternalSecret": 7, "Database": 2, "IngressRoute": 1, "Middleware": 2,
+        "NetworkPolicy": 6, "PodDisruptionBudget": 1}
+
+
+def test_a_cluster_with_every_optional_api_gets_the_role_object_and_the_service_monitor(full_docs):
+    assert kind_counts(full_docs) == {
+        "Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 3,
+        "Kustomization": 3, "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1,
+        "Middleware": 2, "ServiceMonitor": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 1}
+
+
+def test_namespace_is_restricted_and_monitored_where_prometheus_is(default_docs, full_docs):
     labels = one(default_docs, "Namespace", "mlflow")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert labels["buun.channel/enable-monitoring"] == "true"
+    assert "buun.channel/enable-monitoring" not in labels
+    assert one(full_docs, "Namespace", "mlflow")["metadata"]["labels"]["buun.channel/enable-monitoring"] == "true"
 
 
 def test_server_runs_the_old_modules_command(default_docs):
@@ -166,7 +180,8 @@ def test_migration_job_is_safe_under_gitops(default_docs):
     assert all("migrate" not in c["name"] for c in containers(deployment_pod))
 
 
-def test_database_objects_live_in_the_postgres_namespace(default_docs):
+def test_database_objects_live_in_the_postgres_namespace(full_docs):
+    default_docs = full_docs
     role = one(default_docs, "DatabaseRole")
     assert role["metadata"]["namespace"] == "postgres"
     assert role["spec"]["name"] == "mlflow"
@@ -196,13 +211,15 @@ def test_external_secrets_use_the_old_vault_layout(default_docs):
         assert spec["target"]["creationPolicy"] == "Owner"
     refs = {(ns, name): {(d["secretKey"], d["remoteRef"]["key"], d["remoteRef"]["property"]) for d in spec["data"]}
             for (ns, name), spec in secrets.items()}
-    assert refs[("mlflow", "mlflow-db-secret")] == {("username", "mlflow/postgres", "username"),
-                                                    ("password", "mlflow/postgres", "password")}
+    assert refs[("mlflow", "mlflow-db-secret")] == {("password", "mlflow/postgres", "password")}
+    login = secrets[("mlflow", "mlflow-db-secret")]["target"]["template"]["data"]
+    assert login == {"username": "mlflow", "password": "{{ .password }}"}, "the login is the role, not Vault's"
     assert refs[("mlflow", "mlflow-s3-secret")] == {("AWS_ACCESS_KEY_ID", "mlflow/s3", "accesskey"),
                                                     ("AWS_SECRET_ACCESS_KEY", "mlflow/s3", "secretkey")}
     oidc = secrets[("mlflow", "mlflow-oidc-config")]["target"]["template"]["data"]
     assert set(oidc) == {"OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_USERS_DB_URI"}
     assert "urlquery" in oidc["OIDC_USERS_DB_URI"], "the password must be URL-escaped"
+    assert oidc["OIDC_USERS_DB_URI"].startswith("postgresql://mlflow:{{ .password")
     assert oidc["OIDC_USERS_DB_URI"].endswith(
         "@postgres-cluster-rw.postgres.svc.cluster.local:5432/mlflow_auth?sslmode=prefer")
 
@@ -244,7 +261,8 @@ def test_ingress_route_serves_https_on_the_host(default_docs):
     assert security["customFrameOptionsValue"] == "SAMEORIGIN"
 
 
-def test_service_monitor_scrapes_a_port_the_service_and_pod_have(default_docs):
+def test_service_monitor_scrapes_a_port_the_service_and_pod_have(full_docs):
+    default_docs = full_docs
     monitor = one(default_docs, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     [endpoint] = monitor["spec"]["endpoints"]
@@ -271,7 +289,7 @@ OVERRIDES = {"MLFLOW_NAMESPACE": "ml", "MLFLOW_HOST": "ml.acme.io", "KEYCLOAK_HO
 
 @pytest.fixture(scope="module")
 def overridden() -> Docs:
-    return render_docs(OVERRIDES)
+    return render_text(FULL_CLUSTER, OVERRIDES)
 
 
 def test_host_override_lands_everywhere(overridden):
@@ -353,7 +371,10 @@ def test_staging_example_renders_two_isolated_instances(staging_docs):
     assert routes == {"vision": {"certResolver": "letsencrypt"}, "mlflow-nlp": {"certResolver": "letsencrypt"}}
     images = {c["image"] for d in find(staging_docs, "Deployment") for c in d["spec"]["template"]["spec"]["containers"]}
     assert len(images) == 1 and "@sha256:" in images.pop()
-    roles = {d["spec"]["name"] for d in find(staging_docs, "DatabaseRole")}
+    role_jobs = [j for j in find(staging_docs, "Job")
+                 if j["metadata"]["labels"]["app.kubernetes.io/component"] == "db-role"]
+    roles = {v["value"] for j in role_jobs for v in j["spec"]["template"]["spec"]["containers"][0]["env"]
+             if v["name"] == "ROLE"}
     assert roles == {"vision", "mlflow_nlp"}
 
 

@@ -15,9 +15,10 @@ Doc = dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def rendered_docs(default_docs: list[Doc]) -> list[Doc]:
-    """The documents of the built-in default environment (rendered once per session by conftest)."""
-    return default_docs
+def rendered_docs(full_docs: list[Doc]) -> list[Doc]:
+    """The documents of the built-in default environment on a cluster with every optional API (rendered once per
+    session by conftest), so every custom kind is there."""
+    return full_docs
 
 
 @pytest.fixture(scope="session")

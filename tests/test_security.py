@@ -16,7 +16,7 @@ import yaml
 from mlflow_gitops.app import render
 from mlflow_gitops.config import load_environments
 from mlflow_gitops.output import write
-from tests.conftest import EXAMPLES, NO_CONFIG, REPO, Docs, find, one, render_docs
+from tests.conftest import EXAMPLES, FULL_CLUSTER, NO_CONFIG, REPO, Docs, find, one, render_docs, render_text
 from tests.pod_security import pod_specs
 
 CHECKOV = Path(os.environ.get("CHECKOV", REPO / ".checkov-venv" / "bin" / "checkov"))
@@ -141,8 +141,8 @@ def policies(docs: Docs) -> dict[str, dict[str, Any]]:
 
 def test_default_deny_then_only_what_each_pod_needs(default_docs):
     specs = policies(default_docs)
-    assert set(specs) == {"mlflow-default-deny", "mlflow-server", "mlflow-db-migration", "mlflow-keycloak-setup",
-                          "mlflow-minio-setup"}
+    assert set(specs) == {"mlflow-default-deny", "mlflow-server", "mlflow-db-migration", "mlflow-db-role",
+                          "mlflow-keycloak-setup", "mlflow-minio-setup"}
     deny = specs["mlflow-default-deny"]
     assert deny["podSelector"] == {"matchLabels": {}} and deny["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in deny and "egress" not in deny
@@ -156,8 +156,9 @@ def test_default_deny_then_only_what_each_pod_needs(default_docs):
     assert namespaces(server["egress"]) == {"kube-system", "postgres", "minio"}
     ingress = {(r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], r["ports"][0]["port"])
                for r in server["ingress"]}
-    assert ingress == {("kube-system", 5000), ("monitoring", 9464)}
+    assert ingress == {("kube-system", 5000)}, "no Prometheus Operator on the default cluster: no scrape"
     assert namespaces(specs["mlflow-db-migration"]["egress"]) == {"kube-system", "postgres"}
+    assert namespaces(specs["mlflow-db-role"]["egress"]) == {"kube-system", "postgres"}
     assert namespaces(specs["mlflow-keycloak-setup"]["egress"]) == {"kube-system"}
     assert namespaces(specs["mlflow-minio-setup"]["egress"]) == {"kube-system", "minio"}
     for name, spec in specs.items():
@@ -177,7 +178,7 @@ def test_every_pod_is_selected_by_a_policy_that_matches_its_labels(default_docs)
 
 
 def test_prometheus_namespace_override_lands_in_the_policy():
-    specs = policies(render_docs({"PROMETHEUS_NAMESPACE": "observability"}))
+    specs = policies(render_text(FULL_CLUSTER, {"PROMETHEUS_NAMESPACE": "observability"}))
     sources = [r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                for r in specs["mlflow-server"]["ingress"]]
     assert sources == ["kube-system", "observability"]

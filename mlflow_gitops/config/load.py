@@ -230,9 +230,12 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
     postgres_host = pg.get("host", f"{pg['cluster']}-rw.{pg['namespace']}.svc.cluster.local")
     s3_endpoint = s3.get("endpoint", f"http://minio.{s3['minioNamespace']}.svc.cluster.local:9000")
     instances = tuple(_instance(raw) for raw in doc["instances"])
+    cluster = s.ClusterSettings(kube_version=doc["cluster"]["kubeVersion"],
+                                api_versions=tuple(doc["cluster"]["apiVersions"]))
     return s.EnvironmentSettings(
         name=name,
         source=source,
+        cluster=cluster,
         image=s.ImageSettings(
             registry=image["registry"],
             repository=image["repository"],
@@ -255,6 +258,9 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             host=postgres_host,
             port=pg["port"],
             ssl_mode=pg["sslMode"],
+            role_management=pg.get("roleManagement",
+                                   "DatabaseRole" if cluster.serves(s.DATABASE_ROLE) else "job"),
+            admin=_admin_secret(pg["admin"]),
         ),
         s3=s.S3Settings(
             minio_namespace=s3["minioNamespace"],
@@ -273,7 +279,7 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             tls_cert_resolver=tls.get("certResolver"),
         ),
         monitoring=s.MonitoringSettings(
-            enabled=mon["enabled"],
+            enabled=mon.get("enabled", cluster.serves(s.SERVICE_MONITOR)),
             prometheus_namespace=mon["prometheusNamespace"],
             release=mon["release"],
             interval=mon["interval"],

@@ -59,8 +59,8 @@ def problems(env: s.EnvironmentSettings, origin: Origin, explicit: Explicit) -> 
     found = list(_urls(ctx))
     if found:
         return found
-    for rule in (_contradictions, _instances, _platform_namespaces, _network, _resources, _gitops, _durations,
-                 _derived_names, _collisions):
+    for rule in (_contradictions, _cluster, _instances, _platform_namespaces, _network, _resources, _gitops,
+                 _durations, _derived_names, _collisions):
         found += rule(ctx)
     return found
 
@@ -88,14 +88,62 @@ def _contradictions(ctx: Context) -> Iterator[Problem]:
     env = ctx.env
     if env.ingress.tls_secret_name and env.ingress.tls_cert_resolver:
         yield ctx.problem(("ingress", "tls"), "secretName and certResolver contradict each other: set exactly one")
-    admins = {"keycloak": env.keycloak.admin, "s3": env.s3.admin}
-    if env.keycloak.admin.secret_name == env.s3.admin.secret_name and any(a.vault_path for a in admins.values()):
-        yield ctx.problem(("s3", "admin", "secretName"),
-                          "the same Secret as keycloak.admin.secretName: two ExternalSecrets would make it",
-                          env.s3.admin.secret_name)
+    admins = [("keycloak", env.keycloak.admin), ("s3", env.s3.admin), ("postgres", env.postgres.admin)]
+    for later, (key, admin) in enumerate(admins):
+        for earlier_key, earlier in admins[:later]:
+            if admin.secret_name == earlier.secret_name and (admin.vault_path or earlier.vault_path):
+                yield ctx.problem((key, "admin", "secretName"), f"the same Secret as {earlier_key}.admin.secretName: "
+                                  "two ExternalSecrets would make it", admin.secret_name)
     if env.gitops.engine == "argocd" and not env.gitops.repository_url:
         yield ctx.problem(("gitops", "repository", "url"),
                           "Argo CD Applications need the GitOps repository's URL: set it (or use engine flux)")
+
+
+MIN_KUBE_VERSION = (1, 27)
+"""The PodDisruptionBudget's unhealthyPodEvictionPolicy (beta and on by default from 1.27)."""
+
+
+def needed_apis(env: s.EnvironmentSettings) -> list[tuple[str, tuple[Any, ...], str]]:
+    """(group/version/Kind, the config key that asks for it, what it is for) of every custom kind the render holds.
+
+    tests/test_cluster_apis.py checks this table against the kinds of every rendered example."""
+    needs: list[tuple[str, tuple[Any, ...], str]] = [
+        ("external-secrets.io/v1/ExternalSecret", ("vault",), "every Secret comes from Vault through one"),
+        ("postgresql.cnpg.io/v1/Database", ("postgres",), "the tracking and auth databases"),
+    ]
+    if env.postgres.role_management == "DatabaseRole":
+        needs.append((s.DATABASE_ROLE, ("postgres", "roleManagement"),
+                      "the login role (CloudNativePG 1.30 or newer; on 1.27-1.29 set postgres.roleManagement: job)"))
+    if env.ingress.enabled:
+        needs += [(f"traefik.io/v1alpha1/{kind}", ("ingress", "enabled"), "the route to the server")
+                  for kind in ("IngressRoute", "Middleware")]
+    if env.monitoring.enabled:
+        needs.append((s.SERVICE_MONITOR, ("monitoring", "enabled"),
+                      "Prometheus' scrape of the metrics port (the Prometheus Operator)"))
+    if env.gitops.engine == "flux":
+        needs.append(("kustomize.toolkit.fluxcd.io/v1/Kustomization", ("gitops", "engine"), "Flux's ordered units"))
+        if env.gitops.repository_url:
+            needs.append(("source.toolkit.fluxcd.io/v1/GitRepository", ("gitops", "repository", "url"),
+                          "Flux's source of the GitOps repository"))
+    else:
+        needs.append(("argoproj.io/v1alpha1/Application", ("gitops", "engine"), "Argo CD's ordered units"))
+    return needs
+
+
+def _cluster(ctx: Context) -> Iterator[Problem]:
+    """Refuse what the declared cluster cannot take: the API server would refuse the kind, and a Flux
+    Kustomization whose dry-run meets an unknown kind applies nothing of its unit."""
+    cluster = ctx.env.cluster
+    major, minor = (int(part) for part in cluster.kube_version.split("."))
+    if (major, minor) < MIN_KUBE_VERSION:
+        yield ctx.problem(("cluster", "kubeVersion"), "older than Kubernetes 1.27, which the render needs (the "
+                          "PodDisruptionBudget's unhealthyPodEvictionPolicy)", cluster.kube_version)
+    for api, key, purpose in needed_apis(ctx.env):
+        if not cluster.serves(api):
+            group_version, kind = api.rsplit("/", 1)
+            yield ctx.problem(key, f"the render needs {kind} ({group_version}) for {purpose}, and cluster.apiVersions "
+                              f"does not list it: add {group_version} (or {api}) there if the cluster serves it, "
+                              "or change this setting")
 
 
 def _instances(ctx: Context) -> Iterator[Problem]:

@@ -40,6 +40,22 @@ class ImageSettings:
         return f"{ref}@{self.digest}" if self.digest else ref
 
 
+SERVICE_MONITOR = "monitoring.coreos.com/v1/ServiceMonitor"
+DATABASE_ROLE = "postgresql.cnpg.io/v1/DatabaseRole"
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """What the target cluster serves (`cluster.kubeVersion`, `cluster.apiVersions`)."""
+
+    kube_version: str
+    api_versions: tuple[str, ...]
+
+    def serves(self, api: str) -> bool:
+        """Whether `group/version/Kind` is served: declared as such, or its whole group/version is."""
+        return api in self.api_versions or api.rsplit("/", 1)[0] in self.api_versions
+
+
 @dataclass(frozen=True)
 class AdminSecret:
     """Admin credentials a bootstrap Job reads from a Secret in the instance namespace."""
@@ -69,6 +85,9 @@ class PostgresSettings:
     host: str
     port: int
     ssl_mode: str
+    role_management: str
+    """DatabaseRole (a CloudNativePG object) or job (the db-role Job, with `admin`'s login)."""
+    admin: AdminSecret
 
 
 @dataclass(frozen=True)
@@ -220,6 +239,7 @@ class EnvironmentSettings:
 
     name: str
     source: str
+    cluster: ClusterSettings
     image: ImageSettings
     keycloak: KeycloakSettings
     postgres: PostgresSettings

@@ -11,7 +11,7 @@ from mlflow_gitops.constructs._job import gitops_job
 from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
 from mlflow_gitops.constructs.migration import Migration
-from mlflow_gitops.scripts import KEYCLOAK_SETUP, MINIO_SETUP, script_source, script_sources
+from mlflow_gitops.scripts import KEYCLOAK_SETUP, MINIO_SETUP, POSTGRES_SETUP, script_source, script_sources
 
 SETUP_RESOURCES = pod.Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
 
@@ -24,6 +24,8 @@ class Bootstrap(Construct):
     - `keycloak-setup` (`keycloak_setup.py`, python-keycloak): the confidential client, whose secret is
       the one the server reads (a re-run never rotates it), the `groups` client scope and mapper, the
       default scopes, the groups.
+    - `db-role` (`postgres_setup.py`, psycopg2; only with `postgres.roleManagement: job`): the login
+      role, with the password the server reads, where CloudNativePG has no DatabaseRole (1.27-1.29).
     - `minio-setup` (`minio_setup.py`, minio SDK): the bucket, optional versioning, a policy limited to
       the bucket and a dedicated user with the credentials the server reads (instead of root).
 
@@ -34,8 +36,10 @@ class Bootstrap(Construct):
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
                  names: n.Names) -> None:
         super().__init__(scope, id)
+        role_job = env.postgres.role_management == "job"
         scripts = (*MIGRATION_SCRIPTS, *(name for name, enabled in (
-            (KEYCLOAK_SETUP, env.bootstrap.keycloak), (MINIO_SETUP, env.bootstrap.minio)) if enabled))
+            (POSTGRES_SETUP, role_job), (KEYCLOAK_SETUP, env.bootstrap.keycloak), (MINIO_SETUP, env.bootstrap.minio))
+            if enabled))
         labels = names.labels("bootstrap")
         api_object(self, "service-account", {
             "apiVersion": "v1", "kind": "ServiceAccount",
@@ -48,6 +52,8 @@ class Bootstrap(Construct):
             "data": script_sources(scripts),
         })
         Migration(self, "migration", env=env, instance=instance, names=names)
+        if role_job:
+            self._postgres(env, instance, names)
         if env.bootstrap.keycloak:
             self._keycloak(env, instance, names)
         if env.bootstrap.minio:
@@ -70,6 +76,16 @@ class Bootstrap(Construct):
             pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
             pod.secret_env("OIDC_CLIENT_ID", names.oidc_secret, "OIDC_CLIENT_ID"),
             pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
+        ])
+
+    def _postgres(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
+        pg, admin = env.postgres, env.postgres.admin
+        self._job(n.POSTGRES_SETUP, POSTGRES_SETUP, env, names, [
+            *pod.plain_env({"PGHOST": pg.host, "PGPORT": str(pg.port), "PGSSLMODE": pg.ssl_mode,
+                            "ROLE": instance.database.role}),
+            pod.secret_env("ADMIN_USER", admin.secret_name, admin.user_key),
+            pod.secret_env("ADMIN_PASSWORD", admin.secret_name, admin.password_key),
+            pod.secret_env("ROLE_PASSWORD", names.db_secret, "password"),
         ])
 
     def _minio(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:

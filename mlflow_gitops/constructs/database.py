@@ -12,8 +12,10 @@ API_VERSION = "postgresql.cnpg.io/v1"
 
 
 class Database(Construct):
-    """A `DatabaseRole` that logs in with the password of the ExternalSecret-made basic-auth Secret, and
-    the `Database`s for MLflow's tracking data and the OIDC plugin's users, owned by that role.
+    """The `Database`s for MLflow's tracking data and the OIDC plugin's users, owned by the instance's role,
+    and, with `postgres.roleManagement: DatabaseRole` (CloudNativePG 1.30 or newer), the `DatabaseRole` that
+    logs in with the password of the ExternalSecret-made basic-auth Secret. With `job` (1.27-1.29 have no
+    DatabaseRole) the db-role Job makes the role; CloudNativePG retries a Database until its owner exists.
 
     CloudNativePG requires these objects in the Cluster's namespace. Reclaim policies follow the
     instance's `reclaimPolicy`, default `retain`: removing an instance from Git (the engine prunes these
@@ -25,18 +27,19 @@ class Database(Construct):
         super().__init__(scope, id)
         cluster, db = {"name": env.postgres.cluster}, instance.database
         labels = names.labels("database")
-        api_object(self, "role", {
-            "apiVersion": API_VERSION, "kind": "DatabaseRole",
-            "metadata": metadata(names.role_object, names.postgres_namespace, labels),
-            "spec": {
-                "cluster": cluster,
-                "name": db.role,
-                "login": True,
-                "passwordSecret": {"name": names.role_password_secret},
-                "ensure": "present",
-                "databaseRoleReclaimPolicy": instance.reclaim_policy,
-            },
-        })
+        if env.postgres.role_management == "DatabaseRole":
+            api_object(self, "role", {
+                "apiVersion": API_VERSION, "kind": "DatabaseRole",
+                "metadata": metadata(names.role_object, names.postgres_namespace, labels),
+                "spec": {
+                    "cluster": cluster,
+                    "name": db.role,
+                    "login": True,
+                    "passwordSecret": {"name": names.role_password_secret},
+                    "ensure": "present",
+                    "databaseRoleReclaimPolicy": instance.reclaim_policy,
+                },
+            })
         for construct_id, object_name, database in (
             ("tracking", names.database_object, db.name),
             ("auth", names.auth_database_object, db.auth_name),

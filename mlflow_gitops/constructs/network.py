@@ -63,7 +63,7 @@ class Network(Construct):
     - server: ingress from the ingress controller's pods (`network.ingressNamespace` / `ingressPods`) and
       `network.allowFrom` to the http port, from the Prometheus namespace to the metrics port; egress to DNS,
       PostgreSQL, S3, Keycloak and (with Redis sessions) Redis;
-    - db-migration: DNS and PostgreSQL; keycloak-setup: DNS and Keycloak; minio-setup: DNS and S3;
+    - db-migration and db-role: DNS and PostgreSQL; keycloak-setup: DNS and Keycloak; minio-setup: DNS and S3;
     - redis: ingress from the server pods only, no egress.
 
     An endpoint that is a cluster Service (`<service>.<namespace>.svc...`) is matched by its namespace (and
@@ -99,6 +99,8 @@ class Network(Construct):
             server_ingress.append(_ingress([_namespace(env.monitoring.prometheus_namespace)], [n.METRICS_PORT]))
         self._policy("server", "server", ingress=server_ingress, egress=server_egress)
         self._policy(n.MIGRATION, n.MIGRATION, egress=[dns, *postgres])
+        if pg.role_management == "job":
+            self._policy(n.POSTGRES_SETUP, n.POSTGRES_SETUP, egress=[dns, *postgres])
         if env.bootstrap.keycloak:
             self._policy(n.KEYCLOAK_SETUP, n.KEYCLOAK_SETUP, egress=[dns, *keycloak])
         if env.bootstrap.minio:

@@ -29,12 +29,16 @@ class SecretSpec:
 def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
     """Every Secret an instance needs. The Vault layout keeps the old module's paths and properties."""
     postgres, s3, oidc, session = (names.vault(leaf) for leaf in ("postgres", "s3", "oidc", "session"))
-    login = (("username", postgres, "username"), ("password", postgres, "password"))
+    # The login is the configured role, whatever Vault's `username` says: CloudNativePG refuses a basic-auth
+    # Secret whose username is not the role's name, and the role Job creates the role under that name.
+    password = (("password", postgres, "password"),)
+    login = {"username": names.instance.database.role, "password": "{{ .password }}"}
+    role_object = names.env.postgres.role_management == "DatabaseRole"
     return (
-        SecretSpec(names.db_secret, names.namespace, login),
-        SecretSpec(names.role_password_secret, names.postgres_namespace, login,
-                   secret_type="kubernetes.io/basic-auth", labels={"cnpg.io/reload": "true"},
-                   template={"username": "{{ .username }}", "password": "{{ .password }}"}),
+        SecretSpec(names.db_secret, names.namespace, password, template=login),
+        *([SecretSpec(names.role_password_secret, names.postgres_namespace, password,
+                      secret_type="kubernetes.io/basic-auth", labels={"cnpg.io/reload": "true"}, template=login)]
+          if role_object else []),
         SecretSpec(names.s3_secret, names.namespace, (
             ("AWS_ACCESS_KEY_ID", s3, "accesskey"),
             ("AWS_SECRET_ACCESS_KEY", s3, "secretkey"),
@@ -42,7 +46,7 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
         SecretSpec(names.oidc_secret, names.namespace, (
             ("client_id", oidc, "client_id"),
             ("client_secret", oidc, "client_secret"),
-            *login,
+            *password,
         ), template={
             "OIDC_CLIENT_ID": "{{ .client_id }}",
             "OIDC_CLIENT_SECRET": "{{ .client_secret }}",
@@ -60,7 +64,8 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
 def admin_secret_specs(env: EnvironmentSettings, names: n.Names) -> tuple[SecretSpec, ...]:
     """Admin credentials of the enabled bootstrap Jobs, copied from Vault (properties username, password)
     into the instance namespace, unless config names an existing Secret (`vaultPath: null`)."""
-    admins = ((env.bootstrap.keycloak, env.keycloak.admin), (env.bootstrap.minio, env.s3.admin))
+    admins = ((env.bootstrap.keycloak, env.keycloak.admin), (env.bootstrap.minio, env.s3.admin),
+              (env.postgres.role_management == "job", env.postgres.admin))
     return tuple(
         SecretSpec(admin.secret_name, names.namespace, (
             (admin.user_key, admin.vault_path, "username"),

@@ -173,10 +173,12 @@ def cluster_sides(files: Mapping[str, str], kubectl: Kubectl, environments: Sequ
 
 # What turns a kind off (or where it comes from), for the message when a cluster does not serve it.
 KIND_SOURCES = {
-    "ServiceMonitor": "the Prometheus Operator's CRDs; or set monitoring.enabled: false",
+    "ServiceMonitor": "the Prometheus Operator's CRDs, or leave monitoring.coreos.com/v1 out of cluster.apiVersions "
+                      "(or set monitoring.enabled: false)",
     "ExternalSecret": "External Secrets Operator's CRDs",
     "Database": "CloudNativePG's CRDs",
-    "DatabaseRole": "CloudNativePG 1.30's CRDs",
+    "DatabaseRole": "CloudNativePG 1.30's CRDs, or leave postgresql.cnpg.io/v1/DatabaseRole out of "
+                    "cluster.apiVersions (or set postgres.roleManagement: job)",
     "IngressRoute": "Traefik's CRDs",
     "Middleware": "Traefik's CRDs",
     "Kustomization": "Flux's kustomize-controller CRDs",

@@ -11,6 +11,7 @@ MIGRATE_DB = "migrate_db.py"
 SERVE_METRICS = "serve_metrics.py"
 KEYCLOAK_SETUP = "keycloak_setup.py"
 MINIO_SETUP = "minio_setup.py"
+POSTGRES_SETUP = "postgres_setup.py"
 SERVER_SCRIPTS = (SERVE_METRICS, WAIT_FOR_POSTGRES)
 """Scripts of the server pods (the `<instance>-scripts` ConfigMap, app unit)."""
 

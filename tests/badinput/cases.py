@@ -43,6 +43,12 @@ def case(name: str, group: str, text: str | bytes | None, *expect: str, **extra:
 _KEY_PATH = __import__("re").compile(r"^[a-z][A-Za-z0-9]*([.\[][A-Za-z0-9\]]+)*(\[\d+\])?:")
 
 
+WITH_PROMETHEUS = ("cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Cluster, postgresql.cnpg.io/v1/Database, "
+                   "external-secrets.io/v1, traefik.io/v1alpha1, kustomize.toolkit.fluxcd.io/v1, "
+                   "source.toolkit.fluxcd.io/v1, monitoring.coreos.com/v1]\n")
+"""The default cluster plus the Prometheus Operator (monitoring is then on by default)."""
+
+
 def full(fragment: str) -> str:
     """`fragment` prefixed with the file when it starts with a key path."""
     return f"{F}: {fragment}" if _KEY_PATH.match(fragment) else fragment
@@ -294,10 +300,37 @@ for name, text, fragment in (
     ("zero reconcile interval", "gitops:\n  interval: 0s\n", "gitops.interval: '0s': must be longer than zero"),
     ("Prometheus duration out of order", "monitoring:\n  interval: 30s1m\n",
      "monitoring.interval: '30s1m': Prometheus durations take each unit once"),
-    ("scrape timeout above interval", "monitoring:\n  interval: 10s\n  scrapeTimeout: 30s\n",
+    ("scrape timeout above interval", WITH_PROMETHEUS + "monitoring:\n  interval: 10s\n  scrapeTimeout: 30s\n",
      "monitoring.scrapeTimeout: '30s': longer than monitoring.interval '10s'"),
 ):
     case(name, "limits", text, full(fragment))
+
+# --- what the declared cluster cannot serve (cluster.apiVersions / kubeVersion) --------------------------------
+for name, text, fragment in (
+    ("ServiceMonitor without the Prometheus Operator", "monitoring:\n  enabled: true\n",
+     "monitoring.enabled: the render needs ServiceMonitor (monitoring.coreos.com/v1) for Prometheus' scrape of the "
+     "metrics port (the Prometheus Operator), and cluster.apiVersions does not list it: add monitoring.coreos.com/v1"),
+    ("ServiceMonitor asked for by MONITORING_ENABLED is refused too", None, None),
+    ("DatabaseRole on CloudNativePG 1.27", "postgres:\n  roleManagement: DatabaseRole\n",
+     "postgres.roleManagement: the render needs DatabaseRole (postgresql.cnpg.io/v1) for the login role "
+     "(CloudNativePG 1.30 or newer; on 1.27-1.29 set postgres.roleManagement: job)"),
+    ("Argo CD not installed", "gitops:\n  engine: argocd\n  repository: {url: 'https://g.example.com/x.git'}\n",
+     "gitops.engine: the render needs Application (argoproj.io/v1alpha1) for Argo CD's ordered units"),
+    ("no External Secrets", "cluster:\n  apiVersions: [postgresql.cnpg.io/v1, traefik.io/v1alpha1, "
+     "kustomize.toolkit.fluxcd.io/v1]\n", "vault: the render needs ExternalSecret (external-secrets.io/v1)"),
+    ("no Traefik", "cluster:\n  apiVersions: [postgresql.cnpg.io/v1, external-secrets.io/v1, "
+     "kustomize.toolkit.fluxcd.io/v1]\n", "ingress.enabled: the render needs IngressRoute (traefik.io/v1alpha1)"),
+    ("Kubernetes too old", "cluster:\n  kubeVersion: '1.26'\n",
+     "cluster.kubeVersion: '1.26': older than Kubernetes 1.27"),
+    ("API version malformed", "cluster:\n  apiVersions: [monitoring.coreos.com]\n",
+     "cluster.apiVersions[0]: 'monitoring.coreos.com'"),
+    ("kubeVersion with a patch", "cluster:\n  kubeVersion: '1.31.2'\n", "cluster.kubeVersion: '1.31.2'"),
+):
+    if text is None:
+        case(name, "cluster", "{}\n", "environment variable MONITORING_ENABLED: monitoring.enabled: the render needs "
+             "ServiceMonitor", environ={"MONITORING_ENABLED": "true"})
+    else:
+        case(name, "cluster", text, full(fragment))
 
 # --- instance namespaces that belong to the platform ---------------------------------------------------------
 for namespace, reason in (

@@ -11,9 +11,10 @@ from pathlib import Path
 from mlflow_gitops.names import UNITS
 from tests.cluster.control_plane import SHARED_CRDS, ControlPlane, tool
 from tests.cluster.test_apply import apply, delete_all, platform_namespaces, synth
-from tests.conftest import REPO
+from tests.conftest import FULL_CLUSTER, REPO
 
-CONFIG = "instances:\n  - name: probe\n"
+CONFIG = FULL_CLUSTER + "instances:\n  - name: probe\n"
+"""A cluster with every optional API, so the render holds a ServiceMonitor the test can take away."""
 
 
 def diff(plane: ControlPlane, config: Path, *extra: str, env: dict[str, str] | None = None

@@ -61,6 +61,7 @@ VAULT: dict[str, dict[str, str]] = {
                        "flask_secret_key": "e2e-flask-secret-key-0123456789abcdef"},
     "minio/admin": {"username": "minio-root", "password": "minio-Root-Password-e2e"},
     "keycloak/admin": {"username": "admin", "password": "keycloak-Admin-Password-e2e"},
+    "postgres/admin": {"username": "postgres", "password": "postgres-Superuser-Password-e2e"},
 }
 
 # Test users of the realm (their email is their username); group names as the README documents them.
@@ -153,13 +154,20 @@ def stack(e2e_dir: Path, ports: Ports) -> Stack:
 
 
 @pytest.fixture(scope="package")
-def postgres(stack: Stack, ports: Ports, e2e_dir: Path) -> Iterator[Postgres]:
-    with timed("postgres (initdb, start, CNPG role + databases)"):
+def postgres(stack: Stack, ports: Ports, image: Image, runtime_dir: Path, e2e_dir: Path) -> Iterator[Postgres]:
+    """PostgreSQL as CloudNativePG 1.27 has it (the superuser's password in Vault postgres/admin), then the rendered
+    db-role Job (no DatabaseRole on 1.27) and the rendered Database objects, in the order CNPG converges to."""
+    with timed("postgres (initdb, start, db-role Job, CNPG databases)"):
         try:
             pg = Postgres(ports.postgres, e2e_dir / "logs").start()
         except ServiceError as exc:
             _fail("PostgreSQL", exc)
         try:
+            pg.psql("ALTER ROLE postgres PASSWORD :'password';", password=VAULT["postgres/admin"]["password"])
+            role_jobs = [j for j in stack.docs if j["kind"] == "Job"
+                         and j["metadata"]["labels"]["app.kubernetes.io/component"] == "db-role"]
+            pg.role_job = [run_job(stack, "db-role", image, runtime_dir / "db-role",  # type: ignore[attr-defined]
+                                   e2e_dir / "logs" / "db-role") for _ in role_jobs]
             pg.applied = apply_cnpg(pg, stack.docs, stack.secrets)  # type: ignore[attr-defined]
         except BaseException:
             pg.stop()
