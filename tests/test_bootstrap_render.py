@@ -58,11 +58,26 @@ def test_keycloak_job_reads_the_servers_client_secret_and_admin_credentials(defa
     deployment = one(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     server = {v["name"]: v.get("valueFrom") for v in deployment["env"]}
     assert env["OIDC_CLIENT_SECRET"] == server["OIDC_CLIENT_SECRET"], "same Secret: a re-run never rotates it"
-    assert env["OIDC_CLIENT_ID"] == server["OIDC_CLIENT_ID"]
+    assert env["OIDC_CLIENT_ID"] == "mlflow" and env["OIDC_GROUPS_CLAIM"] == "groups"
     admin = one(default_docs, "ExternalSecret", "keycloak-credentials")
     assert admin["metadata"]["namespace"] == "mlflow"
     assert {(d["secretKey"], d["remoteRef"]["key"]) for d in admin["spec"]["data"]} == {
         ("admin-user", "keycloak/admin"), ("password", "keycloak/admin")}
+
+
+def test_client_id_and_groups_claim_come_from_the_config(tmp_path):
+    """oidc.clientId names the client in Keycloak and in the server (not Vault); oidc.groupsAttribute is the claim
+    the server reads and the one the Job's mapper writes, so a login carries the groups where they are looked for."""
+    (tmp_path / "dev.yaml").write_text("instances:\n  - name: mlflow\n    oidc: {clientId: ml-platform, "
+                                       "groupsAttribute: team_groups}\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    job = job_env(docs, "keycloak-setup")
+    server = {**one(docs, "ConfigMap", "mlflow-env")["data"]}
+    assert (job["OIDC_CLIENT_ID"], server["OIDC_CLIENT_ID"]) == ("ml-platform", "ml-platform")
+    assert (job["OIDC_GROUPS_CLAIM"], server["OIDC_GROUPS_ATTRIBUTE"]) == ("team_groups", "team_groups")
+    oidc = one(docs, "ExternalSecret", "mlflow-oidc-config")
+    assert [d["remoteRef"]["property"] for d in oidc["spec"]["data"]] == ["client_secret", "password"]
+    assert "OIDC_CLIENT_ID" not in oidc["spec"]["target"]["template"]["data"]
 
 
 def test_minio_job_gives_the_server_a_dedicated_user(default_docs):

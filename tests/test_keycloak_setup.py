@@ -458,6 +458,23 @@ def test_pkce_setting(keycloak: KeycloakServer, realm: Realm, run: Run) -> None:
     assert login_page.status_code == 200 and 'id="kc-form-login"' in login_page.text
 
 
+def test_groups_claim_follows_the_config(keycloak: KeycloakServer, realm: Realm, run: Run) -> None:  # noqa: F811
+    """oidc.groupsAttribute other than `groups`: the mapper writes that claim, so the userinfo the plugin reads
+    carries the user's groups under the name the server looks for (Keycloak's own evaluation of the client's
+    scopes for a real user); switching back repairs the mapper."""
+    kc, name = keycloak, realm.name
+    assert_ok(run(OIDC_GROUPS_CLAIM="team_groups"))
+    assert mapper(kc, name)["config"]["claim.name"] == "team_groups"
+    user = kc.create_user(name, "carol@example.com", "Carol-Pa55word", groups=("mlflow-users",))
+    client = kc.client(name, CLIENT)["id"]
+    userinfo = kc.api("GET", f"/{name}/clients/{client}/evaluate-scopes/generate-example-userinfo",
+                      params={"userId": user, "scope": "openid profile email groups"})
+    assert userinfo["team_groups"] == ["mlflow-users"] and "groups" not in userinfo
+    back = run()
+    assert back.actions["mapper groups/groups"] == "updated (config.claim.name)"
+    assert mapper(kc, name)["config"]["claim.name"] == "groups"
+
+
 def test_realm_whose_new_clients_lack_profile_and_email(keycloak: KeycloakServer, realm: Realm, run: Run) -> None:  # noqa: F811
     kc, name = keycloak, realm.name
     for scope in ("profile", "email"):

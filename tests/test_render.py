@@ -113,7 +113,8 @@ def test_server_environment_has_every_value_of_the_old_module(default_docs):
         "PGDATABASE": "mlflow",
     }
     assert {k: env[k] for k in expected} == expected
-    for secret_var in ("PGUSER", "PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "OIDC_CLIENT_ID",
+    assert env["OIDC_CLIENT_ID"] == "mlflow", "oidc.clientId, not Vault's"
+    for secret_var in ("PGUSER", "PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                        "OIDC_CLIENT_SECRET", "OIDC_USERS_DB_URI", "SECRET_KEY", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
         assert "secretKeyRef" in env[secret_var], secret_var
 
@@ -217,7 +218,7 @@ def test_external_secrets_use_the_old_vault_layout(default_docs):
     assert refs[("mlflow", "mlflow-s3-secret")] == {("AWS_ACCESS_KEY_ID", "mlflow/s3", "accesskey"),
                                                     ("AWS_SECRET_ACCESS_KEY", "mlflow/s3", "secretkey")}
     oidc = secrets[("mlflow", "mlflow-oidc-config")]["target"]["template"]["data"]
-    assert set(oidc) == {"OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_USERS_DB_URI"}
+    assert set(oidc) == {"OIDC_CLIENT_SECRET", "OIDC_USERS_DB_URI"}
     assert "urlquery" in oidc["OIDC_USERS_DB_URI"], "the password must be URL-escaped"
     assert oidc["OIDC_USERS_DB_URI"].startswith("postgresql://mlflow:{{ .password")
     assert oidc["OIDC_USERS_DB_URI"].endswith(

@@ -70,11 +70,12 @@ class Bootstrap(Construct):
                 "MLFLOW_URL": names.public_url,
                 "OIDC_GROUPS": f"{oidc.admin_group},{oidc.user_group}",
                 "OIDC_PKCE": str(oidc.pkce).lower(),
+                "OIDC_CLIENT_ID": oidc.client_id,
+                "OIDC_GROUPS_CLAIM": oidc.groups_attribute,
                 "OIDC_CLIENT_NAME": f"MLflow ({instance.name})",
             }),
             pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
             pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
-            pod.secret_env("OIDC_CLIENT_ID", names.oidc_secret, "OIDC_CLIENT_ID"),
             pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
         ])
 

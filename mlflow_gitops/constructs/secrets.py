@@ -44,11 +44,9 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
             ("AWS_SECRET_ACCESS_KEY", s3, "secretkey"),
         )),
         SecretSpec(names.oidc_secret, names.namespace, (
-            ("client_id", oidc, "client_id"),
             ("client_secret", oidc, "client_secret"),
             *password,
         ), template={
-            "OIDC_CLIENT_ID": "{{ .client_id }}",
             "OIDC_CLIENT_SECRET": "{{ .client_secret }}",
             "OIDC_USERS_DB_URI": names.auth_db_uri_template,
         }),

@@ -24,6 +24,7 @@ mounted Secret key; trailing newlines of the file are dropped; setting both is a
   OIDC_CLIENT_NAME           display name of the client (optional; when unset the name is not managed)
   OIDC_GROUPS                comma-separated top-level groups to ensure (required), e.g. mlflow-admins,mlflow-users
   OIDC_PKCE                  true|false: require PKCE S256 (default false)
+  OIDC_GROUPS_CLAIM          claim the groups mapper writes (default groups): the server's OIDC_GROUPS_ATTRIBUTE
   MLFLOW_URL                 public base URL of MLflow, e.g. https://mlflow.example.com (required):
                              redirect <MLFLOW_URL>/callback, web origin, post-logout <MLFLOW_URL>/*
   WAIT_ATTEMPTS              how many times to try reaching Keycloak (default 30)
@@ -68,7 +69,6 @@ PKCE_ATTRIBUTE = "pkce.code.challenge.method"
 POST_LOGOUT_ATTRIBUTE = "post.logout.redirect.uris"
 GROUPS_SCOPE_ATTRIBUTES = {"include.in.token.scope": "true", "display.on.consent.screen": "true"}
 GROUPS_MAPPER_CONFIG = {
-    "claim.name": "groups",
     "full.path": "false",
     "id.token.claim": "true",
     "access.token.claim": "true",
@@ -137,6 +137,12 @@ class Settings:
     pkce: bool
     wait_attempts: int
     wait_delay: float
+    groups_claim: str = "groups"
+
+    @property
+    def mapper_config(self) -> dict[str, str]:
+        """The groups mapper's config: group names (no path) in the id token, access token and userinfo."""
+        return {"claim.name": self.groups_claim, **GROUPS_MAPPER_CONFIG}
 
     @property
     def mlflow_origin(self) -> str:
@@ -273,6 +279,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if groups_text and not groups:
         r.problems.append("OIDC_GROUPS must name at least one group")
     pkce = r.flag("OIDC_PKCE", False)
+    groups_claim = r.raw("OIDC_GROUPS_CLAIM") or "groups"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", groups_claim):
+        r.problems.append(f"OIDC_GROUPS_CLAIM: {groups_claim!r} must be a claim name (letters, digits, '_', '.', '-')")
     wait_attempts = int(r.number("WAIT_ATTEMPTS", 30, integer=True, minimum=1))
     wait_delay = r.number("WAIT_DELAY_SECONDS", 5.0, minimum=0.0)
     # Register secrets before anything can be printed.
@@ -286,7 +295,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         client_id=client_id, client_secret=client_secret,
         client_name=client_name.strip() if client_name is not None else None,
         mlflow_url=mlflow_url, groups=tuple(groups), pkce=pkce, wait_attempts=wait_attempts,
-        wait_delay=wait_delay,
+        wait_delay=wait_delay, groups_claim=groups_claim,
     )
 
 
@@ -543,7 +552,7 @@ class Bootstrap:
         name = f"{GROUPS_SCOPE}/{GROUPS_MAPPER}"
         self.step = f"mapper {name}"
         desired = {"name": GROUPS_MAPPER, "protocol": OIDC, "protocolMapper": GROUPS_MAPPER_TYPE,
-                   "consentRequired": False, "config": dict(GROUPS_MAPPER_CONFIG)}
+                   "consentRequired": False, "config": self.s.mapper_config}
         mappers = self.admin.get_mappers_from_client_scope(scope_id) if scope_id else []
         current = next((m for m in mappers if m.get("name") == GROUPS_MAPPER), None)
         if current is None:
@@ -559,14 +568,14 @@ class Bootstrap:
             self.report("mapper", name, "update", f"replaced mapper of type {current.get('protocolMapper')}")
             return
         config = current.get("config") or {}
-        changed = [f"config.{k}" for k, v in GROUPS_MAPPER_CONFIG.items() if config.get(k) != v]
+        changed = [f"config.{k}" for k, v in self.s.mapper_config.items() if config.get(k) != v]
         if not changed:
             self.report("mapper", name, "unchanged")
             return
         if not self.dry_run:
             # Keycloak replaces a mapper's whole config: keep keys it added (e.g. lightweight.claim).
             self.admin.update_mapper_in_client_scope(scope_id, current["id"], {  # type: ignore[arg-type]
-                **current, "config": {**config, **GROUPS_MAPPER_CONFIG},
+                **current, "config": {**config, **self.s.mapper_config},
             })
         self.report("mapper", name, "update", ", ".join(changed))
 
