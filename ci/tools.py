@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build or download the real platform parts (Kubernetes, etcd, kwok, Flux, MinIO, Keycloak) into a cache.
+"""Build or download the real platform parts (Kubernetes, etcd, kwok, Flux, MinIO, Keycloak, Gitea) into a cache.
 
 Standalone (Python 3.11 standard library only; it does not import mlflow_gitops). Only the package registries
 are used: the Go module proxy (every Go part is built from source) and Maven Central (Keycloak).
@@ -99,6 +99,13 @@ NETPOL_ANALYZER_VERSION = "v1.4.4"
 # v0.8.3 is, with a go.mod that declares golang.stackrox.io/kube-linter, so the wrapper requires the declared path
 # and replaces it by the GitHub one (v0.8.3, 2026-03-10, its newest tag; v0.7.6 is refused).
 KUBE_LINTER_VERSION = "v0.8.3"
+# Gitea (the GitOps repository's forge in tests/test_publish_gitea.py): code.gitea.io/gitea v1.27.3 is served, with a
+# go.mod that declares `gitea.dev` (like kube-linter). Its requirements gitea.dev/sdk and gitea.dev/actions-proto-go
+# are not in the checksum database: GONOSUMDB=gitea.dev, and the wrapper's go.sum starts as upstream's go.sum (whose
+# module zip the checksum database does verify), so a changed gitea.dev/* module fails the build. No cgo: Gitea's
+# default SQLite driver is modernc.org/sqlite (pure Go). Without the `bindata` tag it reads options/, templates/ and
+# public/ from STATIC_ROOT_PATH: they are copied from the module into the part's folder.
+GITEA_VERSION = "v1.27.3"
 
 
 class ToolError(Exception):
@@ -178,16 +185,23 @@ def go_env() -> dict[str, str]:
     return env
 
 
-def go(b: Build, *args: str, cwd: Path, capture: bool = False) -> str:
-    return b.run(["nice", "-n", "10", "go", *args], cwd=cwd, env=go_env(), capture=capture)
+def go(b: Build, *args: str, cwd: Path, capture: bool = False, env: dict[str, str] | None = None) -> str:
+    return b.run(["nice", "-n", "10", "go", *args], cwd=cwd, env=env or go_env(), capture=capture)
 
 
-def upstream_gomod(b: Build, mod: GoModule, cwd: Path) -> GoMod:
-    """The upstream go.mod as `go mod edit -json` prints it (downloading the module zip on the way)."""
-    info = json.loads(go(b, "mod", "download", "-json", f"{mod.path}@{mod.version}", cwd=cwd, capture=True))
+def module_info(b: Build, mod: GoModule, cwd: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """`go mod download -json` of mod (GoMod: its go.mod file, Dir: its folder in the module cache)."""
+    info: dict[str, str] = json.loads(go(b, "mod", "download", "-json", f"{mod.path}@{mod.version}", cwd=cwd,
+                                         capture=True, env=env))
     if info.get("Error"):
         raise ToolError(f"{mod.path}@{mod.version}: {info['Error']}")
-    gomod: GoMod = json.loads(go(b, "mod", "edit", "-json", info["GoMod"], cwd=cwd, capture=True))
+    return info
+
+
+def upstream_gomod(b: Build, mod: GoModule, cwd: Path, env: dict[str, str] | None = None) -> GoMod:
+    """The upstream go.mod as `go mod edit -json` prints it (downloading the module zip on the way)."""
+    info = module_info(b, mod, cwd, env)
+    gomod: GoMod = json.loads(go(b, "mod", "edit", "-json", info["GoMod"], cwd=cwd, capture=True, env=env))
     return gomod
 
 
@@ -337,21 +351,45 @@ def build_pluto(b: Build) -> None:
                f"{module}/cmd/pluto"], cwd=wrapper, env=env)
 
 
-def build_kube_linter(b: Build) -> None:
-    """Require the module's declared path (not served) and replace it by the GitHub path (served)."""
-    declared, served = "golang.stackrox.io/kube-linter", "github.com/stackrox/kube-linter"
+def build_declared(b: Build, declared: str, served: GoModule, package: str, ldflags: str, *,
+                   env: dict[str, str] | None = None, upstream_sums: bool = False) -> Path:
+    """Build `package` of a module served as served.path whose go.mod declares `declared`: the wrapper requires the
+    declared path and replaces it by the served one. upstream_sums: the wrapper's go.sum starts as the module's own.
+    Returns the module's folder in the module cache."""
     b.bin.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"tools-{b.part.name}-") as tmp:
         wrapper = Path(tmp)
-        go(b, "mod", "init", f"wrapper.local/{b.part.name}", cwd=wrapper)
-        upstream = GoModule(served, KUBE_LINTER_VERSION, ())
-        edits = wrapper_edits(upstream, upstream_gomod(b, upstream, wrapper))
-        go(b, "mod", "edit", *edits, f"-require={declared}@{KUBE_LINTER_VERSION}",
-           f"-replace={declared}={served}@{KUBE_LINTER_VERSION}", cwd=wrapper)
+        go(b, "mod", "init", f"wrapper.local/{b.part.name}", cwd=wrapper, env=env)
+        info = module_info(b, served, wrapper, env)
+        source = Path(info["Dir"])
+        upstream: GoMod = json.loads(go(b, "mod", "edit", "-json", info["GoMod"], cwd=wrapper, capture=True, env=env))
+        edits = wrapper_edits(served, upstream)
+        go(b, "mod", "edit", *edits, f"-require={declared}@{served.version}",
+           f"-replace={declared}={served.path}@{served.version}", cwd=wrapper, env=env)
+        if upstream_sums:
+            shutil.copyfile(source / "go.sum", wrapper / "go.sum")
         # no `go get`: it asks the proxy for the declared path; the build resolves the rest (-mod=mod)
-        ldflags = f"-s -w -X {declared}/internal/version.version={KUBE_LINTER_VERSION.removeprefix('v')}"
-        go(b, "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags, f"{declared}/cmd/kube-linter",
-           cwd=wrapper)
+        go(b, "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", f"-s -w {ldflags}", package, cwd=wrapper, env=env)
+    return source
+
+
+def build_kube_linter(b: Build) -> None:
+    """Require the module's declared path (not served) and replace it by the GitHub path (served)."""
+    declared = "golang.stackrox.io/kube-linter"
+    build_declared(b, declared, GoModule("github.com/stackrox/kube-linter", KUBE_LINTER_VERSION, ()),
+                   f"{declared}/cmd/kube-linter",
+                   f"-X {declared}/internal/version.version={KUBE_LINTER_VERSION.removeprefix('v')}")
+
+
+def build_gitea(b: Build) -> None:
+    """bin/gitea (main package gitea.dev, version in main.Version: main.go's init copies it into setting.AppVer, so
+    an -X of setting.AppVer is overwritten by "development"), and the module's options/, templates/ and public/."""
+    served = GoModule("code.gitea.io/gitea", GITEA_VERSION, ())
+    source = build_declared(b, "gitea.dev", served, "gitea.dev", f"-X main.Version={GITEA_VERSION.removeprefix('v')}",
+                            env={**go_env(), "GONOSUMDB": "gitea.dev"}, upstream_sums=True)
+    (b.bin / "gitea.dev").rename(b.bin / "gitea")  # go build names it after the path's last element
+    for folder in ("options", "templates", "public"):
+        shutil.copytree(source / folder, b.folder / folder)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -421,6 +459,8 @@ PARTS: dict[str, Part] = {
              (("netpolicy", "--help"), ("netpolicy", "list", "--help")), expect="netpolicy"),
         Part("kube-linter", KUBE_LINTER_VERSION, build_kube_linter, (("kube-linter", "version"),),
              expect=KUBE_LINTER_VERSION.removeprefix("v")),
+        Part("gitea", GITEA_VERSION, build_gitea, (("gitea", "--version"),),
+             expect=f"gitea version {GITEA_VERSION.removeprefix('v')} "),
     )
 }
 

@@ -29,6 +29,9 @@ validated against the JSON Schema in mlflow_gitops/config/schema.json. Without a
 environment `default` reproduces the old buun-stack module's defaults.
 """
 
+FORGES = ("github", "gitea")
+"""The forges `publish --open-pr` speaks to (mlflow_gitops.gitops.forge, mlflow_gitops.gitops.gitea)."""
+
 EPILOG = "These environment variables override every environment's config: " + ", ".join(ENV_OVERRIDES) + "."
 
 
@@ -100,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render the selected environments, replace <SUBDIR>/<env>/ on BRANCH of the GitOps "
                     "repository (checked out from the remote, or created from BASE), commit once and push. "
                     "Nothing outside <SUBDIR>/<env>/ is touched; nothing is committed when nothing changed. "
-                    "--open-pr opens or updates the pull request BRANCH -> BASE through the GitHub API "
-                    "(GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL) with the diff against BASE as its body. "
+                    "--open-pr opens or updates the pull request BRANCH -> BASE with the diff against BASE as "
+                    "its body, through the API of --forge: github (GITHUB_TOKEN, GITHUB_REPOSITORY, "
+                    "GITHUB_API_URL) or gitea, also for Forgejo (GITEA_TOKEN, GITEA_URL, GITEA_REPOSITORY). Tokens "
+                    "are never printed; git pushes with its own credentials (credential helper, http.extraHeader). "
                     "Commits are made as GIT_AUTHOR_NAME <GIT_AUTHOR_EMAIL> (default mlflow-gitops "
                     "<mlflow-gitops@localhost>). Exit 0: published or no changes; 2: bad input (the repository "
                     "is left untouched); 1: git or API failure.",
@@ -119,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="commit message (default: a summary such as 'mlflow-gitops: 3 changed, 1 added, "
                               "0 removed (env default)'); the list of objects is appended")
     publish.add_argument("--open-pr", action="store_true",
-                         help="open or update the pull request BRANCH -> BASE (needs GITHUB_TOKEN)")
+                         help="open or update the pull request BRANCH -> BASE (needs GITHUB_TOKEN, or GITEA_TOKEN "
+                              "with --forge gitea)")
+    publish.add_argument("--forge", choices=FORGES, default="github",
+                         help="with --open-pr: the forge's API, github (default) or gitea (Gitea or Forgejo; "
+                              "server GITEA_URL, default: what precedes /owner/name in an http(s) --repo URL)")
     publish.add_argument("--workdir", type=Path, default=Path(".mlflow-gitops"), metavar="DIR",
                          help="where checkouts are cached, under DIR/checkouts/ (default: .mlflow-gitops)")
 
@@ -260,7 +269,8 @@ def _diff_cluster(args: argparse.Namespace, environments: list) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops import GitError, join, normalize_subdir
     from mlflow_gitops.gitops.diff import compare, format_markdown
-    from mlflow_gitops.gitops.forge import ForgeError, GitHub
+    from mlflow_gitops.gitops.forge import Forge, ForgeError, GitHub
+    from mlflow_gitops.gitops.gitea import Gitea
     from mlflow_gitops.gitops.publish import (
         PublishError,
         check_ref_name,
@@ -280,7 +290,9 @@ def _publish(args: argparse.Namespace) -> int:
         check_ref_name("--base", args.base)
         if args.open_pr and args.branch == args.base:
             return _error(f"--open-pr: --branch and --base are both {args.base!r}; a pull request needs two branches")
-        github = GitHub.from_environment(os.environ, args.repo) if args.open_pr else None
+        forge: Forge | None = None
+        if args.open_pr:
+            forge = (Gitea if args.forge == "gitea" else GitHub).from_environment(os.environ, args.repo)
     except (PublishError, ForgeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -308,7 +320,7 @@ def _publish(args: argparse.Namespace) -> int:
         how = f"new branch from {result.base}" if result.created_branch else "on top of the branch"
         print(f"published {result.commit[:12]} to branch {result.branch} of {result.repo} ({how})")
         print(commit_message(result.changes, subdir, args.message).split("\n", 1)[0])
-    if github is None:
+    if forge is None:
         return 0
     if not result.branch_exists:
         print(f"no pull request: branch {result.branch} does not exist (nothing to propose)")
@@ -328,7 +340,7 @@ def _publish(args: argparse.Namespace) -> int:
     body += f"\n---\n_Published by `mlflow-gitops publish`{commit}; the diff is against `{result.base}`._\n"
     title = commit_message(against_base, subdir, args.message).split("\n", 1)[0]
     try:
-        pull = github.open_or_update(result.branch, result.base, title, body)
+        pull = forge.open_or_update(result.branch, result.base, title, body)
     except ForgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

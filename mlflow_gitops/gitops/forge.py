@@ -1,6 +1,7 @@
-"""Open or update the pull request of a published branch through GitHub's REST API (or a compatible one).
+"""Open or update the pull request of a published branch through a forge's REST API: `Forge` (what every forge
+shares: requests, token redaction, error messages) and `GitHub` (Gitea and Forgejo: mlflow_gitops.gitops.gitea).
 
-Settings come from the environment: `GITHUB_API_URL` (default https://api.github.com; GitHub Enterprise:
+GitHub's settings come from the environment: `GITHUB_API_URL` (default https://api.github.com; GitHub Enterprise:
 https://HOST/api/v3), `GITHUB_TOKEN` (required; sent as a bearer token, never printed) and
 `GITHUB_REPOSITORY` (`owner/name`: used when the repository URL does not name one, such as a local path;
 a URL like https://github.com/owner/name.git or git@host:owner/name.git wins, because GitHub Actions sets
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -50,9 +52,11 @@ _URL_FORMS = (
 class ForgeError(Exception):
     """The API refused or could not be reached. `exit_code` 2 for missing settings (bad input), else 1."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(self, message: str, exit_code: int = 1, status: int | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.status = status
+        """The HTTP status of a refusal (None when the API was not reached or did not refuse)."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +81,84 @@ def repository_from_url(url: str) -> str | None:
     return None
 
 
-class GitHub:
-    def __init__(self, token: str, repository: str, api_url: str = DEFAULT_API_URL, timeout: float = 30) -> None:
+class Forge:
+    """A forge's REST API at `api_url` for one repository `owner/name`, authenticated by a token that is never
+    printed (every error message is cleaned of it). Subclasses give the headers and the hints of each status."""
+
+    kind = "forge"
+    """The forge's name in messages ("GitHub API ...")."""
+
+    def __init__(self, token: str, repository: str, api_url: str, timeout: float = 30) -> None:
         if not _REPOSITORY.match(repository):
-            raise ForgeError(f"GITHUB_REPOSITORY {repository!r}: expected owner/name", 2)
+            raise ForgeError(f"{self.kind.upper()}_REPOSITORY {repository!r}: expected owner/name", 2)
         self._token = token
         self.repository = repository
         self.owner, self.name = repository.split("/")
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def hint(self, status: int) -> str:
+        """What a refusal with `status` most likely means ('' when nothing useful can be said)."""
+        return ""
+
+    def open_or_update(self, branch: str, base: str, title: str, body: str) -> PullRequest:
+        raise NotImplementedError
+
+    def _pulls(self) -> str:
+        return f"/repos/{quote(self.owner, safe='')}/{quote(self.name, safe='')}/pulls"
+
+    def _clean(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _send(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> tuple[Any, Message]:
+        """The JSON answer (None when empty) and the answer's headers; ForgeError when refused or unreachable."""
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        request = urllib.request.Request(f"{self.api_url}{path}", data=data, method=method, headers={
+            **self.headers(), "User-Agent": USER_AGENT,
+            **({"Content-Type": "application/json; charset=utf-8"} if data is not None else {}),
+        })
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw, headers = response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            raise ForgeError(self._clean(self._explain(method, path, exc)), status=exc.code) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ForgeError(self._clean(f"cannot reach {self.api_url}: {reason}")) from None
+        try:
+            return (json.loads(raw) if raw else None), headers
+        except json.JSONDecodeError:
+            raise ForgeError(f"{method} {path}: the answer is not JSON") from None
+
+    def _request(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
+        return self._send(method, path, payload)[0]
+
+    def _explain(self, method: str, path: str, exc: urllib.error.HTTPError) -> str:
+        try:
+            payload = json.loads(exc.read() or b"{}")
+        except (json.JSONDecodeError, OSError):
+            payload = {}
+        message = payload.get("message", "") if isinstance(payload, dict) else ""
+        details = []
+        for error in payload.get("errors", []) or [] if isinstance(payload, dict) else []:
+            if isinstance(error, dict):
+                details.append(error.get("message") or " ".join(
+                    str(error[k]) for k in ("resource", "field", "code") if error.get(k)))
+            else:
+                details.append(str(error))
+        said = "; ".join(x for x in [message, *details] if x) or exc.reason
+        hint = self.hint(exc.code)
+        return f"{self.kind} API {method} {path}: {exc.code}: {said}" + (f". {hint}" if hint else "")
+
+
+class GitHub(Forge):
+    kind = "GitHub"
+
+    def __init__(self, token: str, repository: str, api_url: str = DEFAULT_API_URL, timeout: float = 30) -> None:
+        super().__init__(token, repository, api_url, timeout)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str], repo_url: str) -> GitHub:
@@ -105,61 +178,19 @@ class GitHub:
             raise ForgeError(f"GITHUB_API_URL {api_url!r}: expected an http(s) URL", 2)
         return cls(token, repository, api_url)
 
-    def _clean(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Accept": MEDIA_TYPE, "X-GitHub-Api-Version": API_VERSION}
 
-    def _request(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
-        data = None if payload is None else json.dumps(payload).encode("utf-8")
-        request = urllib.request.Request(f"{self.api_url}{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self._token}",
-            "Accept": MEDIA_TYPE,
-            "X-GitHub-Api-Version": API_VERSION,
-            "User-Agent": USER_AGENT,
-            **({"Content-Type": "application/json; charset=utf-8"} if data is not None else {}),
-        })
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise ForgeError(self._clean(self._explain(method, path, exc))) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ForgeError(self._clean(f"cannot reach {self.api_url}: {reason}")) from None
-        try:
-            return json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            raise ForgeError(f"{method} {path}: the answer is not JSON") from None
-
-    def _explain(self, method: str, path: str, exc: urllib.error.HTTPError) -> str:
-        try:
-            payload = json.loads(exc.read() or b"{}")
-        except (json.JSONDecodeError, OSError):
-            payload = {}
-        message = payload.get("message", "") if isinstance(payload, dict) else ""
-        details = []
-        for error in payload.get("errors", []) if isinstance(payload, dict) else []:
-            if isinstance(error, dict):
-                details.append(error.get("message") or " ".join(
-                    str(error[k]) for k in ("resource", "field", "code") if error.get(k)))
-            else:
-                details.append(str(error))
-        said = "; ".join(x for x in [message, *details] if x) or exc.reason
-        what = f"GitHub API {method} {path}: {exc.code}"
-        if exc.code == 401:
-            return f"{what}: {said}. Check GITHUB_TOKEN (expired, revoked or mistyped)"
-        if exc.code == 403:
-            return (f"{what}: {said}. The token may lack permission (pull requests: write) on "
-                    f"{self.repository}, or the rate limit was hit")
-        if exc.code == 404:
-            return (f"{what}: {said}. No repository {self.repository} at {self.api_url}, or the token cannot see "
-                    "it (set GITHUB_REPOSITORY / GITHUB_API_URL)")
-        if exc.code == 422:
-            return f"{what}: {said}. GitHub refused the pull request (no commits between the branches, or the " \
-                   "branch is missing on GitHub)"
-        return f"{what}: {said}"
-
-    def _pulls(self) -> str:
-        return f"/repos/{quote(self.owner, safe='')}/{quote(self.name, safe='')}/pulls"
+    def hint(self, status: int) -> str:
+        return {
+            401: "Check GITHUB_TOKEN (expired, revoked or mistyped)",
+            403: f"The token may lack permission (pull requests: write) on {self.repository}, or the rate limit "
+                 "was hit",
+            404: f"No repository {self.repository} at {self.api_url}, or the token cannot see it (set "
+                 "GITHUB_REPOSITORY / GITHUB_API_URL)",
+            422: "GitHub refused the pull request (no commits between the branches, or the branch is missing on "
+                 "GitHub)",
+        }.get(status, "")
 
     def find(self, branch: str, base: str) -> dict[str, Any] | None:
         query = urlencode({"state": "open", "head": f"{self.owner}:{branch}", "base": base})
