@@ -143,17 +143,17 @@ class GiteaServer:
                 "GITEA_WORK_DIR": str(self.root)}
 
     def start(self) -> GiteaServer:
-        binary = gitea_binary()
-        self.config.write_text(app_ini(self.root, self.port, binary.parent.parent))
-        argv = [str(binary), "web", "--config", str(self.config), "--work-path", str(self.root)]
         started = time.monotonic()
-        self.process = Process("gitea", argv, self._env(), self.root, self.logdir / "gitea.log").start()
         try:
+            binary = gitea_binary()
+            self.config.write_text(app_ini(self.root, self.port, binary.parent.parent))
+            argv = [str(binary), "web", "--config", str(self.config), "--work-path", str(self.root)]
+            self.process = Process("gitea", argv, self._env(), self.root, self.logdir / "gitea.log").start()
             wait_http(f"{self.url}/api/v1/version", READY_TIMEOUT, self.process)
             self.admin_cli("user", "create", "--admin", "--username", ADMIN_USER, "--password", ADMIN_PASSWORD,
                            "--email", ADMIN_EMAIL, "--must-change-password=false")
             self.token = self.new_token("tests")
-        except (ServiceError, GiteaError):
+        except (GiteaMissing, ServiceError, GiteaError):
             self.stop()
             raise
         self.start_seconds = time.monotonic() - started
@@ -163,8 +163,11 @@ class GiteaServer:
         if self.process is not None:
             self.process.stop()
         self.http.close()
-        if self.logdir != self.root:
+        if self.logdir != self.root:  # else the caller keeps the folder, its log in it
             shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            shutil.rmtree(self.root / "data", ignore_errors=True)
+            shutil.rmtree(self.root / "repositories", ignore_errors=True)
 
     def __enter__(self) -> GiteaServer:
         return self.start() if self.process is None else self
