@@ -40,6 +40,19 @@ JOB_HASH_LENGTH = 10
 """Characters of the content hash at the end of a Job's name."""
 MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
 POSTGRES_SETUP = "db-role"
+SERVER_ENV_PREFIXES = ("OIDC_", "REDIS_", "CACHE_", "SESSION_", "PG", "AWS_", "MLFLOW_S3_", "MLFLOW_SERVER_")
+SERVER_ENV_NAMES = ("SECRET_KEY", "MLFLOW_FLASK_SERVER_SECRET_KEY", "HOME", "LOG_LEVEL", "MLFLOW_LOGGING_LEVEL",
+                    "MLFLOW_DISABLE_TELEMETRY", "DEFAULT_MLFLOW_PERMISSION", "AUTOMATIC_LOGIN_REDIRECT")
+"""The server container's variables the render owns (instances[].server.extraEnv may not set them); a test keeps
+every rendered one covered."""
+
+
+def render_owns_env(name: str) -> bool:
+    return name in SERVER_ENV_NAMES or name.startswith(SERVER_ENV_PREFIXES)
+
+
+POSTGRES_CA_VOLUME = "postgres-ca"
+POSTGRES_CA_DIR = "/etc/mlflow-gitops/postgres-ca"
 """The Job that makes the login role where CloudNativePG has no DatabaseRole (postgres.roleManagement: job)."""
 """The Jobs' components (their names are `<instance>-<component>-<hash>`)."""
 FLUX_SOURCE = "mlflow-gitops"
@@ -260,7 +273,13 @@ class Names:
             f"postgresql://{self.instance.database.role}:"
             "{{ .password | urlquery | replace \"+\" \"%20\" }}"
             f"@{pg.host}:{pg.port}/{self.instance.database.auth_name}?sslmode={pg.ssl_mode}"
+            + (f"&sslrootcert={self.postgres_ca_file}" if pg.ca else "")
         )
+
+    @property
+    def postgres_ca_file(self) -> str:
+        """Where the pods that connect to PostgreSQL find its CA (PGSSLROOTCERT)."""
+        return f"{POSTGRES_CA_DIR}/{self.env.postgres.ca.key}" if self.env.postgres.ca else ""
 
     def job_prefix(self, component: str) -> str:
         """A Job's name without its content hash."""
@@ -286,6 +305,8 @@ class Names:
                                           (env.bootstrap.minio, env.s3.admin, "s3.admin.secretName"),
                                           (not role_object, env.postgres.admin, "postgres.admin.secretName"))
               if enabled and admin.vault_path),
+            *([ObjectName("ExternalSecret", ns, ca.secret_name, SUBDOMAIN, key="postgres.ca.secretName")]
+              if (ca := env.postgres.ca) and ca.vault_path else []),
             *([ObjectName("DatabaseRole", pg, self.role_object, SUBDOMAIN)] if role_object else []),
             ObjectName("Database", pg, self.database_object, SUBDOMAIN),
             ObjectName("Database", pg, self.auth_database_object, SUBDOMAIN),

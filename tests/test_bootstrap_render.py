@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlflow_gitops.constructs import bootstrap
-from tests.conftest import Docs, find, one, render_docs
+from tests.conftest import Docs, find, one, render_docs, render_text
 
 
 def job(docs: Docs, component: str) -> dict[str, Any]:
@@ -188,3 +188,23 @@ def test_s3_region_is_what_the_server_and_the_minio_job_sign_for(tmp_path, defau
     assert "MINIO_REGION" not in job_env(default_docs, "minio-setup")
     [default_env] = [d for d in find(default_docs, "ConfigMap") if "MLFLOW_S3_ENDPOINT_URL" in d.get("data", {})]
     assert "AWS_DEFAULT_REGION" not in default_env["data"]
+
+
+def test_a_new_secret_generation_runs_every_setup_job_again_and_reloader_rolls_the_pods(default_docs):
+    """vault.rotation: the values now in Vault reach PostgreSQL, MinIO (MLFLOW_ROTATE_SECRET: MinIO cannot show a
+    secret to compare) and Keycloak; vault.reloadPods: Stakater Reloader rolls the Deployments on a Secret change."""
+    def jobs(docs: list[dict[str, Any]]) -> dict[str, str]:
+        return {j["metadata"]["labels"]["app.kubernetes.io/component"]: j["metadata"]["name"]
+                for j in find(docs, "Job")}
+
+    rotated = render_text("vault:\n  rotation: '2026-12'\n  reloadPods: true\n")
+    before, after = jobs(default_docs), jobs(rotated)
+    assert set(before) == set(after)
+    for component in ("db-role", "keycloak-setup", "minio-setup"):
+        assert after[component] != before[component], component
+        assert job_env(rotated, component)["SECRET_ROTATION"] == "2026-12"
+    assert after["db-migration"] == before["db-migration"], "the migration has nothing to rotate"
+    assert job_env(rotated, "minio-setup")["MLFLOW_ROTATE_SECRET"] == "true"
+    assert "MLFLOW_ROTATE_SECRET" not in job_env(default_docs, "minio-setup")
+    assert one(rotated, "Deployment")["metadata"]["annotations"] == {"reloader.stakater.com/auto": "true"}
+    assert "annotations" not in one(default_docs, "Deployment")["metadata"]

@@ -387,3 +387,15 @@ def test_public_url_with_a_port_is_allowed_and_used(tmp_path):
     env = server_env(docs)
     assert env["OIDC_REDIRECT_URI"] == "http://localhost:8080/callback"
     assert env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] == "http://localhost:8080"
+
+
+def test_tmp_holds_multi_gigabyte_artifacts_and_can_be_tmpfs(default_docs):
+    """MLflow 3.6 spools each proxied upload and download whole in /tmp: the default holds a model of gigabytes
+    (the old 256Mi evicted the only pod for a few hundred MB)."""
+    def tmp_volume(docs: Docs) -> dict[str, Any]:
+        volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+        return next(v["emptyDir"] for v in volumes if v["name"] == "tmp")
+
+    assert tmp_volume(default_docs) == {"sizeLimit": "10Gi"}
+    memory = render_text("instances:\n  - name: mlflow\n    tmp: {sizeLimit: 1Gi, medium: memory}\n")
+    assert tmp_volume(memory) == {"sizeLimit": "1Gi", "medium": "Memory"}

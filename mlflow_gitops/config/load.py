@@ -172,6 +172,7 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
     role = database.get("role", name.replace("-", "_"))
     res = raw.get("resources", {})
     requests, limits = res.get("requests", {}), res.get("limits", {})
+    tmp = raw.get("tmp", {})
     return s.InstanceSettings(
         name=name,
         namespace=raw.get("namespace", name),
@@ -186,6 +187,7 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
             cpu_limit=limits.get("cpu", "1"),
             memory_limit=limits.get("memory", "2Gi"),
         ),
+        tmp=s.TmpSettings(size_limit=tmp.get("sizeLimit", "10Gi"), medium=tmp.get("medium", "disk")),
         oidc=s.OidcSettings(
             client_id=oidc.get("clientId", name),
             admin_group=oidc.get("adminGroup", f"{name}-admins"),
@@ -209,7 +211,39 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
             max_replicas=scaling.get("maxReplicas", 5),
             target_cpu_utilization=scaling.get("targetCpuUtilization", 75),
         ),
+        pods=_pods(raw.get("pods", {})),
+        server=_server_options(raw.get("server", {})),
     )
+
+
+def _given(raw: dict[str, Any], fields: dict[str, tuple[str, Callable[[Any], Any]]]) -> dict[str, Any]:
+    """Dataclass keyword arguments for the config keys present in `raw` (absent ones keep the field default)."""
+    return {field: convert(raw[key]) for key, (field, convert) in fields.items() if key in raw}
+
+
+def _pairs(raw: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(raw.items()))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _pods(raw: dict[str, Any]) -> s.PodSettings:
+    return s.PodSettings(**_given(raw, {
+        "nodeSelector": ("node_selector", _pairs), "tolerations": ("tolerations", tuple),
+        "affinity": ("affinity", _same),
+        "priorityClassName": ("priority_class_name", _same), "imagePullSecrets": ("image_pull_secrets", tuple),
+        "labels": ("labels", _pairs), "annotations": ("annotations", _pairs),
+    }))
+
+
+def _server_options(raw: dict[str, Any]) -> s.ServerOptions:
+    return s.ServerOptions(**_given(raw, {
+        "logLevel": ("log_level", _same), "automaticLoginRedirect": ("automatic_login_redirect", _same),
+        "staticPrefix": ("static_prefix", _same), "extraEnv": ("extra_env", _pairs),
+        "serviceAnnotations": ("service_annotations", _pairs), "ingressAnnotations": ("ingress_annotations", _pairs),
+    }))
 
 
 REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
@@ -261,6 +295,7 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             role_management=pg.get("roleManagement",
                                    "DatabaseRole" if cluster.serves(s.DATABASE_ROLE) else "job"),
             admin=_admin_secret(pg["admin"]),
+            ca=_ca_secret(pg["ca"]) if "ca" in pg else None,
         ),
         s3=s.S3Settings(
             minio_namespace=s3["minioNamespace"],
@@ -270,7 +305,8 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             region=s3.get("region"),
         ),
         vault=s.VaultSettings(
-            store=vault["store"], store_kind=vault["storeKind"], refresh_interval=vault["refreshInterval"]
+            store=vault["store"], store_kind=vault["storeKind"], refresh_interval=vault["refreshInterval"],
+            rotation=vault.get("rotation"), reload_pods=vault.get("reloadPods", False),
         ),
         ingress=s.IngressSettings(
             enabled=ingress["enabled"],
@@ -337,6 +373,11 @@ def _gitops(raw: dict[str, Any]) -> s.GitOpsSettings:
         argocd_project=argocd["project"],
         argocd_destination=argocd["destinationServer"],
     )
+
+
+def _ca_secret(raw: dict[str, Any]) -> s.CaSecret:
+    return s.CaSecret(secret_name=raw.get("secretName", "postgres-ca"), key=raw.get("key", "ca.crt"),
+                      vault_path=raw.get("vaultPath", "postgres/ca"))
 
 
 def _admin_secret(raw: dict[str, Any]) -> s.AdminSecret:

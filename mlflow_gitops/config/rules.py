@@ -59,8 +59,8 @@ def problems(env: s.EnvironmentSettings, origin: Origin, explicit: Explicit) -> 
     found = list(_urls(ctx))
     if found:
         return found
-    for rule in (_contradictions, _cluster, _instances, _platform_namespaces, _network, _resources, _gitops,
-                 _durations, _derived_names, _collisions):
+    for rule in (_contradictions, _cluster, _instances, _platform_namespaces, _network, _resources, _server_options,
+                 _gitops, _durations, _derived_names, _collisions):
         found += rule(ctx)
     return found
 
@@ -94,6 +94,11 @@ def _contradictions(ctx: Context) -> Iterator[Problem]:
             if admin.secret_name == earlier.secret_name and (admin.vault_path or earlier.vault_path):
                 yield ctx.problem((key, "admin", "secretName"), f"the same Secret as {earlier_key}.admin.secretName: "
                                   "two ExternalSecrets would make it", admin.secret_name)
+    if env.postgres.ssl_mode in ("verify-ca", "verify-full") and env.postgres.ca is None:
+        yield ctx.problem(("postgres", "sslMode"), "libpq then verifies the server's certificate against a CA, and "
+                          "none is configured (every connection would fail): set postgres.ca (CloudNativePG: the "
+                          "ca.crt of its <cluster>-ca Secret, in Vault postgres/ca) or use sslMode require",
+                          env.postgres.ssl_mode)
     if env.gitops.engine == "argocd" and not env.gitops.repository_url:
         yield ctx.problem(("gitops", "repository", "url"),
                           "Argo CD Applications need the GitOps repository's URL: set it (or use engine flux)")
@@ -254,6 +259,29 @@ def _resources(ctx: Context) -> Iterator[Problem]:
             elif wanted is not None and allowed is not None and wanted > allowed:
                 yield ctx.problem((*base, "requests", resource), f"the request exceeds the limit {limit!r}; the API "
                                   "server refuses a request greater than its limit", request)
+        tmp_bytes, memory_limit = limits.memory_bytes(inst.tmp.size_limit), limits.memory_bytes(res.memory_limit)
+        if tmp_bytes is not None and tmp_bytes <= 0:
+            yield ctx.problem(("instances", index, "tmp", "sizeLimit"), "zero: MLflow could not spool a single "
+                              "artifact transfer", inst.tmp.size_limit)
+        elif inst.tmp.medium == "memory" and tmp_bytes is not None and memory_limit is not None \
+                and tmp_bytes >= memory_limit:
+            yield ctx.problem(("instances", index, "tmp", "sizeLimit"), "with medium memory /tmp is tmpfs counted "
+                              f"against the memory limit {res.memory_limit!r}: a full /tmp would get the server "
+                              "OOM-killed; lower it, raise resources.limits.memory or use medium disk",
+                              inst.tmp.size_limit)
+
+
+def _server_options(ctx: Context) -> Iterator[Problem]:
+    for index, inst in enumerate(ctx.env.instances):
+        for name, _ in inst.server.extra_env:
+            if n.render_owns_env(name):
+                yield ctx.problem(("instances", index, "server", "extraEnv", name), "the render sets this variable "
+                                  "itself (from the config or a Secret): set the config key it comes from instead",
+                                  name)
+        for key, _ in inst.pods.labels:
+            if key.startswith("app.kubernetes.io/"):
+                yield ctx.problem(("instances", index, "pods", "labels", key), "app.kubernetes.io/* labels are the "
+                                  "render's (selectors, NetworkPolicies and the PodDisruptionBudget match them)", key)
 
 
 def _gitops(ctx: Context) -> Iterator[Problem]:

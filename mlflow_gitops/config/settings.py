@@ -68,6 +68,15 @@ class AdminSecret:
 
 
 @dataclass(frozen=True)
+class CaSecret:
+    """A CA certificate in a Secret of the instance namespace (optionally copied from Vault, property ca.crt)."""
+
+    secret_name: str
+    key: str
+    vault_path: str | None
+
+
+@dataclass(frozen=True)
 class KeycloakSettings:
     host: str
     url: str
@@ -88,6 +97,8 @@ class PostgresSettings:
     role_management: str
     """DatabaseRole (a CloudNativePG object) or job (the db-role Job, with `admin`'s login)."""
     admin: AdminSecret
+    ca: CaSecret | None = None
+    """The CA of the server certificate (sslMode verify-ca / verify-full)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,10 @@ class VaultSettings:
     store: str
     store_kind: str
     refresh_interval: str
+    rotation: str | None = None
+    """The secret generation: a change runs every setup Job again (the values in Vault reach the services)."""
+    reload_pods: bool = False
+    """Stakater Reloader rolls the Deployments when a Secret they read changes."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +212,40 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class TmpSettings:
+    """The server's /tmp emptyDir (MLflow spools proxied artifact transfers there)."""
+
+    size_limit: str
+    medium: str
+    """disk or memory."""
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """Placement and metadata of every pod of an instance (`instances[].pods`); JSON-able values, as in a PodSpec."""
+
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[dict[str, object], ...] = ()
+    affinity: dict[str, object] | None = None
+    priority_class_name: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The tracking server's own options (`instances[].server`)."""
+
+    log_level: str = "INFO"
+    automatic_login_redirect: bool = False
+    static_prefix: str | None = None
+    extra_env: tuple[tuple[str, str], ...] = ()
+    service_annotations: tuple[tuple[str, str], ...] = ()
+    ingress_annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class OidcSettings:
     client_id: str
     admin_group: str
@@ -224,6 +273,7 @@ class InstanceSettings:
     workers: int
     default_permission: str
     resources: Resources
+    tmp: TmpSettings
     oidc: OidcSettings
     database: DatabaseSettings
     bucket: str
@@ -231,6 +281,8 @@ class InstanceSettings:
     reclaim_policy: str
     sessions: SessionSettings
     autoscaling: AutoscalingSettings
+    pods: PodSettings = PodSettings()
+    server: ServerOptions = ServerOptions()
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ ENGINE_ANNOTATIONS = {
 
 def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names, component: str,
                script: str, scripts_checksum: str, variables: Sequence[pod.EnvVar],
-               init_containers: Sequence[pod.Container] = (), resources: pod.Resources = pod.JOB) -> str:
+               init_containers: Sequence[pod.Container] = (), resources: pod.Resources = pod.JOB,
+               postgres: bool = False) -> str:
     """Render a Job named `<instance>-<component>-<hash of its spec>` that runs `script` once; return the name.
 
     It runs on the custom image with the `<instance>-bootstrap` ServiceAccount (no token) and the scripts
@@ -32,7 +33,8 @@ def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.
     name carries a hash of everything that shapes the Job (image, variables, `scripts_checksum`): a change
     makes the GitOps engine create a new Job and run it again, an unchanged render leaves the finished one
     alone. Annotated for the configured engine (`ENGINE_ANNOTATIONS`). No ttlSecondsAfterFinished: a GitOps
-    engine would re-create a TTL-deleted Job and run it again.
+    engine would re-create a TTL-deleted Job and run it again. A Job that connects to PostgreSQL (`postgres`)
+    mounts its CA when one is configured.
     """
     prefix = names.job_prefix(component)
     labels = names.labels(component)
@@ -44,9 +46,10 @@ def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.
             "backoffLimit": BACKOFF_LIMIT,
             "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
             "template": {
-                "metadata": {"labels": labels, "annotations": {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}},
+                "metadata": pod.template_metadata(labels, names.instance.pods,
+                                                  {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}),
                 "spec": pod.restricted_pod_spec(
-                    service_account=names.bootstrap_service_account,
+                    service_account=names.bootstrap_service_account, placement=names.instance.pods,
                     restartPolicy="Never",
                     initContainers=list(init_containers) or None,
                     containers=[pod.container(
@@ -56,9 +59,11 @@ def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.
                         res=resources,
                         command=pod.script_command(script),
                         env=[*variables, *pod.plain_env({"HOME": "/tmp", "MLFLOW_DISABLE_TELEMETRY": "true"})],
-                        volumeMounts=[pod.volume_mount("tmp", "/tmp"), pod.scripts_mount()],
+                        volumeMounts=[pod.volume_mount("tmp", "/tmp"), pod.scripts_mount(),
+                                      *(pod.postgres_ca_mounts(env) if postgres else [])],
                     )],
-                    volumes=[pod.empty_dir("tmp"), pod.scripts_volume(names.bootstrap_config_map)],
+                    volumes=[pod.empty_dir("tmp"), pod.scripts_volume(names.bootstrap_config_map),
+                             *(pod.postgres_ca_volumes(env) if postgres else [])],
                 ),
             },
         },

@@ -12,12 +12,15 @@ from typing import Any
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
-from mlflow_gitops.config.settings import Resources
+from mlflow_gitops.config.settings import PodSettings, Resources
 from mlflow_gitops.constructs._object import Manifest, canonical
 
 RUN_AS_USER = 10001
 """A high UID (checkov CKV_K8S_40): no clash with a host user; the image runs as it too (image/Dockerfile)."""
 SCRIPTS_VOLUME = "scripts"
+
+RELOADER = {"reloader.stakater.com/auto": "true"}
+"""Stakater Reloader: roll the Deployment when a Secret or ConfigMap its pods read changes (vault.reloadPods)."""
 
 Container = dict[str, Any]
 EnvVar = dict[str, Any]
@@ -91,10 +94,26 @@ def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.
     pg = env.postgres
     return [
         *plain_env({"PGHOST": pg.host, "PGPORT": str(pg.port), "PGDATABASE": instance.database.name,
-                    "PGSSLMODE": pg.ssl_mode}),
+                    "PGSSLMODE": pg.ssl_mode, **postgres_ca_env(names)}),
         secret_env("PGUSER", names.db_secret, "username"),
         secret_env("PGPASSWORD", names.db_secret, "password"),
     ]
+
+
+def postgres_ca_env(names: n.Names) -> dict[str, str]:
+    """PGSSLROOTCERT when PostgreSQL's CA is configured (sslMode verify-ca / verify-full)."""
+    return {"PGSSLROOTCERT": names.postgres_ca_file} if names.postgres_ca_file else {}
+
+
+def postgres_ca_volumes(env: EnvironmentSettings) -> list[Volume]:
+    """The CA Secret as a volume of a pod that connects to PostgreSQL (none without a CA)."""
+    ca = env.postgres.ca
+    return [{"name": n.POSTGRES_CA_VOLUME, "secret": {"secretName": ca.secret_name, "defaultMode": 0o444,
+                                                       "items": [{"key": ca.key, "path": ca.key}]}}] if ca else []
+
+
+def postgres_ca_mounts(env: EnvironmentSettings) -> list[dict[str, Any]]:
+    return [volume_mount(n.POSTGRES_CA_VOLUME, n.POSTGRES_CA_DIR, True)] if env.postgres.ca else []
 
 
 def container_port(name: str, port: int) -> dict[str, Any]:
@@ -110,8 +129,9 @@ def volume_mount(name: str, path: str, read_only: bool | None = None) -> dict[st
     return {"name": name, "mountPath": path, "readOnly": read_only}
 
 
-def empty_dir(name: str, size: str = "256Mi") -> Volume:
-    return {"name": name, "emptyDir": {"sizeLimit": size}}
+def empty_dir(name: str, size: str = "256Mi", memory: bool = False) -> Volume:
+    """An emptyDir capped at `size`; on tmpfs (counted against the memory limit) when `memory`."""
+    return {"name": name, "emptyDir": {"sizeLimit": size, **({"medium": "Memory"} if memory else {})}}
 
 
 def scripts_volume(config_map: str) -> Volume:
@@ -150,18 +170,30 @@ def container(name: str, *, image: str, pull_policy: str, res: Resources, **fiel
 
 
 def restricted_pod_spec(*, service_account: str, containers: Sequence[Container], volumes: Sequence[Volume],
-                        **fields: Any) -> dict[str, Any]:
-    """A PodSpec with no service account token, no service links and the restricted pod security context;
-    `fields` are the other PodSpec fields, camelCase, None for absent."""
+                        placement: PodSettings, **fields: Any) -> dict[str, Any]:
+    """A PodSpec with no service account token, no service links and the restricted pod security context,
+    placed as the instance's `pods` say; `fields` are the other PodSpec fields, camelCase, None for absent."""
     return {
         "serviceAccountName": service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(),
+        "nodeSelector": dict(placement.node_selector) or None,
+        "tolerations": list(placement.tolerations) or None,
+        "affinity": placement.affinity,
+        "priorityClassName": placement.priority_class_name,
+        "imagePullSecrets": [{"name": name} for name in placement.image_pull_secrets] or None,
         **fields,
         "containers": list(containers),
         "volumes": list(volumes),
     }
+
+
+def template_metadata(labels: Mapping[str, str], placement: PodSettings,
+                      annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A pod template's metadata: the render's labels and annotations, plus the instance's extra ones."""
+    return {"labels": {**dict(placement.labels), **labels},
+            "annotations": {**dict(placement.annotations), **(annotations or {})} or None}
 
 
 def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> Container:
@@ -173,7 +205,7 @@ def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, name
         res=SMALL,
         command=script_command("wait_for_postgres.py"),
         env=postgres_env(env, instance, names),
-        volumeMounts=[scripts_mount()],
+        volumeMounts=[scripts_mount(), *postgres_ca_mounts(env)],
     )
 
 

@@ -83,7 +83,7 @@ class Bootstrap(Construct):
         pg, admin = env.postgres, env.postgres.admin
         self._job(n.POSTGRES_SETUP, POSTGRES_SETUP, env, names, [
             *pod.plain_env({"PGHOST": pg.host, "PGPORT": str(pg.port), "PGSSLMODE": pg.ssl_mode,
-                            "ROLE": instance.database.role}),
+                            **pod.postgres_ca_env(names), "ROLE": instance.database.role}),
             pod.secret_env("ADMIN_USER", admin.secret_name, admin.user_key),
             pod.secret_env("ADMIN_PASSWORD", admin.secret_name, admin.password_key),
             pod.secret_env("ROLE_PASSWORD", names.db_secret, "password"),
@@ -99,6 +99,8 @@ class Bootstrap(Construct):
                 "BUCKET_VERSIONING": str(env.bootstrap.bucket_versioning).lower(),
                 "POLICY_NAME": names.bucket_policy,
                 **({"MINIO_REGION": env.s3.region} if env.s3.region else {}),
+                # MinIO cannot tell whether a user's secret is Vault's: a rotation sets it again
+                **({"MLFLOW_ROTATE_SECRET": "true"} if env.vault.rotation else {}),
             }),
             pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
             pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),
@@ -108,6 +110,9 @@ class Bootstrap(Construct):
 
     def _job(self, component: str, script: str, env: EnvironmentSettings, names: n.Names,
              variables: list[pod.EnvVar]) -> None:
+        """A setup Job; `vault.rotation` in its environment, so a new generation runs it again."""
+        rotation = env.vault.rotation
+        variables = [*variables, *pod.plain_env({"SECRET_ROTATION": rotation} if rotation else {})]
         gitops_job(self, component, env=env, names=names, component=component, script=script,
                    scripts_checksum=pod.content_hash(script_source(script)), variables=variables,
-                   resources=SETUP_RESOURCES)
+                   resources=SETUP_RESOURCES, postgres=component == n.POSTGRES_SETUP)

@@ -45,7 +45,8 @@ class Ingress(Construct):
         })
         api_object(self, "route", {
             "apiVersion": API_VERSION, "kind": "IngressRoute",
-            "metadata": metadata(names.server, names.namespace, labels),
+            "metadata": metadata(names.server, names.namespace, labels,
+                                 dict(instance.server.ingress_annotations) or None),
             "spec": {
                 "entryPoints": [env.ingress.entry_point],
                 "routes": [{

@@ -25,7 +25,7 @@ class Migration(Construct):
         self.job_name = gitops_job(
             self, "job", env=env, names=names, component=n.MIGRATION, script=MIGRATE_DB,
             scripts_checksum=pod.content_hash(script_sources(SCRIPTS)),
-            init_containers=[pod.wait_for_postgres(env, instance, names)],
+            init_containers=[pod.wait_for_postgres(env, instance, names)], postgres=True,
             variables=[*pod.postgres_env(env, instance, names),
                        pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI")],
         )

@@ -30,12 +30,13 @@ class Redis(Construct):
             "type": "ClusterIP", "selector": selector, "ports": [pod.service_port("redis", redis.port)],
         }})
         probe = pod.tcp_probe("redis", periodSeconds=10, failureThreshold=3)
-        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
+        rolled = {**meta, "annotations": pod.RELOADER if names.env.vault.reload_pods else None}
+        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": rolled, "spec": {
             "replicas": 1,
             "selector": pod.match_labels(selector),
             "strategy": {"type": "Recreate"},
-            "template": {"metadata": {"labels": labels}, "spec": pod.restricted_pod_spec(
-                service_account=names.redis,
+            "template": {"metadata": pod.template_metadata(labels, instance.pods), "spec": pod.restricted_pod_spec(
+                service_account=names.redis, placement=instance.pods,
                 containers=[pod.container(
                     "redis",
                     image=redis.image,

@@ -64,13 +64,15 @@ def admin_secret_specs(env: EnvironmentSettings, names: n.Names) -> tuple[Secret
     into the instance namespace, unless config names an existing Secret (`vaultPath: null`)."""
     admins = ((env.bootstrap.keycloak, env.keycloak.admin), (env.bootstrap.minio, env.s3.admin),
               (env.postgres.role_management == "job", env.postgres.admin))
-    return tuple(
+    ca = env.postgres.ca
+    return (*(
         SecretSpec(admin.secret_name, names.namespace, (
             (admin.user_key, admin.vault_path, "username"),
             (admin.password_key, admin.vault_path, "password"),
         ))
         for enabled, admin in admins if enabled and admin.vault_path
-    )
+    ), *([SecretSpec(ca.secret_name, names.namespace, ((ca.key, ca.vault_path, "ca.crt"),))]
+         if ca and ca.vault_path else []))
 
 
 class Secrets(Construct):

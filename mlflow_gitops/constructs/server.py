@@ -32,6 +32,9 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
         "OIDC_ADMIN_GROUP_NAME": oidc.admin_group,
         "OIDC_GROUP_NAME": f"{oidc.admin_group},{oidc.user_group}",
         "DEFAULT_MLFLOW_PERMISSION": instance.default_permission,
+        "LOG_LEVEL": instance.server.log_level,
+        "MLFLOW_LOGGING_LEVEL": instance.server.log_level,
+        "AUTOMATIC_LOGIN_REDIRECT": str(instance.server.automatic_login_redirect).lower(),
         **session_env(instance, names),
         "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": names.public_url,
         "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(names.allowed_hosts),
@@ -43,20 +46,24 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
 
 
 def session_env(instance: InstanceSettings, names: n.Names) -> dict[str, str]:
-    """The plugin's session store and permission cache: pod-local files, or Redis shared by all replicas."""
+    """The plugin's session store and cache: pod-local files, or Redis shared by all replicas.
+
+    The plugin's Redis cache (mlflow-oidc-auth 5.6.1 `cache/rediscache.py`) has no TLS setting, so with a TLS
+    Redis the cache stays pod-local files (it only holds short-lived lookups; each replica fills its own) while
+    the sessions, which must be shared, go to Redis over TLS (`REDIS_SSL`)."""
+    pod_local_cache = {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": n.CACHE_DIR}
     if instance.sessions.store == "filesystem":
-        return {"SESSION_TYPE": "cachelib", "SESSION_CACHE_DIR": n.SESSION_DIR, "CACHE_DIR": n.CACHE_DIR}
+        return {"SESSION_TYPE": "cachelib", "SESSION_CACHE_DIR": n.SESSION_DIR, **pod_local_cache}
     redis = instance.sessions.redis
+    shared_cache = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": names.redis_host,
+                    "CACHE_REDIS_PORT": str(redis.port), "CACHE_REDIS_DB": str(redis.db + 1)}
     return {
         "SESSION_TYPE": "redis",
         "REDIS_HOST": names.redis_host,
         "REDIS_PORT": str(redis.port),
         "REDIS_DB": str(redis.db),
         "REDIS_SSL": str(redis.ssl).lower(),
-        "CACHE_TYPE": "RedisCache",
-        "CACHE_REDIS_HOST": names.redis_host,
-        "CACHE_REDIS_PORT": str(redis.port),
-        "CACHE_REDIS_DB": str(redis.db + 1),
+        **(pod_local_cache if redis.ssl else shared_cache),
     }
 
 
@@ -72,6 +79,7 @@ def server_args(instance: InstanceSettings, names: n.Names) -> list[str]:
         f"--allowed-hosts={','.join(names.allowed_hosts)}",
         f"--app-name={APP_NAME}",
         f"--workers={instance.workers}",
+        *([f"--static-prefix={instance.server.static_prefix}"] if instance.server.static_prefix else []),
     ]
 
 
@@ -88,7 +96,7 @@ class Server(Construct):
         super().__init__(scope, id)
         labels = names.labels("server")
         meta = metadata(names.server, names.namespace, labels)
-        env_data = server_env(env, instance, names)
+        env_data = {**server_env(env, instance, names), **dict(instance.server.extra_env)}
         scripts = script_sources(SERVER_SCRIPTS)
         selector = {**names.selector_labels, "app.kubernetes.io/component": "server"}
 
@@ -98,7 +106,8 @@ class Server(Construct):
                                  "metadata": metadata(names.env_config_map, names.namespace, labels)})
         api_object(self, "scripts", {"apiVersion": "v1", "kind": "ConfigMap", "data": scripts,
                                      "metadata": metadata(names.scripts_config_map, names.namespace, labels)})
-        api_object(self, "service", {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
+        annotated = {**meta, "annotations": dict(instance.server.service_annotations) or None}
+        api_object(self, "service", {"apiVersion": "v1", "kind": "Service", "metadata": annotated, "spec": {
             "type": "ClusterIP",
             "selector": selector,
             "ports": [pod.service_port(n.HTTP_PORT_NAME, n.HTTP_PORT),
@@ -107,25 +116,27 @@ class Server(Construct):
 
         image, pull = env.image.ref, env.image.pull_policy
         checksum = pod.content_hash({"env": env_data, "scripts": scripts})
-        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
+        rolled = {**meta, "annotations": pod.RELOADER if env.vault.reload_pods else None}
+        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": rolled, "spec": {
             # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
             "replicas": None if instance.autoscaling.enabled else instance.replicas,
             "revisionHistoryLimit": 5,
             "selector": pod.match_labels(selector),
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": labels, "annotations": {CHECKSUM_ANNOTATION: checksum}},
+                "metadata": pod.template_metadata(labels, instance.pods, {CHECKSUM_ANNOTATION: checksum}),
                 "spec": pod.restricted_pod_spec(
-                    service_account=names.server,
+                    service_account=names.server, placement=instance.pods,
                     topologySpreadConstraints=_spread(selector) if _several(instance) else None,
                     initContainers=[pod.wait_for_postgres(env, instance, names)],
                     containers=[self._server(env, instance, names), self._metrics(image, pull)],
                     volumes=[
-                        pod.empty_dir("tmp"),
+                        pod.empty_dir("tmp", instance.tmp.size_limit, instance.tmp.medium == "memory"),
                         pod.empty_dir("session"),
                         pod.empty_dir("cache"),
                         pod.empty_dir("prometheus", "64Mi"),
                         pod.scripts_volume(names.scripts_config_map),
+                        *pod.postgres_ca_volumes(env),
                     ],
                 ),
             },
@@ -163,6 +174,7 @@ class Server(Construct):
                 pod.volume_mount("session", n.SESSION_DIR),
                 pod.volume_mount("cache", n.CACHE_DIR),
                 pod.volume_mount("prometheus", n.PROMETHEUS_DIR),
+                *pod.postgres_ca_mounts(env),
             ],
             startupProbe=health(periodSeconds=5, failureThreshold=60),
             livenessProbe=health(initialDelaySeconds=10, periodSeconds=30, failureThreshold=5),

@@ -305,6 +305,29 @@ for name, text, fragment in (
 ):
     case(name, "limits", text, full(fragment))
 
+case("verify-full without a CA", "contradictions", "postgres:\n  sslMode: verify-full\n",
+     f"{F}: postgres.sslMode: 'verify-full': libpq then verifies the server's certificate against a CA, and none is "
+     "configured")
+case("verify-ca without a CA", "contradictions", "postgres:\n  sslMode: verify-ca\n", "set postgres.ca")
+
+# --- the old chart's options ----------------------------------------------------------------------------------
+case("extraEnv overrides a rendered variable", "limits", inst("server: {extraEnv: {OIDC_CLIENT_SECRET: x}}"),
+     f"{F}: instances[0].server.extraEnv.OIDC_CLIENT_SECRET: 'OIDC_CLIENT_SECRET': the render sets this variable")
+case("pod label in the render's namespace", "limits", inst("pods: {labels: {app.kubernetes.io/name: x}}"),
+     f"{F}: instances[0].pods.labels.app.kubernetes.io/name: 'app.kubernetes.io/name': app.kubernetes.io/* labels")
+case("toleration with an unknown effect", "schema", inst("pods: {tolerations: [{key: a, effect: Never}]}"),
+     f"{F}: instances[0].pods.tolerations[0].effect: 'Never'")
+case("log level unknown", "schema", inst("server: {logLevel: LOUD}"), f"{F}: instances[0].server.logLevel: 'LOUD'")
+case("static prefix without a slash", "schema", inst("server: {staticPrefix: mlflow}"),
+     f"{F}: instances[0].server.staticPrefix: 'mlflow'")
+
+# --- the server's /tmp (MLflow spools proxied artifact transfers there) ---------------------------------------
+case("tmp on tmpfs larger than the memory limit", "limits", inst("tmp: {sizeLimit: 4Gi, medium: memory}"),
+     f"{F}: instances[0].tmp.sizeLimit: '4Gi': with medium memory /tmp is tmpfs counted against the memory limit "
+     "'2Gi'")
+case("tmp of zero bytes", "limits", inst("tmp: {sizeLimit: '0'}"), f"{F}: instances[0].tmp.sizeLimit: '0': zero")
+case("tmp medium unknown", "schema", inst("tmp: {medium: ssd}"), f"{F}: instances[0].tmp.medium: 'ssd'")
+
 # --- what the declared cluster cannot serve (cluster.apiVersions / kubeVersion) --------------------------------
 for name, text, fragment in (
     ("ServiceMonitor without the Prometheus Operator", "monitoring:\n  enabled: true\n",

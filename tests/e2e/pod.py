@@ -15,7 +15,8 @@
   are emulated by rewriting paths instead: a command, argument or environment value that is a mount path, or starts
   with one (`/tmp/x`, `--flag=/tmp/x`), becomes the volume's directory (longest mount path first), `TMPDIR` points
   at the `/tmp` volume, and the process runs as the harness' own user. Either way `runAsNonRoot` with user 0 is
-  refused as the kubelet refuses it, and emptyDirs are mode 0777 like the kubelet's.
+  refused as the kubelet refuses it, and emptyDirs are mode 0777 like the kubelet's. In the sandbox an emptyDir
+  with a `sizeLimit` is a tmpfs of that size: what would get the pod evicted fails here (ENOSPC).
 * **environment**, in Kubernetes' order: the image's `ENV` (from image/Dockerfile), then `envFrom` (ConfigMaps and
   Secrets, in order, `prefix` honoured), then `env` (`value` with `$(VAR)` expansion as Kubernetes does it: `$$` is a
   literal `$`, an unknown reference stays as written; `valueFrom` `secretKeyRef`/`configMapKeyRef`/`fieldRef`).
@@ -36,6 +37,7 @@ Their output goes to one log file each (`Process.log`); `LOGS` lists every log o
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shlex
@@ -204,12 +206,36 @@ class Image:
                     if not sep:
                         raise PodError(f"{dockerfile}: legacy 'ENV key value' form not supported: {line}")
                     env[key] = value.strip('"')
-            match = re.match(r"^\s*USER\s+(\d+)(?::(\d+))?\s*$", line)
-            if match:
-                user, group = int(match.group(1)), int(match.group(2)) if match.group(2) else None
+            match = re.match(r"^\s*USER\s+(\d+|root)(?::(\d+|root))?\s*$", line)
+            if match:  # the last USER wins; root (to install packages) is uid 0
+                user = 0 if match.group(1) == "root" else int(match.group(1))
+                group = None if not match.group(2) else 0 if match.group(2) == "root" else int(match.group(2))
             elif re.match(r"^\s*USER\s", line):
                 raise PodError(f"{dockerfile}: only a numeric USER is emulated: {line}")
         return cls(venv, env, user, group)
+
+
+QUANTITY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+_TMPFS: list[Path] = []
+"""tmpfs mounts of emptyDirs still mounted (unmounted when their pod stops, or when the test process exits)."""
+
+
+def _unmount(path: Path) -> None:
+    subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
+    if path in _TMPFS:
+        _TMPFS.remove(path)
+
+
+atexit.register(lambda: [_unmount(path) for path in list(_TMPFS)])
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity (128Mi, 10Gi, 1G, 500000) in bytes."""
+    match = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", quantity)
+    if not match:
+        raise PodError(f"quantity {quantity!r} not emulated")
+    return int(match[1]) * QUANTITY_UNITS.get(match[2] or "", 1)
 
 
 class Pod:
@@ -224,6 +250,8 @@ class Pod:
         self.ports = dict(ports or {})
         self.processes: list[Process] = []
         self.volumes: dict[str, Path] = {}
+        self.size_limits: dict[Path, int] = {}
+        """emptyDir directory -> its sizeLimit in bytes, enforced (a tmpfs of that size) once a container starts."""
         workdir.mkdir(parents=True, exist_ok=True)
         workdir.chmod(0o755)
         for volume in spec.get("volumes", []):
@@ -238,6 +266,9 @@ class Pod:
         kinds = set(volume) - {"name"}
         if kinds == {"emptyDir"}:
             path.chmod(0o777)  # as the kubelet makes an emptyDir: writable by the pod's (non-root) user
+            limit = (volume["emptyDir"] or {}).get("sizeLimit")
+            if limit:
+                self.size_limits[path] = quantity_bytes(limit)
             return path
         if kinds == {"configMap"}:
             source = volume["configMap"]
@@ -441,6 +472,7 @@ class Pod:
         if unsupported:
             raise PodError(f"{who}: fields {sorted(unsupported)} not emulated")
         mounts = self._mounts(container)
+        self.enforce_size_limits()
         env = self.environment(container)
         argv = [expand(part, env.get) for part in [*container["command"], *container.get("args", [])]]
         # network: declared container ports -> host ports chosen by the harness
@@ -536,6 +568,23 @@ class Pod:
     def start(self, container: dict[str, Any], extra_env: dict[str, str] | None = None) -> Process:
         return self.process(container, extra_env).start()
 
+    def enforce_size_limits(self) -> None:
+        """The kubelet evicts a pod whose emptyDir outgrows its sizeLimit (a Memory one is a tmpfs of that size): in
+        the sandbox each such volume becomes a tmpfs of exactly that size, so the write that would get the pod
+        evicted fails here (ENOSPC). Mounted once, when the first container starts; unmounted by stop()."""
+        if not self.sandbox:
+            return
+        for path, size in list(self.size_limits.items()):
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "emptydir", str(path)],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise PodError(f"pod {self.name}: cannot mount a tmpfs of {size} bytes on {path} to enforce the "
+                               f"emptyDir's sizeLimit: {done.stderr.strip()}")
+            _TMPFS.append(path)
+            del self.size_limits[path]
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+        for path in [p for p in self.volumes.values() if p in _TMPFS]:
+            _unmount(path)

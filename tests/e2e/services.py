@@ -67,8 +67,9 @@ def wait_http(url: str, timeout: float, process: Process | None = None, headers:
 
 
 class Postgres:
-    def __init__(self, port: int, logdir: Path):
-        self.port, self.logdir = port, logdir
+    def __init__(self, port: int, logdir: Path, settings: dict[str, str] | None = None):
+        """`settings`: extra server settings (`-c name=value`), e.g. ssl=on and its files."""
+        self.port, self.logdir, self.settings = port, logdir, dict(settings or {})
         for tool in ("initdb", "pg_ctl", "psql"):
             if not (PG_BIN / tool).exists():
                 raise ServiceError(f"PostgreSQL 15 is required ({PG_BIN / tool} is missing): "
@@ -95,6 +96,7 @@ class Postgres:
                    "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-sync"])
         LOGS.append(self.log)
         options = f"-p {self.port} -k {self.socket} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60",
                    "start"])
         return self

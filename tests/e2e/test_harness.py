@@ -201,6 +201,27 @@ def test_a_container_gets_the_pods_file_system_user_and_privileges(tmp_path: Pat
     assert not Path("/opt/e2e-scripts").exists(), "the host's file system must not change (overlay mount point)"
 
 
+def test_an_empty_dir_holds_at_most_its_size_limit(tmp_path: Path) -> None:
+    """What the kubelet does to a pod whose emptyDir outgrows sizeLimit (eviction) shows here as a failed write:
+    2 MiB into a 1Mi /tmp fails, 512 KiB fits (so a 256Mi /tmp cannot spool a 300 MiB artifact)."""
+    runtime = Path(tempfile.mkdtemp(prefix="mlflow-e2e-harness-", dir="/var/tmp"))
+    runtime.chmod(0o755)
+    spec = {"volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Mi"}}],
+            "containers": [{"name": "c", "command": ["sh", "-c", "head -c $BYTES /dev/zero > /tmp/spool"],
+                            "securityContext": {"runAsUser": 10001},
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}]}
+    pod = Pod("p", spec, "ns", runtime / "p", Image(Path("/nonexistent-venv")), {}, {}, logdir=tmp_path)
+    try:
+        assert pod.sandbox, "CI runs as root: the sandbox (and the size limit) must be there"
+        container = pod.spec["containers"][0]
+        pod.run_to_completion(container, timeout=30, extra_env={"BYTES": str(512 * 1024)})
+        with pytest.raises(PodError, match="exited with 1"):
+            pod.run_to_completion(container, timeout=30, extra_env={"BYTES": str(2 * 1024 * 1024)})
+    finally:
+        pod.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 def test_the_image_stays_visible_under_a_volume_mounted_over_its_parent() -> None:
     """A checkout under /tmp: the pod's /tmp volume must not hide the e2e venv (console scripts name its path)."""
     checkout = Path(tempfile.mkdtemp(prefix="mlflow-e2e-checkout-", dir="/tmp"))
