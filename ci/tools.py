@@ -185,8 +185,30 @@ def go_env() -> dict[str, str]:
     return env
 
 
+GO_ATTEMPTS = 3
+GO_RETRY_SECONDS = (10, 30)
+TRANSIENT = re.compile(r"(sumdb|proxy\.golang\.org|sum\.golang\.org).*(404 Not Found|50[234] )|connection reset|"
+                       r"TLS handshake timeout|i/o timeout|unexpected EOF|connection refused|no such host")
+"""What the module proxy or checksum database answers now and then for a module it serves (seen: a sumdb lookup
+404 for github.com/np-guard/models@v0.5.7 that succeeded a minute later)."""
+
+
 def go(b: Build, *args: str, cwd: Path, capture: bool = False, env: dict[str, str] | None = None) -> str:
-    return b.run(["nice", "-n", "10", "go", *args], cwd=cwd, env=env or go_env(), capture=capture)
+    """A go command; retried when it failed on what looks like a transient proxy or network error."""
+    for attempt in range(1, GO_ATTEMPTS + 1):
+        start = b.log.stat().st_size if b.log.exists() else 0
+        try:
+            return b.run(["nice", "-n", "10", "go", *args], cwd=cwd, env=env or go_env(), capture=capture)
+        except ToolError:
+            with b.log.open("rb") as log:
+                log.seek(start)
+                said = log.read().decode(errors="replace")
+            if attempt == GO_ATTEMPTS or not TRANSIENT.search(said):
+                raise
+            delay = GO_RETRY_SECONDS[min(attempt, len(GO_RETRY_SECONDS)) - 1]
+            say(b.part, f"go {args[0]} failed on a transient proxy error; attempt {attempt + 1} in {delay} s")
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def module_info(b: Build, mod: GoModule, cwd: Path, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -341,14 +363,14 @@ def build_pluto(b: Build) -> None:
     env = {**go_env(), "GONOSUMDB": module}
     with tempfile.TemporaryDirectory(prefix=f"tools-{b.part.name}-") as tmp:
         wrapper = Path(tmp)
-        b.run(["nice", "-n", "10", "go", "mod", "init", f"wrapper.local/{b.part.name}"], cwd=wrapper, env=env)
-        b.run(["nice", "-n", "10", "go", "get", f"{module}@{PLUTO_VERSION}"], cwd=wrapper, env=env)
+        go(b, "mod", "init", f"wrapper.local/{b.part.name}", cwd=wrapper, env=env)
+        go(b, "get", f"{module}@{PLUTO_VERSION}", cwd=wrapper, env=env)
         found = go_sums(wrapper, module)
         if found != PLUTO_SUMS:
             raise ToolError(f"{module}@{PLUTO_VERSION}: go.sum hashes {found} differ from the pinned {PLUTO_SUMS}")
         ldflags = f"-s -w -X main.version={PLUTO_VERSION.removeprefix('v')}"
-        b.run(["nice", "-n", "10", "go", "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags,
-               f"{module}/cmd/pluto"], cwd=wrapper, env=env)
+        go(b, "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags, f"{module}/cmd/pluto", cwd=wrapper,
+           env=env)
 
 
 def build_declared(b: Build, declared: str, served: GoModule, package: str, ldflags: str, *,
