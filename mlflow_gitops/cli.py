@@ -73,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--context", default=None, metavar="NAME",
                           help="with --against-cluster: the kubeconfig context (default: its current one)")
 
+    migrate = commands.add_parser(
+        "migrate", help="preflight the move from the old module's Helm release: print the steps",
+        description="For each selected environment and instance: the Vault changes the move needs and, with "
+                    "--against-cluster, what the old release and justfile left in the instance namespace that "
+                    "must go before the render applies (a Deployment whose immutable selector differs, "
+                    "ExternalSecrets owning the render's Secrets, an unused Middleware), as ordered steps with "
+                    "their commands. Changes nothing. Exit 0: nothing on the cluster to move (or not inspected); "
+                    "1: cluster steps remain; 2: bad input or an unreadable cluster.",
+        epilog=EPILOG)
+    _add_selection(migrate)
+    migrate.add_argument("--against-cluster", type=Path, default=None, metavar="KUBECONFIG",
+                         help="inspect the live objects of each instance namespace (needs kubectl)")
+    migrate.add_argument("--context", default=None, metavar="NAME",
+                         help="with --against-cluster: the kubeconfig context (default: its current one)")
+
     diff = commands.add_parser(
         "diff", help="compare a fresh render with what the GitOps repository holds",
         description="Render the selected environments and compare them, object by object, with "
@@ -202,6 +217,24 @@ def _validate(args: argparse.Namespace) -> int:
     for env in environments:
         print(f"{env.name}: ok ({env.source}; {len(env.instances)} instance(s))")
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from mlflow_gitops.gitops.cluster import ClusterError, Kubectl
+    from mlflow_gitops.gitops.migrate import format_plan, plan
+
+    environments = load_environments(args.envs, _config_dir(args), os.environ)
+    kubectl = Kubectl(args.against_cluster, args.context) if args.against_cluster is not None else None
+    remaining = False
+    try:
+        server = kubectl.server() if kubectl else None
+        for env in environments:
+            plans = plan(env, kubectl)
+            print(format_plan(env, plans, server), end="")
+            remaining = remaining or any(p.cluster_work for p in plans)
+    except ClusterError as exc:
+        return _error(str(exc), exc.exit_code)
+    return 1 if remaining else 0
 
 
 def _error(message: str, exit_code: int = EXIT_BAD_INPUT) -> int:
@@ -363,7 +396,8 @@ def _crds(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"synth": _synth, "validate": _validate, "diff": _diff, "publish": _publish, "crds": _crds}
+        commands = {"synth": _synth, "validate": _validate, "diff": _diff, "publish": _publish, "crds": _crds,
+                    "migrate": _migrate}
         return commands[args.command](args)
     except ConfigError as exc:
         for line in exc.lines():

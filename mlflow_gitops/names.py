@@ -343,6 +343,10 @@ class Names:
     def selector_labels(self) -> dict[str, str]:
         return {"app.kubernetes.io/name": APP, "app.kubernetes.io/instance": self.base}
 
+    def component_selector(self, component: str) -> dict[str, str]:
+        """The selector of a component's pods (the Deployments', immutable once applied)."""
+        return {**self.selector_labels, "app.kubernetes.io/component": component}
+
     def labels(self, component: str) -> dict[str, str]:
         return {
             **self.selector_labels,

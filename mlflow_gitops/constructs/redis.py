@@ -22,7 +22,7 @@ class Redis(Construct):
         super().__init__(scope, id)
         redis = instance.sessions.redis
         labels = names.labels("redis")
-        selector = {**names.selector_labels, "app.kubernetes.io/component": "redis"}
+        selector = names.component_selector("redis")
         meta = metadata(names.redis, names.namespace, labels)
         api_object(self, "service-account", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
                                              "automountServiceAccountToken": False})

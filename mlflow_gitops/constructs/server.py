@@ -98,7 +98,7 @@ class Server(Construct):
         meta = metadata(names.server, names.namespace, labels)
         env_data = {**server_env(env, instance, names), **dict(instance.server.extra_env)}
         scripts = script_sources(SERVER_SCRIPTS)
-        selector = {**names.selector_labels, "app.kubernetes.io/component": "server"}
+        selector = names.component_selector("server")
 
         api_object(self, "service-account", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
                                              "automountServiceAccountToken": False})
