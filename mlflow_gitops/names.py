@@ -40,7 +40,8 @@ JOB_HASH_LENGTH = 10
 """Characters of the content hash at the end of a Job's name."""
 MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
 POSTGRES_SETUP = "db-role"
-SERVER_ENV_PREFIXES = ("OIDC_", "REDIS_", "CACHE_", "SESSION_", "PG", "AWS_", "MLFLOW_S3_", "MLFLOW_SERVER_")
+SERVER_ENV_PREFIXES = ("OIDC_", "REDIS_", "CACHE_", "SESSION_", "PG", "AWS_", "MLFLOW_S3_", "MLFLOW_SERVER_",
+                       "PROXY_FIX_")
 SERVER_ENV_NAMES = ("SECRET_KEY", "MLFLOW_FLASK_SERVER_SECRET_KEY", "HOME", "LOG_LEVEL", "MLFLOW_LOGGING_LEVEL",
                     "MLFLOW_DISABLE_TELEMETRY", "DEFAULT_MLFLOW_PERMISSION", "AUTOMATIC_LOGIN_REDIRECT")
 """The server container's variables the render owns (instances[].server.extraEnv may not set them); a test keeps

@@ -33,6 +33,7 @@ OPTIONS = """instances:
       extraEnv: {MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD: "true"}
       serviceAnnotations: {example.com/scrape: "no"}
       ingressAnnotations: {example.com/owner: research}
+      proxyFix: {xFor: 2, xPrefix: 0}
 """
 
 
@@ -64,6 +65,7 @@ def test_the_servers_own_options() -> None:
     assert (env["LOG_LEVEL"], env["MLFLOW_LOGGING_LEVEL"]) == ("DEBUG", "DEBUG")
     assert env["AUTOMATIC_LOGIN_REDIRECT"] == "true"
     assert env["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] == "true"
+    assert (env["PROXY_FIX_X_FOR"], env["PROXY_FIX_X_PREFIX"]) == ("2", "0") and "PROXY_FIX_X_HOST" not in env
     server = next(c for c in one(docs, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
                   if c["name"] == "mlflow")
     assert "--static-prefix=/mlflow" in server["args"]

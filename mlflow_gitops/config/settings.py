@@ -243,6 +243,8 @@ class ServerOptions:
     extra_env: tuple[tuple[str, str], ...] = ()
     service_annotations: tuple[tuple[str, str], ...] = ()
     ingress_annotations: tuple[tuple[str, str], ...] = ()
+    proxy_fix: tuple[tuple[str, int], ...] = ()
+    """(header, trusted hops) as set: xFor, xProto, xHost, xPort, xPrefix (absent: the plugin's default)."""
 
 
 @dataclass(frozen=True)

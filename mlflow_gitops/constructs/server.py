@@ -35,6 +35,7 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
         "LOG_LEVEL": instance.server.log_level,
         "MLFLOW_LOGGING_LEVEL": instance.server.log_level,
         "AUTOMATIC_LOGIN_REDIRECT": str(instance.server.automatic_login_redirect).lower(),
+        **{"PROXY_FIX_X_" + header.removeprefix("x").upper(): str(hops) for header, hops in instance.server.proxy_fix},
         **session_env(instance, names),
         "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": names.public_url,
         "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(names.allowed_hosts),
