@@ -34,6 +34,22 @@ OPTIONS = """instances:
       serviceAnnotations: {example.com/scrape: "no"}
       ingressAnnotations: {example.com/owner: research}
       proxyFix: {xFor: 2, xPrefix: 0}
+      sidecars:
+        - name: log-shipper
+          image: registry.acme.io/vector:0.43
+          args: [--config, /etc/vector/vector.yaml]
+          env: {VECTOR_LOG: info}
+          ports: [{name: vector-api, containerPort: 8686}]
+          volumeMounts: [{name: vector-config, mountPath: /etc/vector, readOnly: true}]
+      initContainers:
+        - name: warm-cache
+          image: registry.acme.io/busybox:1.37
+          command: [sh, -c, "echo warm"]
+          resources: {limits: {memory: 64Mi}}
+      extraVolumes:
+        - {name: vector-config, configMap: {name: vector}}
+        - {name: models, emptyDir: {sizeLimit: 2Gi}}
+      extraVolumeMounts: [{name: models, mountPath: /models}]
 """
 
 
@@ -89,3 +105,21 @@ def test_every_variable_the_render_sets_is_one_extra_env_may_not_override() -> N
         extra = {"MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"} if text == OPTIONS else set()
         assert {name for name in rendered - extra if not render_owns_env(name)} == set()
     assert not find(render_text("{}\n"), "Secret")
+
+
+def test_sidecars_init_containers_and_volumes_are_restricted_like_the_rest() -> None:
+    docs = render_text(OPTIONS)
+    spec = one(docs, "Deployment", "mlflow")["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == ["wait-for-postgres", "warm-cache"]
+    assert [c["name"] for c in spec["containers"]] == ["mlflow", "metrics", "log-shipper"]
+    shipper = spec["containers"][2]
+    assert shipper["securityContext"]["readOnlyRootFilesystem"] is True
+    assert shipper["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert shipper["resources"]["limits"] == {"cpu": "200m", "memory": "256Mi"}
+    assert spec["initContainers"][1]["resources"]["limits"]["memory"] == "64Mi"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["vector-config"] == {"name": "vector-config", "configMap": {"name": "vector"}}
+    assert volumes["models"]["emptyDir"] == {"sizeLimit": "2Gi"}
+    mlflow = spec["containers"][0]
+    assert {"name": "models", "mountPath": "/models"} in mlflow["volumeMounts"]
+    assert restricted_violations(spec) == []

@@ -243,7 +243,9 @@ def _server_options(raw: dict[str, Any]) -> s.ServerOptions:
         "logLevel": ("log_level", _same), "automaticLoginRedirect": ("automatic_login_redirect", _same),
         "staticPrefix": ("static_prefix", _same), "extraEnv": ("extra_env", _pairs),
         "serviceAnnotations": ("service_annotations", _pairs), "ingressAnnotations": ("ingress_annotations", _pairs),
-        "proxyFix": ("proxy_fix", _pairs),
+        "proxyFix": ("proxy_fix", _pairs), "sidecars": ("sidecars", tuple),
+        "initContainers": ("init_containers", tuple),
+        "extraVolumes": ("extra_volumes", tuple), "extraVolumeMounts": ("extra_volume_mounts", tuple),
     }))
 
 

@@ -278,10 +278,46 @@ def _server_options(ctx: Context) -> Iterator[Problem]:
                 yield ctx.problem(("instances", index, "server", "extraEnv", name), "the render sets this variable "
                                   "itself (from the config or a Secret): set the config key it comes from instead",
                                   name)
+        yield from _extra_parts(ctx, index, inst)
         for key, _ in inst.pods.labels:
             if key.startswith("app.kubernetes.io/"):
                 yield ctx.problem(("instances", index, "pods", "labels", key), "app.kubernetes.io/* labels are the "
                                   "render's (selectors, NetworkPolicies and the PodDisruptionBudget match them)", key)
+
+
+RENDERED_CONTAINERS = ("mlflow", "metrics", "wait-for-postgres")
+RENDERED_VOLUMES = ("tmp", "session", "cache", "prometheus", "scripts", n.POSTGRES_CA_VOLUME)
+
+
+def _extra_parts(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator[Problem]:
+    """Sidecars, init containers and volumes the API server would refuse: a name taken twice, a mount of a
+    volume the pod does not have."""
+    server = inst.server
+    base = ("instances", index, "server")
+    names: set[str] = set(RENDERED_CONTAINERS)
+    for key, containers in (("initContainers", server.init_containers), ("sidecars", server.sidecars)):
+        for position, container in enumerate(containers):
+            name = str(container["name"])
+            if name in names:
+                yield ctx.problem((*base, key, position, "name"), "a container of the server pod already has this "
+                                  f"name (the render's: {', '.join(RENDERED_CONTAINERS)})", name)
+            names.add(name)
+    volumes: set[str] = set()
+    for position, volume in enumerate(server.extra_volumes):
+        name = str(volume["name"])
+        if name in RENDERED_VOLUMES or name in volumes:
+            yield ctx.problem((*base, "extraVolumes", position, "name"), "a volume of the server pod already has "
+                              f"this name (the render's: {', '.join(RENDERED_VOLUMES)})", name)
+        volumes.add(name)
+    mounts: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        (("extraVolumeMounts", position), mount) for position, mount in enumerate(server.extra_volume_mounts)]
+    for key, containers in (("initContainers", server.init_containers), ("sidecars", server.sidecars)):
+        mounts += [((key, c, "volumeMounts", m), mount) for c, container in enumerate(containers)
+                   for m, mount in enumerate(container.get("volumeMounts") or [])]
+    for where, mount in mounts:
+        if mount["name"] not in volumes:
+            yield ctx.problem((*base, *where, "name"), "no volume of this name in extraVolumes: the API server "
+                              "refuses a mount of a volume the pod does not have", mount["name"])
 
 
 def _gitops(ctx: Context) -> Iterator[Problem]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 """The CIDRs of an endpoint outside the cluster whose addresses the config does not narrow."""
@@ -243,6 +244,11 @@ class ServerOptions:
     extra_env: tuple[tuple[str, str], ...] = ()
     service_annotations: tuple[tuple[str, str], ...] = ()
     ingress_annotations: tuple[tuple[str, str], ...] = ()
+    sidecars: tuple[dict[str, Any], ...] = ()
+    """Extra containers, as the config spells them (camelCase, validated by the schema)."""
+    init_containers: tuple[dict[str, Any], ...] = ()
+    extra_volumes: tuple[dict[str, Any], ...] = ()
+    extra_volume_mounts: tuple[dict[str, Any], ...] = ()
     proxy_fix: tuple[tuple[str, int], ...] = ()
     """(header, trusted hops) as set: xFor, xProto, xHost, xPort, xPrefix (absent: the plugin's default)."""
 

@@ -100,6 +100,30 @@ def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.
     ]
 
 
+def extra_container(spec: Mapping[str, Any], pull_policy: str) -> Container:
+    """A user's sidecar or init container (instances[].server), made restricted like every rendered one."""
+    res = spec.get("resources") or {}
+    requests, limits = res.get("requests") or {}, res.get("limits") or {}
+    return container(
+        str(spec["name"]), image=str(spec["image"]), pull_policy=pull_policy,
+        res=Resources(cpu_request=requests.get("cpu", SMALL.cpu_request),
+                      memory_request=requests.get("memory", SMALL.memory_request),
+                      cpu_limit=limits.get("cpu", SMALL.cpu_limit),
+                      memory_limit=limits.get("memory", SMALL.memory_limit)),
+        command=spec.get("command"), args=spec.get("args"),
+        env=plain_env(dict(spec.get("env") or {})) or None,
+        ports=[container_port(p["name"], p["containerPort"]) if p.get("name") else
+               {"containerPort": p["containerPort"], "protocol": "TCP"} for p in spec.get("ports") or []] or None,
+        volumeMounts=[dict(m) for m in spec.get("volumeMounts") or []] or None,
+    )
+
+
+def extra_volume(spec: Mapping[str, Any]) -> Volume:
+    if "emptyDir" in spec:
+        return empty_dir(str(spec["name"]), (spec["emptyDir"] or {}).get("sizeLimit", "256Mi"))
+    return dict(spec)
+
+
 def postgres_ca_env(names: n.Names) -> dict[str, str]:
     """PGSSLROOTCERT when PostgreSQL's CA is configured (sslMode verify-ca / verify-full)."""
     return {"PGSSLROOTCERT": names.postgres_ca_file} if names.postgres_ca_file else {}

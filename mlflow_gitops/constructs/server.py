@@ -129,8 +129,10 @@ class Server(Construct):
                 "spec": pod.restricted_pod_spec(
                     service_account=names.server, placement=instance.pods,
                     topologySpreadConstraints=_spread(selector) if _several(instance) else None,
-                    initContainers=[pod.wait_for_postgres(env, instance, names)],
-                    containers=[self._server(env, instance, names), self._metrics(image, pull)],
+                    initContainers=[pod.wait_for_postgres(env, instance, names),
+                                    *(pod.extra_container(c, pull) for c in instance.server.init_containers)],
+                    containers=[self._server(env, instance, names), self._metrics(image, pull),
+                                *(pod.extra_container(c, pull) for c in instance.server.sidecars)],
                     volumes=[
                         pod.empty_dir("tmp", instance.tmp.size_limit, instance.tmp.medium == "memory"),
                         pod.empty_dir("session"),
@@ -138,6 +140,7 @@ class Server(Construct):
                         pod.empty_dir("prometheus", "64Mi"),
                         pod.scripts_volume(names.scripts_config_map),
                         *pod.postgres_ca_volumes(env),
+                        *(pod.extra_volume(v) for v in instance.server.extra_volumes),
                     ],
                 ),
             },
@@ -176,6 +179,7 @@ class Server(Construct):
                 pod.volume_mount("cache", n.CACHE_DIR),
                 pod.volume_mount("prometheus", n.PROMETHEUS_DIR),
                 *pod.postgres_ca_mounts(env),
+                *(dict(m) for m in instance.server.extra_volume_mounts),
             ],
             startupProbe=health(periodSeconds=5, failureThreshold=60),
             livenessProbe=health(initialDelaySeconds=10, periodSeconds=30, failureThreshold=5),

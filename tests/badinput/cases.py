@@ -321,6 +321,18 @@ case("log level unknown", "schema", inst("server: {logLevel: LOUD}"), f"{F}: ins
 case("static prefix without a slash", "schema", inst("server: {staticPrefix: mlflow}"),
      f"{F}: instances[0].server.staticPrefix: 'mlflow'")
 
+case("sidecar named like a rendered container", "limits",
+     inst("server: {sidecars: [{name: metrics, image: 'x:1'}]}"),
+     f"{F}: instances[0].server.sidecars[0].name: 'metrics': a container of the server pod already has this name")
+case("mount of a volume the pod lacks", "limits", inst("server: {extraVolumeMounts: [{name: data, mountPath: /d}]}"),
+     f"{F}: instances[0].server.extraVolumeMounts[0].name: 'data': no volume of this name in extraVolumes")
+case("extra volume of a forbidden type", "schema",
+     inst("server: {extraVolumes: [{name: host, hostPath: {path: /}}]}"),
+     f"{F}: instances[0].server.extraVolumes[0]")
+case("sidecar on a privileged port", "schema",
+     inst("server: {sidecars: [{name: web, image: 'x:1', ports: [{containerPort: 80}]}]}"),
+     f"{F}: instances[0].server.sidecars[0].ports[0].containerPort: 80")
+
 # --- the server's /tmp (MLflow spools proxied artifact transfers there) ---------------------------------------
 case("tmp on tmpfs larger than the memory limit", "limits", inst("tmp: {sizeLimit: 4Gi, medium: memory}"),
      f"{F}: instances[0].tmp.sizeLimit: '4Gi': with medium memory /tmp is tmpfs counted against the memory limit "
