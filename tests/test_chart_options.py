@@ -32,6 +32,8 @@ OPTIONS = """instances:
       staticPrefix: /mlflow
       extraEnv: {MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD: "true"}
       serviceAnnotations: {example.com/scrape: "no"}
+      serviceLabels: {team: research}
+      extraEnvFrom: [{configMap: team-settings}, {secret: team-tokens}]
       ingressAnnotations: {example.com/owner: research}
       proxyFix: {xFor: 2, xPrefix: 0}
       sidecars:
@@ -86,6 +88,9 @@ def test_the_servers_own_options() -> None:
                   if c["name"] == "mlflow")
     assert "--static-prefix=/mlflow" in server["args"]
     assert one(docs, "Service", "mlflow")["metadata"]["annotations"] == {"example.com/scrape": "no"}
+    assert one(docs, "Service", "mlflow")["metadata"]["labels"]["team"] == "research"
+    assert server["envFrom"][1:] == [{"configMapRef": {"name": "team-settings"}},
+                                     {"secretRef": {"name": "team-tokens"}}]
     assert one(docs, "IngressRoute")["metadata"]["annotations"] == {"example.com/owner": "research"}
 
 

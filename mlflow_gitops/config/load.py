@@ -246,6 +246,8 @@ def _server_options(raw: dict[str, Any]) -> s.ServerOptions:
         "proxyFix": ("proxy_fix", _pairs), "sidecars": ("sidecars", tuple),
         "initContainers": ("init_containers", tuple),
         "extraVolumes": ("extra_volumes", tuple), "extraVolumeMounts": ("extra_volume_mounts", tuple),
+        "extraEnvFrom": ("extra_env_from", lambda sources: tuple(next(iter(x.items())) for x in sources)),
+        "serviceLabels": ("service_labels", _pairs),
     }))
 
 

@@ -279,10 +279,13 @@ def _server_options(ctx: Context) -> Iterator[Problem]:
                                   "itself (from the config or a Secret): set the config key it comes from instead",
                                   name)
         yield from _extra_parts(ctx, index, inst)
-        for key, _ in inst.pods.labels:
-            if key.startswith("app.kubernetes.io/"):
-                yield ctx.problem(("instances", index, "pods", "labels", key), "app.kubernetes.io/* labels are the "
-                                  "render's (selectors, NetworkPolicies and the PodDisruptionBudget match them)", key)
+        for where, pairs in ((("pods", "labels"), inst.pods.labels), (("server", "serviceLabels"),
+                                                                        inst.server.service_labels)):
+            for key, _ in pairs:
+                if key.startswith("app.kubernetes.io/"):
+                    yield ctx.problem(("instances", index, *where, key), "app.kubernetes.io/* labels are the "
+                                      "render's (selectors, NetworkPolicies and the PodDisruptionBudget match them)",
+                                      key)
 
 
 RENDERED_CONTAINERS = ("mlflow", "metrics", "wait-for-postgres")

@@ -249,6 +249,9 @@ class ServerOptions:
     init_containers: tuple[dict[str, Any], ...] = ()
     extra_volumes: tuple[dict[str, Any], ...] = ()
     extra_volume_mounts: tuple[dict[str, Any], ...] = ()
+    extra_env_from: tuple[tuple[str, str], ...] = ()
+    """(configMap or secret, name), in order."""
+    service_labels: tuple[tuple[str, str], ...] = ()
     proxy_fix: tuple[tuple[str, int], ...] = ()
     """(header, trusted hops) as set: xFor, xProto, xHost, xPort, xPrefix (absent: the plugin's default)."""
 

@@ -107,7 +107,8 @@ class Server(Construct):
                                  "metadata": metadata(names.env_config_map, names.namespace, labels)})
         api_object(self, "scripts", {"apiVersion": "v1", "kind": "ConfigMap", "data": scripts,
                                      "metadata": metadata(names.scripts_config_map, names.namespace, labels)})
-        annotated = {**meta, "annotations": dict(instance.server.service_annotations) or None}
+        annotated = {**meta, "labels": {**dict(instance.server.service_labels), **labels},
+                     "annotations": dict(instance.server.service_annotations) or None}
         api_object(self, "service", {"apiVersion": "v1", "kind": "Service", "metadata": annotated, "spec": {
             "type": "ClusterIP",
             "selector": selector,
@@ -159,7 +160,9 @@ class Server(Construct):
             command=["mlflow"],
             args=server_args(instance, names),
             ports=[pod.container_port(n.HTTP_PORT_NAME, n.HTTP_PORT)],
-            envFrom=[pod.config_map_env(names.env_config_map)],
+            envFrom=[pod.config_map_env(names.env_config_map),
+                     *({"configMapRef" if kind == "configMap" else "secretRef": {"name": name}}
+                       for kind, name in instance.server.extra_env_from)],
             env=[
                 *pod.postgres_env(env, instance, names),
                 pod.secret_env("AWS_ACCESS_KEY_ID", names.s3_secret, "AWS_ACCESS_KEY_ID"),
