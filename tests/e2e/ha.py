@@ -191,6 +191,8 @@ def start_replicas(stack: Stack, image: Image, names: list[str], host_ports: lis
 def stop_replicas(replicas: list[Replica]) -> None:
     """Every process of every replica at once (each by its process group, SIGKILL after the grace period)."""
     each(lambda process: process.stop(), [process for replica in replicas for process in replica.pod.processes])
+    for replica in replicas:
+        replica.pod.stop()  # its processes are gone: this unmounts its emptyDirs' tmpfs
 
 
 def each(function: Callable[[Any], Any], items: list[Any]) -> None:
