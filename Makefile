@@ -2,7 +2,7 @@
 #               make test    (set up, run the whole test suite)
 # Own loop:     make check   (ruff, mypy, the unit and snapshot tests without services or slow sweeps)
 # `make test` provisions everything itself: the real platform parts (ci/tools.py: Kubernetes, etcd, kwok,
-# Flux, MinIO, Keycloak and the checkers, built into ~/.cache/mlflow-gitops/tools, skipped when present) and
+# Flux, MinIO, Keycloak, Gitea and the checkers, built into ~/.cache/mlflow-gitops/tools, skipped when present) and
 # the end-to-end prerequisites (ci/e2e-setup.sh: Debian PostgreSQL, Redis, Chromium; npm; the image's venv).
 VENV ?= .venv
 BIN := $(VENV)/bin

@@ -4,7 +4,10 @@
   repository at a ref) into Kubernetes objects, mask secret-looking values and report added, removed and
   changed objects with unified diffs, as text or as a pull-request body in Markdown.
 - `publish`: replace `SUBDIR/<env>/` in a checkout of the GitOps repository, commit once, push a branch.
-- `forge`: open or update the pull request of that branch through GitHub's REST API.
+- `forge` / `gitea`: open or update the pull request of that branch through GitHub's REST API or Gitea's
+  (and Forgejo's).
+- `cluster`: a live cluster against the render (`validate` / `diff --against-cluster`); `migrate`: the
+  preflight of the move from the old module's Helm release.
 
 This module holds the one way the package runs `git`: a subprocess with `-c` options that pin every
 setting that would change its behaviour (so the user's global config does not matter), no terminal
