@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from mlflow_gitops.config import load_environments
 from mlflow_gitops.config.load import ENV_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[1]
-_SESSION_STARTED = time.time()
 EXAMPLES = REPO / "examples" / "environments"
 NO_CONFIG = None
 """No config folder: the built-in default environment alone."""
@@ -92,24 +90,3 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-_SHARED_STACKS = ("tests/cluster/", "tests/e2e/")
-"""Folders whose tests share one session-wide stack: each goes to one xdist worker whole."""
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup`: a shared stack's tests, or one file's tests, stay on one worker,
-    so no stack or module-wide service starts twice."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        group = next((stack for stack in _SHARED_STACKS if path.startswith(stack)), path)
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The e2e tier's timings, which the process that ran it (an xdist worker, or this one) wrote at its end."""
-    written = REPO / "ci-artifacts" / "e2e-timings.txt"
-    if written.exists() and written.stat().st_mtime >= _SESSION_STARTED:
-        terminalreporter.write_sep("-", "e2e timings")
-        terminalreporter.write(written.read_text())

@@ -384,3 +384,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if path.exists():  # <e2e>/logs/<pod>/<container>.log -> <pod>-<container>.log
             in_pod = path.parent.name != "logs"
             shutil.copyfile(path, logs / (f"{path.parent.name}-{path.name}" if in_pod else path.name))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if "start" in _CLOCK:
+        terminalreporter.write_sep("-", "e2e timings")
+        terminalreporter.write(_timings_text())
