@@ -49,7 +49,7 @@ e2e-setup: node_modules/.installed
 	bash ci/e2e-setup.sh
 
 test: lint tools e2e-setup
-	$(BIN)/pytest
+	PYTEST=$(BIN)/pytest bash ci/pytest-tiers.sh
 
 # Regenerate imports/ from the CRD files listed in cdk8s.yaml (needs ../shared/crds or `make crds`).
 imports: node_modules/.installed
