@@ -56,7 +56,6 @@ POSTGRES_CA_VOLUME = "postgres-ca"
 POSTGRES_CA_DIR = "/etc/mlflow-gitops/postgres-ca"
 """The Job that makes the login role where CloudNativePG has no DatabaseRole (postgres.roleManagement: job)."""
 """The Jobs' components (their names are `<instance>-<component>-<hash>`)."""
-FLUX_SOURCE = "mlflow-gitops"
 FLUX_DEFAULT_SOURCE = "flux-system"
 
 # How the API server checks a name (see config.limits): most objects take an RFC 1123 subdomain; Services an
@@ -98,11 +97,17 @@ def engine_object_name(env: EnvironmentSettings, unit: str) -> str:
     return f"{APP}-{env.name}-{unit}"
 
 
+def flux_source_name(env: EnvironmentSettings) -> str:
+    """The environment's own Flux GitRepository (when `gitops.repository.url` is set): one per environment, so
+    two environments on one cluster each follow their own branch."""
+    return f"{MANAGED_BY}-{env.name}"
+
+
 def engine_objects(env: EnvironmentSettings) -> tuple[ObjectName, ...]:
     """The GitOps engine's objects of an environment (see constructs.gitops)."""
     gitops = env.gitops
     kind = "Kustomization" if gitops.engine == "flux" else "Application"
-    source = ((ObjectName("GitRepository", gitops.namespace, FLUX_SOURCE, SUBDOMAIN),)
+    source = ((ObjectName("GitRepository", gitops.namespace, flux_source_name(env), SUBDOMAIN),)
               if gitops.engine == "flux" and gitops.repository_url else ())
     return (*source, *(ObjectName(kind, gitops.namespace, engine_object_name(env, unit), LABEL) for unit in UNITS))
 

@@ -368,3 +368,22 @@ def test_markdown_collapses_long_diffs_and_stays_under_the_limit() -> None:
     assert "<details>" not in small and "`````diff\n" in small  # the fence outgrows the content's backticks
     huge = {f"e/c{i}.yaml": obj("ConfigMap", f"c{i}-" + "x" * 200) for i in range(600)}
     assert len(format_markdown(compare({}, huge, ["e"]))) <= MARKDOWN_LIMIT
+
+
+def test_fields_that_merely_end_in_key_are_masked_only_for_secret_looking_values() -> None:
+    """`topologyKey`, a label key or a sort key name a key; only a value that looks like a secret is masked."""
+    spec = {
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}},
+        "topologySpreadConstraints": [{"topologyKey": "topology.kubernetes.io/zone", "maxSkew": 1}],
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml"}],
+        "sortKey": "created_at", "signingKey": "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
+        "encryptionKey": "0123456789abcdef0123456789abcdef", "masterKey": "hunter2",
+    }
+    masked, count = mask({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
+    out = masked["spec"]
+    assert out["affinity"] == spec["affinity"] and out["topologySpreadConstraints"] == spec["topologySpreadConstraints"]
+    assert out["tolerations"] == spec["tolerations"] and out["sortKey"] == "created_at"
+    assert out["signingKey"] == out["encryptionKey"] == MASK
+    assert out["masterKey"] == "hunter2"  # short and low-entropy: a key's value is judged by its look
+    assert count == 2

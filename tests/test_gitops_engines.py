@@ -176,3 +176,20 @@ def test_engine_objects_are_per_environment_not_per_instance(examples):
     staging = list(examples["staging"].documents)
     assert len(find(staging, "Kustomization")) == 3
     assert len(find(staging, "Deployment")) == 2
+
+
+def test_two_environments_on_one_cluster_have_their_own_git_repository(tmp_path):
+    """Each environment's GitRepository follows its own branch: one name per environment, read by its own
+    Kustomizations (a shared name would make the last environment applied win)."""
+    for env, branch in (("blue", "blue"), ("green", "green")):
+        (tmp_path / f"{env}.yaml").write_text(
+            f"gitops:\n  repository:\n    url: https://git.example.com/gitops.git\n    branch: {branch}\n")
+    rendered = render(load_environments(None, tmp_path, {}))
+    sources = {}
+    for r in rendered:
+        docs = list(r.documents)
+        [source] = find(docs, "GitRepository")
+        sources[r.environment.name] = (source["metadata"]["namespace"], source["metadata"]["name"])
+        assert source["spec"]["ref"] == {"branch": r.environment.name}
+        assert {k["spec"]["sourceRef"]["name"] for k in find(docs, "Kustomization")} == {source["metadata"]["name"]}
+    assert sources == {"blue": ("flux-system", "mlflow-gitops-blue"), "green": ("flux-system", "mlflow-gitops-green")}

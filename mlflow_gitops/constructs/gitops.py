@@ -25,9 +25,9 @@ def unit_path(env: EnvironmentSettings, unit: str) -> str:
 class FluxSync(Construct):
     """Flux `Kustomization`s (kustomize.toolkit.fluxcd.io/v1), one per unit, chained with `dependsOn` so
     platform -> bootstrap -> app, each with `wait` (the next starts once every object is ready, the Jobs
-    complete) and `prune` (objects removed from Git are deleted). They read the `mlflow-gitops`
-    `GitRepository` rendered here when `gitops.repository.url` is set, else the `flux-system` one that
-    `flux bootstrap` made.
+    complete) and `prune` (objects removed from Git are deleted). They read the environment's own
+    `mlflow-gitops-<env>` `GitRepository` rendered here when `gitops.repository.url` is set, else the
+    `flux-system` one that `flux bootstrap` made.
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings) -> None:
@@ -35,7 +35,7 @@ class FluxSync(Construct):
         gitops = env.gitops
         source = n.FLUX_DEFAULT_SOURCE
         if gitops.repository_url:
-            source = n.FLUX_SOURCE
+            source = n.flux_source_name(env)
             api_object(self, "source", {
                 "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
                 "metadata": metadata(source, gitops.namespace, LABELS),

@@ -94,6 +94,12 @@ def _is_sensitive(key: str) -> bool:
     return any(word in n for word in _SECRET_WORDS) or n.endswith("key")
 
 
+def _names_a_key(key: str) -> bool:
+    """A name such as `topologyKey` or `sortKey`: as often a key's name as a key, so judged by its value."""
+    n = _norm(key)
+    return n in _AMBIGUOUS or (n.endswith("key") and not any(word in n for word in _SECRET_WORDS))
+
+
 def looks_like_secret(value: str) -> bool:
     """High-entropy looking: long base64/hex-ish without spaces, or a well-known token format."""
     text = value.strip()
@@ -122,8 +128,7 @@ def _mask_value(key: str, value: Any) -> bool:
     """Should `key: value` be masked?"""
     if not _is_literal(value):
         return False
-    n = _norm(key)
-    if n in _AMBIGUOUS:
+    if _names_a_key(key):
         return isinstance(value, str) and looks_like_secret(value)
     return _is_sensitive(key)
 

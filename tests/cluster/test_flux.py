@@ -131,7 +131,7 @@ def test_flux_reconciles_each_environment_in_order(env: str, plane: ControlPlane
         doc.setdefault("gitops", {}).update({"interval": "1m", "timeout": "4m"})
         if doc["gitops"].get("repository", {}).get("url"):
             doc["gitops"]["repository"]["url"] = url  # the loopback server instead of the forge
-            source = "mlflow-gitops"
+            source = f"mlflow-gitops-{env}"
             secret = doc["gitops"]["repository"].get("secretName")
             if secret:
                 plane.kubectl("create", "secret", "generic", secret, "-n", NAMESPACE, check=False)
@@ -187,14 +187,14 @@ def test_reconcile_again_change_a_job_and_remove_an_instance(plane: ControlPlane
 
     # 1. a second reconcile changes nothing
     before = versions(plane, "team")
-    reconcile_all(flux, "team", "mlflow-gitops")
+    reconcile_all(flux, "team", "mlflow-gitops-team")
     assert versions(plane, "team") == before
 
     # 2. a changed Job setting: the new minio-setup Job runs, the old one is pruned, nothing else changes
     old_jobs = {j["metadata"]["name"] for j in plane.get("jobs", "-n", "alpha")["items"]}
     (config / "team.yaml").write_text(team(url, ["alpha", "beta"], versioning=True))
     publish(config, "team", str(bare))
-    reconcile_all(flux, "team", "mlflow-gitops")
+    reconcile_all(flux, "team", "mlflow-gitops-team")
     plane.wait_for("the new Jobs Complete", timeout=READY_TIMEOUT, probe=lambda: all_done(plane, ["alpha", "beta"]))
     new_jobs = {j["metadata"]["name"] for j in plane.get("jobs", "-n", "alpha")["items"]}
     assert len(new_jobs) == len(old_jobs) and len(new_jobs - old_jobs) == 1
@@ -211,7 +211,7 @@ def test_reconcile_again_change_a_job_and_remove_an_instance(plane: ControlPlane
     assert all(d["spec"]["databaseReclaimPolicy"] == "retain" for d in databases)
     (config / "team.yaml").write_text(team(url, ["alpha"], versioning=True))
     publish(config, "team", str(bare))
-    reconcile_all(flux, "team", "mlflow-gitops")
+    reconcile_all(flux, "team", "mlflow-gitops-team")
     plane.wait_for("namespace beta gone", timeout=READY_TIMEOUT, probe=lambda: plane.kubectl(
         "get", "namespace", "beta", check=False).returncode != 0)
     final = versions(plane, "team")
