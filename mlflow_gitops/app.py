@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.prerequisites import require_node
 
 NODE_YOUNG_GENERATION = "--max-semi-space-size=4"
 """V8 flag for the jsii Node process: semi-spaces of at most 4 MB instead of 16. A render allocates mostly
 short-lived garbage (messages, each chart's JSON) and keeps little (about 36 MB of live heap at 100
 instances), so the default young generation mostly adds to the peak RSS: this lowers it by about 20 MB
 at 100 instances for the same CPU time."""
+
+require_node()
 
 # Node starts with the first import of cdk8s (or constructs) and reads NODE_OPTIONS then; the variable is
 # restored right after, so no other process this one starts sees the flag. A flag the user set wins.

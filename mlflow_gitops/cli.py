@@ -14,8 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlflow_gitops import __version__
 from mlflow_gitops.config import ConfigError, load_environments
 from mlflow_gitops.config.load import ENV_OVERRIDES
+from mlflow_gitops.prerequisites import MissingPrerequisite
 
 EXIT_BAD_INPUT = 2
 DEFAULT_CONFIG_DIR = Path("environments")
@@ -47,6 +49,7 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlflow-gitops", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser(
@@ -402,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MissingPrerequisite as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -50,3 +50,20 @@ def test_the_corpus_covers_every_class_of_the_issue():
     assert groups >= {"yaml", "schema", "contradiction", "derived", "limits", "namespace", "collision",
                       "environment", "credentials", "files", "command line"}
     assert len(CASES) >= 150
+
+
+def test_a_missing_node_is_named_with_what_to_install(run_cli, tmp_path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    result = run_cli("synth", "--out", str(tmp_path / "out"), env={"PATH": str(empty)})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "`node` is not on PATH" in result.stderr and "Node.js 20" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_version(run_cli) -> None:
+    from mlflow_gitops import __version__
+
+    result = run_cli("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"mlflow-gitops {__version__}")
