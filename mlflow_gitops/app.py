@@ -27,7 +27,7 @@ try:
     import cdk8s
 
     from mlflow_gitops.constructs import MlflowPlatform
-    from mlflow_gitops.constructs.gitops import UNITS, ArgoCdSync, FluxSync
+    from mlflow_gitops.constructs.gitops import ARGOCD_SYNC_WAVE, ARGOCD_WAVES, UNITS, ArgoCdSync, FluxSync
 finally:
     if _node_options is None:
         os.environ.pop("NODE_OPTIONS", None)
@@ -85,10 +85,17 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
     def documents(chart: cdk8s.Chart) -> list[Document]:
         return _share_strings(chart.to_json(), pool)
 
+    def unit_documents(env: EnvironmentSettings, platforms: list[MlflowPlatform], unit: str) -> tuple[Document, ...]:
+        docs = tuple(doc for p in platforms for doc in documents(p.units[unit]))
+        if env.gitops.engine == "argocd":
+            for doc in docs:
+                doc["metadata"].setdefault("annotations", {})[ARGOCD_SYNC_WAVE] = ARGOCD_WAVES[unit]
+        return docs
+
     return [
         Rendered(
             environment=env,
-            units={unit: tuple(doc for p in platforms for doc in documents(p.units[unit])) for unit in UNITS},
+            units={unit: unit_documents(env, platforms, unit) for unit in UNITS},
             engine=tuple(documents(engine)),
         )
         for env, platforms, engine in built

@@ -93,8 +93,13 @@ class ObjectName:
 
 
 def engine_object_name(env: EnvironmentSettings, unit: str) -> str:
-    """The Flux Kustomization or Argo CD Application that applies `unit` of `env`."""
+    """The Flux Kustomization that applies `unit` of `env`."""
     return f"{APP}-{env.name}-{unit}"
+
+
+def argocd_application_name(env: EnvironmentSettings) -> str:
+    """The one Argo CD Application of an environment (constructs.gitops.ArgoCdSync)."""
+    return f"{APP}-{env.name}"
 
 
 def flux_source_name(env: EnvironmentSettings) -> str:
@@ -106,10 +111,12 @@ def flux_source_name(env: EnvironmentSettings) -> str:
 def engine_objects(env: EnvironmentSettings) -> tuple[ObjectName, ...]:
     """The GitOps engine's objects of an environment (see constructs.gitops)."""
     gitops = env.gitops
-    kind = "Kustomization" if gitops.engine == "flux" else "Application"
+    if gitops.engine == "argocd":
+        return (ObjectName("Application", gitops.namespace, argocd_application_name(env), LABEL),)
     source = ((ObjectName("GitRepository", gitops.namespace, flux_source_name(env), SUBDOMAIN),)
-              if gitops.engine == "flux" and gitops.repository_url else ())
-    return (*source, *(ObjectName(kind, gitops.namespace, engine_object_name(env, unit), LABEL) for unit in UNITS))
+              if gitops.repository_url else ())
+    return (*source, *(ObjectName("Kustomization", gitops.namespace, engine_object_name(env, unit), LABEL)
+                       for unit in UNITS))
 
 
 @dataclass(frozen=True)

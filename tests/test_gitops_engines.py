@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from mlflow_gitops.app import render
 from mlflow_gitops.config import ConfigError, load_environments
@@ -18,7 +19,6 @@ from tests.conftest import EXAMPLES, find
 from tests.pod_security import pod_specs, restricted_violations
 
 FLUX_FORCE = {"kustomize.toolkit.fluxcd.io/force": "enabled"}
-ARGO_HOOK = {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation"}
 
 
 @pytest.fixture(scope="module")
@@ -73,28 +73,39 @@ def test_flux_jobs_are_force_replaced(default_docs):
         assert job["metadata"]["annotations"] == FLUX_FORCE
 
 
-def test_argocd_applications_in_sync_waves(examples):
+def test_argocd_one_application_per_environment_over_its_units(examples):
+    """One Application builds the environment's root kustomization (platform + bootstrap + app), so sync
+    waves inside it order every sync, not only a parent's."""
     prod = examples["prod"]
     docs = list(prod.documents)
-    apps = find(docs, "Application")
-    assert [a["metadata"]["name"] for a in apps] == ["mlflow-prod-platform", "mlflow-prod-bootstrap", "mlflow-prod-app"]
-    assert [a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] for a in apps] == ["0", "1", "2"]
-    for app in apps:
-        spec = app["spec"]
-        assert app["metadata"]["namespace"] == "argocd"
-        assert spec["project"] == "platform"
-        assert spec["source"]["repoURL"] == "https://github.com/acme/gitops.git"
-        assert spec["source"]["path"].removeprefix("clusters/prod/mlflow/prod/") in folders(prod)
-        assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    [app] = find(docs, "Application")
+    assert app["metadata"]["name"] == "mlflow-prod" and app["metadata"]["namespace"] == "argocd"
+    spec = app["spec"]
+    assert spec["project"] == "platform"
+    assert spec["source"] == {"repoURL": "https://github.com/acme/gitops.git", "targetRevision": "main",
+                              "path": "clusters/prod/mlflow/prod"}
+    assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert "PruneLast=true" in spec["syncPolicy"]["syncOptions"]
+    root = yaml.safe_load(environment_files(prod)["kustomization.yaml"])
+    assert root["resources"] == ["platform", "bootstrap", "app"]
     assert not find(docs, "Kustomization")
     assert "argocd/kustomization.yaml" in environment_files(prod)
 
 
-def test_argocd_jobs_are_sync_hooks_not_flux_forced(examples):
-    jobs = find(list(examples["prod"].documents), "Job")
+def test_argocd_waves_run_changed_jobs_before_the_server_rolls(examples):
+    """Jobs are ordinary resources named by their content (not hooks, which Argo CD leaves out of its
+    out-of-sync decision): a changed Job is a new resource, so the app is OutOfSync and the sync applies
+    wave 1 (the Jobs), waits for them to be healthy (complete), then wave 2 (the server)."""
+    prod = examples["prod"]
+    waves = {unit: {d["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave") for d in docs}
+             for unit, docs in prod.units.items()}
+    assert waves == {"platform": {"0"}, "bootstrap": {"1"}, "app": {"2"}}
+    jobs = find(list(prod.documents), "Job")
     assert len(jobs) == 9, "three Jobs per instance"
     for job in jobs:
-        assert job["metadata"]["annotations"] == ARGO_HOOK
+        assert job["metadata"]["annotations"] == {"argocd.argoproj.io/sync-wave": "1"}, "no hook, no Flux force"
+    assert not any("argocd.argoproj.io/sync-wave" in d["metadata"].get("annotations", {})
+                   for d in examples["dev"].documents), "Flux environments carry no Argo CD annotation"
 
 
 def test_argocd_needs_a_repository_url(tmp_path):

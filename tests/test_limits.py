@@ -104,8 +104,9 @@ def test_names_at_their_limit_render_valid_objects_and_one_more_is_refused(confi
 
 
 def test_environment_names_at_the_limit_of_the_engine_objects(tmp_path: Path) -> None:
-    longest = 63 - len("mlflow--bootstrap")
-    for engine in ("", ARGO_CD_CLUSTER + "gitops:\n  engine: argocd\n  repository: {url: 'https://g.example.com/x.git'}\n"):
+    argocd = ARGO_CD_CLUSTER + "gitops:\n  engine: argocd\n  repository: {url: 'https://g.example.com/x.git'}\n"
+    # Flux: a Kustomization mlflow-<env>-bootstrap per unit; Argo CD: one Application mlflow-<env>
+    for engine, longest in (("", 63 - len("mlflow--bootstrap")), (argocd, 63 - len("mlflow-"))):
         (tmp_path / ("e" * longest + ".yaml")).write_text(engine or "{}\n")
         [env] = load_environments(["e" * longest], tmp_path, {})
         assert all(len(o.name) <= 63 for o in n.engine_objects(env))

@@ -17,8 +17,8 @@ SCRIPT_CHECKSUM_ANNOTATION = "mlflow-gitops.io/script-checksum"
 ENGINE_ANNOTATIONS = {
     # Flux re-creates a Job whose immutable pod template changed instead of failing to patch it.
     "flux": {"kustomize.toolkit.fluxcd.io/force": "enabled"},
-    # Argo CD runs the Job as a sync hook and deletes the previous one before creating it again.
-    "argocd": {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation"},
+    # Argo CD: an ordinary resource in the bootstrap wave (constructs.gitops.ArgoCdSync), not a hook.
+    "argocd": {},
 }
 
 

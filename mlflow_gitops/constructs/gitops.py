@@ -15,11 +15,15 @@ ARGOCD_FINALIZER = "resources-finalizer.argocd.argoproj.io/foreground"
 LABELS = {"app.kubernetes.io/part-of": n.APP, "app.kubernetes.io/managed-by": n.MANAGED_BY}
 
 
-def unit_path(env: EnvironmentSettings, unit: str) -> str:
-    """Path of a unit's folder inside the GitOps repository, relative to its root (Argo CD's form; Flux
-    writes the same with a leading `./`)."""
+def environment_path(env: EnvironmentSettings) -> str:
+    """Path of the environment's folder inside the GitOps repository, relative to its root (Argo CD's form)."""
     base = env.gitops.path.strip("/")
-    return "/".join(p for p in ("" if base == "." else base, env.name, unit) if p)
+    return "/".join(p for p in ("" if base == "." else base, env.name) if p)
+
+
+def unit_path(env: EnvironmentSettings, unit: str) -> str:
+    """Path of a unit's folder inside the GitOps repository (Flux writes it with a leading `./`)."""
+    return f"{environment_path(env)}/{unit}"
 
 
 class FluxSync(Construct):
@@ -66,31 +70,37 @@ class FluxSync(Construct):
             previous = name
 
 
+ARGOCD_SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+ARGOCD_WAVES = {unit: str(wave) for wave, unit in enumerate(UNITS)}
+"""The sync wave of every object of a unit (see `ArgoCdSync`): platform 0, bootstrap 1, app 2."""
+
+
 class ArgoCdSync(Construct):
-    """Argo CD `Application`s (argoproj.io/v1alpha1), one per unit, ordered by sync waves 0, 1, 2, with
-    automated sync, prune and self-heal. Sync waves order Applications created by a parent ("app of
-    apps") Application that points at this folder; Argo CD waits for a wave's Applications to be healthy
-    only with the Application health check enabled in argocd-cm (see the README). The bootstrap Jobs are
-    Sync hooks (`argocd.argoproj.io/hook`), re-created before each run (BeforeHookCreation).
+    """One Argo CD `Application` (argoproj.io/v1alpha1) per environment, `mlflow-<env>`, over the
+    environment's root kustomization (platform + bootstrap + app), with automated sync, prune (last) and
+    self-heal. Every object carries its unit's sync wave (`ARGOCD_WAVES`), so each sync applies the platform,
+    waits for it to be healthy, then the Jobs, waits for them to complete, then the server. The Jobs are
+    ordinary resources named by their content, not hooks: Argo CD leaves hooks out of its out-of-sync
+    decision, so a changed hook would never run; a changed Job is a new resource, hence OutOfSync, and the old
+    one is pruned after the sync (`PruneLast`).
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings) -> None:
         super().__init__(scope, id)
         gitops = env.gitops
-        for wave, unit in enumerate(UNITS):
-            api_object(self, unit, {
-                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                "metadata": metadata(n.engine_object_name(env, unit), gitops.namespace, LABELS,
-                                     annotations={"argocd.argoproj.io/sync-wave": str(wave)},
-                                     finalizers=[ARGOCD_FINALIZER]),
-                "spec": {
-                    "project": gitops.argocd_project,
-                    "source": {"repoURL": gitops.repository_url or "", "targetRevision": gitops.branch,
-                               "path": unit_path(env, unit)},
-                    "destination": {"server": gitops.argocd_destination},
-                    "syncPolicy": {
-                        "automated": {"prune": True, "selfHeal": True},
-                        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
-                    },
+        api_object(self, "application", {
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": metadata(n.argocd_application_name(env), gitops.namespace, LABELS,
+                                 finalizers=[ARGOCD_FINALIZER]),
+            "spec": {
+                "project": gitops.argocd_project,
+                "source": {"repoURL": gitops.repository_url or "", "targetRevision": gitops.branch,
+                           "path": environment_path(env)},
+                "destination": {"server": gitops.argocd_destination},
+                "syncPolicy": {
+                    "automated": {"prune": True, "selfHeal": True},
+                    "syncOptions": ["PruneLast=true"],
+                    "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
                 },
-            })
+            },
+        })
