@@ -27,7 +27,7 @@ try:
     import cdk8s
 
     from mlflow_gitops.constructs import MlflowPlatform
-    from mlflow_gitops.constructs.gitops import ARGOCD_SYNC_WAVE, ARGOCD_WAVES, UNITS, ArgoCdSync, FluxSync
+    from mlflow_gitops.constructs.gitops import ARGOCD_SYNC_WAVE, ARGOCD_WAVES, UNITS, ArgoCdSync, FluxEntry, FluxSync
 finally:
     if _node_options is None:
         os.environ.pop("NODE_OPTIONS", None)
@@ -36,20 +36,24 @@ finally:
 
 Document = dict[str, Any]
 ENGINES = {"flux": FluxSync, "argocd": ArgoCdSync}
+ENTRIES = {"flux": FluxEntry}
+"""Engines whose entry point is rendered apart from their objects (Argo CD's Application is its own)."""
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """The documents of one environment: per unit (all instances), and the engine's own objects."""
+    """The documents of one environment: per unit (all instances), the engine's own objects, and the entry
+    point that points a cluster at them (Flux; empty for Argo CD)."""
 
     environment: EnvironmentSettings
     units: dict[str, tuple[Document, ...]]
     engine: tuple[Document, ...]
+    entry: tuple[Document, ...] = ()
 
     @property
     def documents(self) -> tuple[Document, ...]:
-        """Every document of the environment: the units in apply order, then the engine's."""
-        return (*(doc for unit in UNITS for doc in self.units[unit]), *self.engine)
+        """Every document of the environment: the units in apply order, then the engine's, then the entry."""
+        return (*(doc for unit in UNITS for doc in self.units[unit]), *self.engine, *self.entry)
 
 
 def _share_strings(value: Any, pool: dict[str, str]) -> Any:
@@ -79,7 +83,11 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
                      for instance in env.instances]
         engine = cdk8s.Chart(app, f"{env.name}-{env.gitops.engine}", disable_resource_name_hashes=True)
         ENGINES[env.gitops.engine](engine, "sync", env=env)
-        built.append((env, platforms, engine))
+        entry = None
+        if env.gitops.engine in ENTRIES:
+            entry = cdk8s.Chart(app, f"{env.name}-entry", disable_resource_name_hashes=True)
+            ENTRIES[env.gitops.engine](entry, "entry", env=env)
+        built.append((env, platforms, engine, entry))
     pool: dict[str, str] = {}
 
     def documents(chart: cdk8s.Chart) -> list[Document]:
@@ -97,6 +105,7 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
             environment=env,
             units={unit: unit_documents(env, platforms, unit) for unit in UNITS},
             engine=tuple(documents(engine)),
+            entry=tuple(documents(entry)) if entry else (),
         )
-        for env, platforms, engine in built
+        for env, platforms, engine, entry in built
     ]

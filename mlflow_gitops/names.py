@@ -102,6 +102,11 @@ def argocd_application_name(env: EnvironmentSettings) -> str:
     return f"{APP}-{env.name}"
 
 
+def flux_entry_name(env: EnvironmentSettings) -> str:
+    """The Flux Kustomization that applies an environment's engine objects (constructs.gitops.FluxEntry)."""
+    return f"{APP}-{env.name}"
+
+
 def flux_source_name(env: EnvironmentSettings) -> str:
     """The environment's own Flux GitRepository (when `gitops.repository.url` is set): one per environment, so
     two environments on one cluster each follow their own branch."""
@@ -115,8 +120,9 @@ def engine_objects(env: EnvironmentSettings) -> tuple[ObjectName, ...]:
         return (ObjectName("Application", gitops.namespace, argocd_application_name(env), LABEL),)
     source = ((ObjectName("GitRepository", gitops.namespace, flux_source_name(env), SUBDOMAIN),)
               if gitops.repository_url else ())
-    return (*source, *(ObjectName("Kustomization", gitops.namespace, engine_object_name(env, unit), LABEL)
-                       for unit in UNITS))
+    entry = ObjectName("Kustomization", gitops.namespace, flux_entry_name(env), LABEL)
+    return (*source, entry, *(ObjectName("Kustomization", gitops.namespace, engine_object_name(env, unit), LABEL)
+                              for unit in UNITS))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def test_examples_cover_dev_staging_and_prod(examples):
 
 
 def test_flux_chains_platform_bootstrap_app(default_docs):
-    kustomizations = {k["metadata"]["name"]: k["spec"] for k in find(default_docs, "Kustomization")}
+    kustomizations = {k["metadata"]["name"]: k["spec"] for k in find(default_docs, "Kustomization")
+                      if k["metadata"]["name"] != "mlflow-default"}  # the entry point, below
     assert list(kustomizations) == ["mlflow-default-platform", "mlflow-default-bootstrap", "mlflow-default-app"]
     platform, bootstrap, app = kustomizations.values()
     assert "dependsOn" not in platform
@@ -64,8 +65,8 @@ def test_flux_paths_point_at_the_rendered_folders(examples):
     for kustomization in find(list(docs), "Kustomization"):
         assert kustomization["spec"]["sourceRef"]["name"] == source["metadata"]["name"]
         path = kustomization["spec"]["path"]
-        assert path.startswith("./clusters/dev/mlflow/dev/")
-        assert path.removeprefix("./clusters/dev/mlflow/dev/") in rendered_folders
+        assert path.startswith("./apps/mlflow/dev/")
+        assert path.removeprefix("./apps/mlflow/dev/") in rendered_folders
 
 
 def test_flux_jobs_are_force_replaced(default_docs):
@@ -83,7 +84,7 @@ def test_argocd_one_application_per_environment_over_its_units(examples):
     spec = app["spec"]
     assert spec["project"] == "platform"
     assert spec["source"] == {"repoURL": "https://github.com/acme/gitops.git", "targetRevision": "main",
-                              "path": "clusters/prod/mlflow/prod"}
+                              "path": "apps/mlflow/prod"}
     assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
     assert "PruneLast=true" in spec["syncPolicy"]["syncOptions"]
     root = yaml.safe_load(environment_files(prod)["kustomization.yaml"])
@@ -185,7 +186,7 @@ def test_removing_an_instance_removes_its_files_only(tmp_path):
 
 def test_engine_objects_are_per_environment_not_per_instance(examples):
     staging = list(examples["staging"].documents)
-    assert len(find(staging, "Kustomization")) == 3
+    assert len(find(staging, "Kustomization")) == 4, "three units and the entry point"
     assert len(find(staging, "Deployment")) == 2
 
 
@@ -204,3 +205,23 @@ def test_two_environments_on_one_cluster_have_their_own_git_repository(tmp_path)
         assert source["spec"]["ref"] == {"branch": r.environment.name}
         assert {k["spec"]["sourceRef"]["name"] for k in find(docs, "Kustomization")} == {source["metadata"]["name"]}
     assert sources == {"blue": ("flux-system", "mlflow-gitops-blue"), "green": ("flux-system", "mlflow-gitops-green")}
+
+
+def test_flux_entry_point_applies_the_engine_objects_and_holds_the_source(examples, default_docs):
+    """`<env>/entry/` goes into the cluster's bootstrap path (clusters/<cluster>/): a Kustomization over
+    `<env>/flux`, and the environment's GitRepository when it has its own repository (not beside the objects
+    the entry applies, which would make it depend on itself)."""
+    [entry] = [k for k in find(default_docs, "Kustomization") if k["metadata"]["name"] == "mlflow-default"]
+    assert entry["metadata"]["namespace"] == "flux-system"
+    assert entry["spec"]["path"] == "./default/flux" and entry["spec"]["prune"] is True
+    assert entry["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"}
+    dev = examples["dev"]
+    files = environment_files(dev)
+    entry_files = sorted(p for p in files if p.startswith("entry/"))
+    assert entry_files == ["entry/flux-system_gitrepository_mlflow-gitops-dev.yaml",
+                           "entry/flux-system_kustomization_mlflow-dev.yaml", "entry/kustomization.yaml"]
+    assert not any(p.startswith("flux/") and "GitRepository" in p for p in files)
+    [dev_entry] = [yaml.safe_load(files["entry/flux-system_kustomization_mlflow-dev.yaml"])]
+    assert dev_entry["spec"]["path"] == f"./{dev.environment.gitops.path}/dev/flux"
+    assert dev_entry["spec"]["sourceRef"]["name"] == "mlflow-gitops-dev"
+    assert not any(p.startswith("entry/") for p in environment_files(examples["prod"])), "Argo CD: argocd/ is the entry"

@@ -25,7 +25,8 @@ def synth(run_cli, out: Path, *extra: str, env: dict[str, str] | None = None) ->
 def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
     result = synth(run_cli, tmp_path / "dist")
     folder = tmp_path / "dist" / "default"
-    assert sorted(p.name for p in folder.iterdir()) == ["app", "bootstrap", "flux", "kustomization.yaml", "platform"]
+    assert sorted(p.name for p in folder.iterdir()) == ["app", "bootstrap", "entry", "flux", "kustomization.yaml",
+                                                          "platform"]
     top = yaml.safe_load((folder / "kustomization.yaml").read_text())
     assert top["resources"] == ["platform", "bootstrap", "app"], "the engine's folder is not part of the build"
     seen: dict[str, set[str]] = {}
@@ -44,7 +45,7 @@ def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
     assert seen["app"] == {"ServiceAccount", "ConfigMap", "Service", "Deployment", "IngressRoute", "Middleware",
                            "PodDisruptionBudget"}  # no ServiceMonitor: the default cluster has no Prometheus Operator
     assert seen["flux"] == {"Kustomization"}
-    assert "default: 34 objects" in result.stdout
+    assert "default: 35 objects" in result.stdout
     assert "Deployment 1" in result.stdout and str(folder) in result.stdout
 
 

@@ -52,14 +52,14 @@ def test_default_objects_per_kind(default_docs):
     """The old module's platform: CloudNativePG 1.27 (no DatabaseRole: the db-role Job), no Prometheus Operator."""
     assert kind_counts(default_docs) == {
         "Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 4,
-        "Kustomization": 3, "ExternalSecret": 7, "Database": 2, "IngressRoute": 1, "Middleware": 2,
+        "Kustomization": 4, "ExternalSecret": 7, "Database": 2, "IngressRoute": 1, "Middleware": 2,
         "NetworkPolicy": 6, "PodDisruptionBudget": 1}
 
 
 def test_a_cluster_with_every_optional_api_gets_the_role_object_and_the_service_monitor(full_docs):
     assert kind_counts(full_docs) == {
         "Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 3,
-        "Kustomization": 3, "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1,
+        "Kustomization": 4, "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1,
         "Middleware": 2, "ServiceMonitor": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 1}
 
 

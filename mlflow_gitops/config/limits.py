@@ -229,7 +229,7 @@ def repository_folder(value: str) -> str:
     if not text or text in {".", "./"}:
         return "."
     if text.startswith("/"):
-        raise ValueError(f"{value!r}: must be a folder relative to the repository's root, such as clusters/prod")
+        raise ValueError(f"{value!r}: must be a folder relative to the repository's root, such as apps/mlflow")
     segments = [s for s in text.split("/") if s not in {"", "."}]
     for segment in segments:
         if segment == "..":

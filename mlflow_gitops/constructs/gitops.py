@@ -26,30 +26,21 @@ def unit_path(env: EnvironmentSettings, unit: str) -> str:
     return f"{environment_path(env)}/{unit}"
 
 
+def _flux_source(env: EnvironmentSettings) -> str:
+    return n.flux_source_name(env) if env.gitops.repository_url else n.FLUX_DEFAULT_SOURCE
+
+
 class FluxSync(Construct):
     """Flux `Kustomization`s (kustomize.toolkit.fluxcd.io/v1), one per unit, chained with `dependsOn` so
     platform -> bootstrap -> app, each with `wait` (the next starts once every object is ready, the Jobs
     complete) and `prune` (objects removed from Git are deleted). They read the environment's own
-    `mlflow-gitops-<env>` `GitRepository` rendered here when `gitops.repository.url` is set, else the
+    `mlflow-gitops-<env>` `GitRepository` (see `FluxEntry`) when `gitops.repository.url` is set, else the
     `flux-system` one that `flux bootstrap` made.
     """
 
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings) -> None:
         super().__init__(scope, id)
         gitops = env.gitops
-        source = n.FLUX_DEFAULT_SOURCE
-        if gitops.repository_url:
-            source = n.flux_source_name(env)
-            api_object(self, "source", {
-                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-                "metadata": metadata(source, gitops.namespace, LABELS),
-                "spec": {
-                    "url": gitops.repository_url,
-                    "interval": gitops.interval,
-                    "ref": {"branch": gitops.branch},
-                    "secretRef": {"name": gitops.secret_name} if gitops.secret_name else None,
-                },
-            })
         previous: str | None = None
         for unit in UNITS:
             name = n.engine_object_name(env, unit)
@@ -63,11 +54,47 @@ class FluxSync(Construct):
                     "wait": True,
                     "timeout": gitops.timeout,
                     "retryInterval": "1m",
-                    "sourceRef": {"kind": "GitRepository", "name": source},
+                    "sourceRef": {"kind": "GitRepository", "name": _flux_source(env)},
                     "dependsOn": [{"name": previous}] if previous else None,
                 },
             })
             previous = name
+
+
+class FluxEntry(Construct):
+    """What points a cluster at the environment, to put in the cluster's Flux bootstrap path
+    (`clusters/<cluster>/`): the `Kustomization` `mlflow-<env>` that applies the `FluxSync` objects (path
+    `<gitops.path>/<env>/flux`, pruned), and, when `gitops.repository.url` is set, the environment's own
+    `GitRepository` it and they read (here rather than beside them: the entry must not depend on what it
+    applies).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings) -> None:
+        super().__init__(scope, id)
+        gitops = env.gitops
+        if gitops.repository_url:
+            api_object(self, "source", {
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                "metadata": metadata(n.flux_source_name(env), gitops.namespace, LABELS),
+                "spec": {
+                    "url": gitops.repository_url,
+                    "interval": gitops.interval,
+                    "ref": {"branch": gitops.branch},
+                    "secretRef": {"name": gitops.secret_name} if gitops.secret_name else None,
+                },
+            })
+        api_object(self, "entry", {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": metadata(n.flux_entry_name(env), gitops.namespace, LABELS),
+            "spec": {
+                "interval": gitops.interval,
+                "path": f"./{environment_path(env)}/flux",
+                "prune": True,
+                "timeout": gitops.timeout,
+                "retryInterval": "1m",
+                "sourceRef": {"kind": "GitRepository", "name": _flux_source(env)},
+            },
+        })
 
 
 ARGOCD_SYNC_WAVE = "argocd.argoproj.io/sync-wave"

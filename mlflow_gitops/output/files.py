@@ -71,13 +71,16 @@ def environment_files(rendered: Rendered) -> dict[str, str]:
     """Relative path -> content for one environment.
 
     `<unit>/` for each unit (platform, bootstrap, app: what the engine applies, in that order), a
-    `kustomization.yaml` that builds all units (`kubectl kustomize <env>`), and `<engine>/` (flux or argocd)
-    with the engine's objects: the entry point a cluster's GitOps engine is pointed at.
+    `kustomization.yaml` that builds all units (`kubectl kustomize <env>`), `<engine>/` (flux or argocd)
+    with the engine's objects, and for Flux `entry/`: what a cluster's bootstrap path holds to apply them
+    (Argo CD's `argocd/` is its own entry point).
     """
     env = rendered.environment
     first_line = header(env.name)
     files: dict[str, str] = {}
     folders = {**rendered.units, env.gitops.engine: rendered.engine}
+    if rendered.entry:
+        folders["entry"] = rendered.entry
     for folder, documents in folders.items():
         files.update({f"{folder}/{name}": text for name, text in _folder(documents, first_line).items()})
     files[KUSTOMIZATION] = first_line + dump(_kustomization(list(rendered.units)))

@@ -108,6 +108,9 @@ def assert_restricted_enforced(plane: ControlPlane, namespace: str) -> None:
 
 def delete_all(plane: ControlPlane, folder: Path, engine: Path) -> None:
     """Remove what an environment applied, so the next one starts from the platform's namespaces alone."""
+    if (folder / "entry").is_dir():
+        plane.kubectl("delete", "-k", str(folder / "entry"), "--wait=true", "--timeout=60s", "--ignore-not-found",
+                      check=False)
     plane.kubectl("delete", "-k", str(engine), "--wait=true", "--timeout=60s", "--ignore-not-found", check=False)
     for unit in reversed(UNITS):
         plane.kubectl("delete", "-k", str(folder / unit), "--wait=true", "--timeout=120s", "--ignore-not-found",
@@ -142,6 +145,9 @@ def check_apply(env: str, plane: ControlPlane, folder: Path, engine: Path) -> No
     plane.kubectl("create", "namespace", "flux-system" if engine.name == "flux" else "argocd", check=False)
     applied[engine.name], printed = apply(plane, engine)
     warnings += printed
+    if (folder / "entry").is_dir():  # Flux's entry point, which a cluster's bootstrap path holds
+        applied["entry"], printed = apply(plane, folder / "entry")
+        warnings += printed
     refused = refused_pods(plane, namespaces)
     for namespace in namespaces:
         assert_restricted_enforced(plane, namespace)

@@ -50,8 +50,9 @@ def bootstrap_source(plane: ControlPlane, name: str, url: str) -> None:
 
 
 def apply_engine(plane: ControlPlane, checkout: Path, env: str) -> None:
+    """What a cluster's bootstrap path would apply: the rendered entry point alone (it applies the rest)."""
     platform_namespaces(plane, checkout / PATH / env)
-    plane.kubectl("apply", "--server-side", "--field-manager=bootstrap", "-k", str(checkout / PATH / env / "flux"))
+    plane.kubectl("apply", "--server-side", "--field-manager=bootstrap", "-k", str(checkout / PATH / env / "entry"))
 
 
 def wait_ready_in_order(plane: ControlPlane, flux: Flux, env: str) -> dict[str, float]:
@@ -91,7 +92,7 @@ def versions(plane: ControlPlane, env: str) -> dict[str, str]:
 
 def reconcile_all(flux: Flux, env: str, source: str) -> None:
     flux.reconcile("gitrepository", source)
-    for name in kustomizations(env):
+    for name in [f"mlflow-{env}", *kustomizations(env)]:
         flux.reconcile("kustomization", name, timeout=READY_TIMEOUT)
 
 
@@ -99,7 +100,7 @@ def remove(plane: ControlPlane, env: str) -> None:
     """Delete the Kustomizations: Flux prunes what they applied (their finalizer); wait until the namespaces
     they made are gone, so that the next environment does not meet a terminating one."""
     namespaces = namespaces_of(plane, env)
-    for name in reversed(kustomizations(env)):
+    for name in [f"mlflow-{env}", *reversed(kustomizations(env))]:  # the entry first: it would re-create them
         plane.kubectl("delete", "kustomization", name, "-n", NAMESPACE, "--wait=true", "--timeout=180s",
                       "--ignore-not-found")
     for namespace in namespaces:
