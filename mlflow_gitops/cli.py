@@ -353,7 +353,9 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"no changes: branch {on} of {result.repo} already holds the render of {result.changes.envs_label()} "
               f"in {where}" + ("" if result.branch_exists else f"; branch {result.branch} not created"))
     else:
-        how = f"new branch from {result.base}" if result.created_branch else "on top of the branch"
+        how = (f"new branch from {result.base}" if result.created_branch else
+               f"rebuilt on {result.base}, which moved on since the last update" if result.rebuilt else
+               "on top of the branch")
         print(f"published {result.commit[:12]} to branch {result.branch} of {result.repo} ({how})")
         print(commit_message(result.changes, subdir, args.message).split("\n", 1)[0])
     if forge is None:

@@ -349,3 +349,46 @@ def test_publish_never_resets_or_removes_a_checkout_it_did_not_make(tmp_path: Pa
         publish({"e/a.yaml": obj("b")}, str(bare), ".", BRANCH, "main", None, tmp_path / "work", environ={})
     assert refused.value.exit_code == 2
     assert (checkout / "work-in-progress.txt").read_text() == "uncommitted\n"
+
+
+def test_after_a_squash_merge_the_next_update_starts_from_the_base(remote: Path, tmp_path: Path) -> None:
+    """The pull request of the next update shows exactly that update's change: the branch is rebuilt on the
+    base (whose squash commit holds the first update), not on top of the merged branch."""
+    first = render_tree({"MLFLOW_IMAGE_TAG": "1.0"})
+    publish(first, str(remote), SUBDIR, BRANCH, "main", None, tmp_path / "work", environ={})
+    work = tmp_path / "maintainer"
+    git("clone", "--quiet", str(remote), str(work), cwd=tmp_path)
+    git("merge", "--quiet", "--squash", f"origin/{BRANCH}", cwd=work)
+    git("commit", "--quiet", "-m", "Squash-merge the update", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+
+    second = render_tree({"MLFLOW_IMAGE_TAG": "1.0", "MLFLOW_HOST": "ml.example.org"})
+    result = publish(second, str(remote), SUBDIR, BRANCH, "main", None, tmp_path / "work", environ={})
+    expected = sorted(f"{SUBDIR}/{p}" for p in second if first.get(p) != second[p])
+    assert expected
+    assert git("diff", "--name-only", f"main...{BRANCH}", cwd=remote).splitlines() == expected
+    assert git("rev-parse", f"{BRANCH}^", cwd=remote) == git("rev-parse", "main", cwd=remote)
+    assert result.rebuilt and not result.created_branch
+    assert len(result.changes.changed) + len(result.changes.added) + len(result.changes.removed) > 0
+    again = publish(second, str(remote), SUBDIR, BRANCH, "main", None, tmp_path / "work", environ={})
+    assert again.commit is None, "the same render on the same base pushes nothing"
+
+
+def test_rebuilding_refuses_to_drop_a_commit_someone_else_made(remote: Path, tmp_path: Path) -> None:
+    publish(render_tree({"MLFLOW_IMAGE_TAG": "1.0"}), str(remote), SUBDIR, BRANCH, "main", None, tmp_path / "work",
+            environ={})
+    work = tmp_path / "colleague"
+    git("clone", "--quiet", "--branch", BRANCH, str(remote), str(work), cwd=tmp_path)
+    (work / "NOTES.md").write_text("a fix by hand\n")
+    git("add", "NOTES.md", cwd=work)
+    git("commit", "--quiet", "-m", "Hand-made fix", cwd=work)
+    git("push", "--quiet", "origin", f"HEAD:{BRANCH}", cwd=work)
+    git("checkout", "--quiet", "main", cwd=work)
+    (work / "README.md").write_text("main moved on\n")
+    git("commit", "--quiet", "-am", "Main moves on", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    before = refs(remote)
+    with pytest.raises(PublishError, match=r"did not make: [0-9a-f]{12} Hand-made fix") as e:
+        publish(render_tree({"MLFLOW_IMAGE_TAG": "1.1"}), str(remote), SUBDIR, BRANCH, "main", None,
+                tmp_path / "work", environ={})
+    assert e.value.exit_code == 2 and refs(remote) == before

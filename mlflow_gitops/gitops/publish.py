@@ -51,6 +51,8 @@ class PublishResult:
     branch_exists: bool
     """The branch is on the remote after this run."""
     checkout: Path
+    rebuilt: bool = False
+    """The branch was rebuilt on the base, which had moved on (its earlier commits replaced)."""
 
     @property
     def changed(self) -> bool:
@@ -97,7 +99,7 @@ def commit_message(result: DiffResult, path: str, message: str | None = None) ->
         body.append("Files:")
         body += [f"  {result.repo_path(f.path)} ({f.status})" for f in result.files]
     where = ", ".join(f"{join(path, env)}/" for env in result.environments)
-    lines = [subject, "", f"Rendered by mlflow-gitops into {where}"]
+    lines = [subject, "", f"{OWN_COMMIT_MARK}{where}"]
     if body:
         lines += ["", *body]
     return "\n".join(lines) + "\n"
@@ -177,16 +179,41 @@ def _environments(files: Mapping[str, str], environments: Sequence[str] | None) 
     return envs
 
 
+OWN_COMMIT_MARK = "Rendered by mlflow-gitops into "
+"""A line of every commit message this tool writes (`commit_message`)."""
+
+
+def _check_only_own_commits(checkout: Path, base: str, head: str, branch: str, shown: str) -> None:
+    """The branch is rebuilt on the base each run: refuse when that would drop a commit someone else made."""
+    log = run_git(["log", "--format=%H%x00%B%x01", f"{base}..{head}"], checkout).stdout
+    foreign = []
+    for entry in filter(str.strip, log.split("\x01")):
+        sha, _, body = entry.strip().partition("\0")
+        if OWN_COMMIT_MARK not in body:
+            foreign.append(f"{sha[:12]} {body.strip().splitlines()[0] if body.strip() else ''}".strip())
+    if foreign:
+        raise PublishError(f"--branch {branch!r} of {shown} holds commits mlflow-gitops did not make: "
+                           f"{'; '.join(foreign[:5])}; each update rebuilds the branch on --base and would drop "
+                           "them: merge or move them, or publish to another --branch", 2)
+
+
+def _descends(checkout: Path, head: str, base: str) -> bool:
+    return run_git(["merge-base", "--is-ancestor", base, head], checkout, check=False).returncode == 0
+
+
 def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAULT_BRANCH, base: str = DEFAULT_BASE,
             message: str | None = None, workdir: Path = DEFAULT_WORKDIR, *,
             environments: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> PublishResult:
     """Make `branch` of `repo` hold `files` (`<env>/<relative path>` -> text) under `path/<env>/`.
 
-    The branch is checked out from the remote when it exists there, else created from `base`. Each
+    The branch gets one commit on top while it still contains `base`; once `base` moved on (an earlier
+    update squash-merged) it is rebuilt from `base`, so its pull request shows exactly this render's change:
+    the remote branch is then replaced with a lease on the head seen, and only when every commit on it was
+    made by this tool. A new branch starts from `base`. Each
     rendered environment's folder is replaced as a whole; nothing outside these folders is written. When the
     result equals the branch's head nothing is committed or pushed; else one commit (author and committer
     from GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, default `mlflow-gitops <mlflow-gitops@localhost>`) is pushed,
-    fast-forward only. Raises PublishError.
+    fast-forward only unless rebuilt. Raises PublishError.
     """
     environ = os.environ if environ is None else environ
     try:
@@ -212,8 +239,15 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
             raise PublishError(f"cannot clone or fetch {shown}: {exc}") from exc
         try:
             head = _remote_commit(target, branch)
+            base_commit = _remote_commit(target, base)
             created = head is None
-            start = head or _remote_commit(target, base)
+            # On top of the branch while it still holds the base; rebuilt on the base once the base moved on
+            # (a squash merge of an earlier update), so the pull request shows exactly this render's change.
+            rebuilt = (head is not None and base_commit is not None and branch != base
+                       and not _descends(target, head, base_commit))
+            if rebuilt:
+                _check_only_own_commits(target, base_commit or "", head or "", branch, shown)
+            start = base_commit if rebuilt or head is None else head
             before: dict[str, str] = {}
             if start is not None:
                 run_git(["checkout", "--quiet", "--force", "--no-track", "-B", branch, start], target)
@@ -227,14 +261,15 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
                 run_git(["update-ref", "-d", f"refs/heads/{branch}"], target, check=False)
                 run_git(["read-tree", "--empty"], target)
                 run_git(["clean", "--quiet", "-ffdx"], target)
-            changes = compare(before, files, envs, roots=folders, source=f"{shown}@{branch if head else base}")
+            start_ref = base if start == base_commit else branch
+            changes = compare(before, files, envs, roots=folders, source=f"{shown}@{start_ref}")
 
             for env, folder in folders.items():
                 destination = _safe_target(target, folder)
                 foreign = foreign_files(destination, env) if destination.is_dir() else []
                 if foreign or (os.path.lexists(destination) and not destination.is_dir()):
                     listed = describe(foreign, folder) if foreign else folder
-                    raise PublishError(f"{folder}/ on {branch if head else base} of {shown} holds what "
+                    raise PublishError(f"{folder}/ on {start_ref} of {shown} holds what "
                                        f"mlflow-gitops did not write for environment {env!r}: {listed}; it "
                                        "replaces only folders it wrote: move them in a commit of your own first", 2)
             for folder in folders.values():
@@ -262,7 +297,8 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
             run_git(["commit", "--quiet", "--no-verify", "--no-edit", "-F", "-"], target,
                     input=commit_message(changes, subdir, message), env=identity)
             commit = run_git(["rev-parse", "HEAD"], target).stdout.strip()
-            push = run_git(["push", "--quiet", "--no-verify", "--porcelain", "origin",
+            lease = [f"--force-with-lease=refs/heads/{branch}:{head}"] if rebuilt else []
+            push = run_git(["push", "--quiet", "--no-verify", "--porcelain", *lease, "origin",
                             f"HEAD:refs/heads/{branch}"], target, check=False)
             if push.returncode != 0:
                 detail = redact("; ".join(line.strip() for line in (push.stderr + push.stdout).splitlines()
@@ -270,7 +306,7 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
                 hint = (" (the branch moved on the remote meanwhile: run again)"
                         if "non-fast-forward" in detail or "rejected" in detail else "")
                 raise PublishError(f"push of {branch} to {shown} failed{hint}: {detail}")
-            return PublishResult(shown, branch, base, subdir, envs, changes, commit, created, True, target)
+            return PublishResult(shown, branch, base, subdir, envs, changes, commit, created, True, target, rebuilt)
         except GitError as exc:
             raise PublishError(f"{shown}: {exc}") from exc
 
