@@ -45,7 +45,7 @@ def test_diff_against_a_cluster_shows_what_applying_would_change(plane: ControlP
 def check_against_applied(plane: ControlPlane, config: Path, folder: Path) -> None:
     platform_namespaces(plane, folder)
     plane.kubectl("create", "namespace", "flux-system", check=False)
-    for unit in (*UNITS, "flux"):
+    for unit in (*UNITS, "flux", "entry"):
         apply(plane, folder / unit)
     same = diff(plane, config)
     assert same.returncode == 0, same.stdout + same.stderr
