@@ -313,6 +313,7 @@ def _publish(args: argparse.Namespace) -> int:
         commit_message,
         files_at,
         normalize_repo,
+        provenance,
         publish,
     )
 
@@ -343,7 +344,7 @@ def _publish(args: argparse.Namespace) -> int:
     names = [env.name for env in environments]
     try:
         result = publish(files, args.repo, subdir, args.branch, args.base, args.message, args.workdir,
-                         environments=names)
+                         environments=names, provenance=provenance(_config_dir(args), __version__))
     except PublishError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

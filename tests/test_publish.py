@@ -392,3 +392,27 @@ def test_rebuilding_refuses_to_drop_a_commit_someone_else_made(remote: Path, tmp
         publish(render_tree({"MLFLOW_IMAGE_TAG": "1.1"}), str(remote), SUBDIR, BRANCH, "main", None,
                 tmp_path / "work", environ={})
     assert e.value.exit_code == 2 and refs(remote) == before
+
+
+def test_each_commit_records_the_tool_version_and_the_config_commit(run_cli: Run, tmp_path: Path) -> None:
+    from mlflow_gitops import __version__
+
+    remote = seed_remote(tmp_path, UNRELATED)
+    config_repo = tmp_path / "config-repo"
+    config = config_repo / "environments"
+    config.mkdir(parents=True)
+    git("init", "--quiet", str(config_repo), cwd=tmp_path)
+    (config / "dev.yaml").write_text("instances:\n  - name: alpha\n")
+    git("add", "-A", cwd=config_repo)
+    git("commit", "--quiet", "-m", "config", cwd=config_repo)
+    sha = git("rev-parse", "HEAD", cwd=config_repo)
+    args = ("publish", "--repo", str(remote), "--path", SUBDIR, "--workdir", str(tmp_path / "work"),
+            "--config-dir", str(config))
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    trailers = git("log", "-1", "--format=%(trailers:only,unfold)", BRANCH, cwd=remote).splitlines()
+    assert trailers == [f"Mlflow-gitops-version: {__version__}", f"Config-commit: {sha}"]
+    (config / "dev.yaml").write_text("instances:\n  - name: alpha\n  - name: beta\n")  # not committed
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert f"Config-commit: {sha}+dirty" in git("log", "-1", "--format=%B", BRANCH, cwd=remote)

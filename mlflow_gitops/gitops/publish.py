@@ -84,9 +84,10 @@ def check_ref_name(option: str, name: str) -> str:
     return name
 
 
-def commit_message(result: DiffResult, path: str, message: str | None = None) -> str:
+def commit_message(result: DiffResult, path: str, message: str | None = None,
+                   provenance: Mapping[str, str] | None = None) -> str:
     """First line `mlflow-gitops: 3 changed, 1 added, 0 removed (env default)` (or `message`), then the
-    objects and files, one per line."""
+    objects and files, one per line, then `provenance` as git trailers (`Mlflow-gitops-version: 0.1.0`)."""
     counts = f"{len(result.changed)} changed, {len(result.added)} added, {len(result.removed)} removed"
     subject = message.strip() if message and message.strip() else f"mlflow-gitops: {counts} ({result.envs_label()})"
     body: list[str] = []
@@ -102,6 +103,8 @@ def commit_message(result: DiffResult, path: str, message: str | None = None) ->
     lines = [subject, "", f"{OWN_COMMIT_MARK}{where}"]
     if body:
         lines += ["", *body]
+    if provenance:
+        lines += ["", *(f"{key}: {value}" for key, value in provenance.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -183,6 +186,19 @@ OWN_COMMIT_MARK = "Rendered by mlflow-gitops into "
 """A line of every commit message this tool writes (`commit_message`)."""
 
 
+def provenance(config_dir: Path | None, version: str) -> dict[str, str]:
+    """The trailers that say what made a commit: the tool's version and the config repository's commit
+    (`+dirty` when the config folder has uncommitted changes; `none` outside a git repository)."""
+    commit = "none (the config is not in a git repository)"
+    folder = config_dir if config_dir is not None and config_dir.is_dir() else None
+    if folder is not None:
+        head = run_git(["rev-parse", "--verify", "--quiet", "HEAD"], folder, check=False)
+        if head.returncode == 0 and head.stdout.strip():
+            dirty = run_git(["status", "--porcelain", "--", "."], folder, check=False).stdout.strip()
+            commit = head.stdout.strip() + ("+dirty" if dirty else "")
+    return {"Mlflow-gitops-version": version, "Config-commit": commit}
+
+
 def _check_only_own_commits(checkout: Path, base: str, head: str, branch: str, shown: str) -> None:
     """The branch is rebuilt on the base each run: refuse when that would drop a commit someone else made."""
     log = run_git(["log", "--format=%H%x00%B%x01", f"{base}..{head}"], checkout).stdout
@@ -203,7 +219,8 @@ def _descends(checkout: Path, head: str, base: str) -> bool:
 
 def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAULT_BRANCH, base: str = DEFAULT_BASE,
             message: str | None = None, workdir: Path = DEFAULT_WORKDIR, *,
-            environments: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> PublishResult:
+            environments: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+            provenance: Mapping[str, str] | None = None) -> PublishResult:
     """Make `branch` of `repo` hold `files` (`<env>/<relative path>` -> text) under `path/<env>/`.
 
     The branch gets one commit on top while it still contains `base`; once `base` moved on (an earlier
@@ -295,7 +312,7 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
                 return PublishResult(shown, branch, base, subdir, envs, changes, None, False, not created, target)
 
             run_git(["commit", "--quiet", "--no-verify", "--no-edit", "-F", "-"], target,
-                    input=commit_message(changes, subdir, message), env=identity)
+                    input=commit_message(changes, subdir, message, provenance), env=identity)
             commit = run_git(["rev-parse", "HEAD"], target).stdout.strip()
             lease = [f"--force-with-lease=refs/heads/{branch}:{head}"] if rebuilt else []
             push = run_git(["push", "--quiet", "--no-verify", "--porcelain", *lease, "origin",
