@@ -416,3 +416,12 @@ def test_each_commit_records_the_tool_version_and_the_config_commit(run_cli: Run
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr
     assert f"Config-commit: {sha}+dirty" in git("log", "-1", "--format=%B", BRANCH, cwd=remote)
+
+
+def test_a_commit_that_changes_only_files_without_objects_says_so() -> None:
+    from mlflow_gitops.gitops.diff import DiffResult, FileChange
+    from mlflow_gitops.gitops.publish import commit_message
+
+    result = DiffResult(("dev",), (), (FileChange("dev/app/notes.txt", "removed"),), {"dev": "apps/mlflow/dev"})
+    subject = commit_message(result, "apps/mlflow").split("\n", 1)[0]
+    assert subject == "mlflow-gitops: no object changed; files 1 removed (env dev)"

@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,9 @@ def commit_message(result: DiffResult, path: str, message: str | None = None,
     """First line `mlflow-gitops: 3 changed, 1 added, 0 removed (env default)` (or `message`), then the
     objects and files, one per line, then `provenance` as git trailers (`Mlflow-gitops-version: 0.1.0`)."""
     counts = f"{len(result.changed)} changed, {len(result.added)} added, {len(result.removed)} removed"
+    if not result.objects and result.files:  # e.g. only a file that holds no object went: say what changed
+        by_status = Counter(f.status for f in result.files)
+        counts = "no object changed; files " + ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
     subject = message.strip() if message and message.strip() else f"mlflow-gitops: {counts} ({result.envs_label()})"
     body: list[str] = []
     for status in ("changed", "added", "removed", "moved"):
