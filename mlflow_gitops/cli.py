@@ -131,9 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG)
     _add_selection(publish)
     publish.add_argument("--repo", required=True, metavar="PATH_OR_GIT_URL", help="the GitOps repository")
-    publish.add_argument("--path", required=True, metavar="SUBDIR",
-                         help="folder of the repository that holds the <env>/ folders ('.' for its root); also "
-                              "what the rendered Flux/Argo CD objects point at")
+    publish.add_argument("--path", default=None, metavar="SUBDIR",
+                         help="folder of the repository that holds the <env>/ folders ('.' for its root), for "
+                              "every environment; also what the rendered Flux/Argo CD objects point at "
+                              "(default: each environment's gitops.path, as for diff)")
     publish.add_argument("--branch", default="mlflow-gitops/update", metavar="NAME",
                          help="branch to commit to (default: mlflow-gitops/update)")
     publish.add_argument("--base", default="main", metavar="NAME",
@@ -147,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--forge", choices=FORGES, default="github",
                          help="with --open-pr: the forge's API, github (default) or gitea (Gitea or Forgejo; "
                               "server GITEA_URL, default: what precedes /owner/name in an http(s) --repo URL)")
+    publish.add_argument("--remove-env", action="append", default=[], metavar="NAME", dest="remove_envs",
+                         help="also delete the folder of environment NAME, whose file is no longer in the config "
+                              "(publish names such folders; only one holding nothing but this tool's files for "
+                              "NAME is deleted); repeat for several")
     publish.add_argument("--workdir", type=Path, default=Path(".mlflow-gitops"), metavar="DIR",
                          help="where checkouts are cached, under DIR/checkouts/ (default: .mlflow-gitops)")
 
@@ -240,6 +245,15 @@ def _migrate(args: argparse.Namespace) -> int:
     return 1 if remaining else 0
 
 
+def _known_environments(args: argparse.Namespace) -> set[str]:
+    """Every environment the config has (not only those selected with --env)."""
+    from mlflow_gitops.config import DEFAULT_ENVIRONMENT
+    from mlflow_gitops.config.load import discover
+
+    config_dir = _config_dir(args)
+    return set(discover(config_dir)) if config_dir is not None else {DEFAULT_ENVIRONMENT}
+
+
 def _error(message: str, exit_code: int = EXIT_BAD_INPUT) -> int:
     print(f"error: {message}", file=sys.stderr)
     return exit_code
@@ -303,7 +317,7 @@ def _diff_cluster(args: argparse.Namespace, environments: list) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from mlflow_gitops.gitops import GitError, join, normalize_subdir
+    from mlflow_gitops.gitops import GitError, normalize_subdir
     from mlflow_gitops.gitops.diff import compare, format_markdown
     from mlflow_gitops.gitops.forge import Forge, ForgeError, GitHub
     from mlflow_gitops.gitops.gitea import Gitea
@@ -317,10 +331,12 @@ def _publish(args: argparse.Namespace) -> int:
         publish,
     )
 
-    try:
-        subdir = normalize_subdir(args.path)
-    except ValueError as exc:
-        return _error(f"--path {exc}")
+    subdir = None
+    if args.path is not None:
+        try:
+            subdir = normalize_subdir(args.path)
+        except ValueError as exc:
+            return _error(f"--path {exc}")
     try:
         normalize_repo(args.repo)
         check_ref_name("--branch", args.branch)
@@ -340,33 +356,42 @@ def _publish(args: argparse.Namespace) -> int:
     from mlflow_gitops.app import render  # starts Node: only once the input is known to be valid
     from mlflow_gitops.output import tree
 
-    files = tree(render(environments))
     names = [env.name for env in environments]
+    paths = {env.name: env.gitops.path for env in environments}
     try:
-        result = publish(files, args.repo, subdir, args.branch, args.base, args.message, args.workdir,
-                         environments=names, provenance=provenance(_config_dir(args), __version__))
+        files = tree(render(environments))
+        result = publish(files, args.repo, paths, args.branch, args.base, args.message, args.workdir,
+                         environments=names, provenance=provenance(_config_dir(args), __version__),
+                         known=_known_environments(args), remove=args.remove_envs)
     except PublishError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    where = ", ".join(f"{join(subdir, name)}/" for name in names)
+    for name, folder in sorted(result.orphans.items()):
+        print(f"warning: {folder}/ holds the render of environment {name!r}, which the config no longer has; it "
+              f"stays (and stays applied) until you run publish --remove-env {name}")
+    for name in args.remove_envs:
+        if result.commit is not None:
+            print(f"environment {name} removed: {result.folders[name]}/ deleted in this commit")
+    where = ", ".join(f"{result.folders[name]}/" for name in names)
     if result.commit is None:
         on = result.branch if result.branch_exists else result.base
         print(f"no changes: branch {on} of {result.repo} already holds the render of {result.changes.envs_label()} "
               f"in {where}" + ("" if result.branch_exists else f"; branch {result.branch} not created"))
     else:
-        how = (f"new branch from {result.base}" if result.created_branch else
+        how = (f"the repository was empty: {result.base} starts with an empty commit, {result.branch} on top"
+               if result.started_base else
+               f"new branch from {result.base}" if result.created_branch else
                f"rebuilt on {result.base}, which moved on since the last update" if result.rebuilt else
                "on top of the branch")
         print(f"published {result.commit[:12]} to branch {result.branch} of {result.repo} ({how})")
-        print(commit_message(result.changes, subdir, args.message).split("\n", 1)[0])
+        print(commit_message(result.changes, args.message).split("\n", 1)[0])
     if forge is None:
         return 0
     if not result.branch_exists:
         print(f"no pull request: branch {result.branch} does not exist (nothing to propose)")
         return 0
     try:
-        roots = {name: join(subdir, name) for name in names}
-        against_base = compare(files_at(result, result.base), files, names, roots=roots,
+        against_base = compare(files_at(result, result.base), files, names, roots=result.folders,
                                source=f"{result.repo}@{result.base}")
     except GitError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -377,7 +402,7 @@ def _publish(args: argparse.Namespace) -> int:
     body = format_markdown(against_base, heading=f"mlflow-gitops: {result.branch} -> {result.base}")
     commit = f" ({result.commit[:12]})" if result.commit else ""
     body += f"\n---\n_Published by `mlflow-gitops publish`{commit}; the diff is against `{result.base}`._\n"
-    title = commit_message(against_base, subdir, args.message).split("\n", 1)[0]
+    title = commit_message(against_base, args.message).split("\n", 1)[0]
     try:
         pull = forge.open_or_update(result.branch, result.base, title, body)
     except ForgeError as exc:

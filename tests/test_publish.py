@@ -423,5 +423,94 @@ def test_a_commit_that_changes_only_files_without_objects_says_so() -> None:
     from mlflow_gitops.gitops.publish import commit_message
 
     result = DiffResult(("dev",), (), (FileChange("dev/app/notes.txt", "removed"),), {"dev": "apps/mlflow/dev"})
-    subject = commit_message(result, "apps/mlflow").split("\n", 1)[0]
+    subject = commit_message(result).split("\n", 1)[0]
     assert subject == "mlflow-gitops: no object changed; files 1 removed (env dev)"
+
+
+# --------------------------------------------------------------------------------------------------------
+# A first publish, one path rule for publish and diff, a removed environment, a refused push
+
+
+def environments_dir(root: Path, files: dict[str, str]) -> Path:
+    config = root / "environments"
+    config.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (config / name).write_text(text)
+    return config
+
+
+def test_a_first_publish_into_an_empty_repository_starts_the_base_and_opens_the_pull_request(
+        run_cli: Run, tmp_path: Path) -> None:
+    bare = tmp_path / "empty.git"
+    git("init", "--quiet", "--bare", str(bare), cwd=tmp_path)
+    config = environments_dir(tmp_path, {"dev.yaml": f"gitops:\n  path: {SUBDIR}\ninstances:\n  - name: alpha\n"})
+    diff = run_cli("diff", "--config-dir", str(config), "--against", f"{bare}@main")
+    assert diff.returncode == 1, diff.stderr  # changes, not an unreadable repository
+    assert "(an empty repository)" in diff.stdout and " 0 removed" in diff.stdout
+    with FakeGitHub(token=TOKEN) as github:
+        env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "org/gitops"}
+        done = run_cli("publish", "--repo", str(bare), "--config-dir", str(config), "--workdir",
+                       str(tmp_path / "work"), "--open-pr", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "new branch from main" not in done.stdout
+        assert "the repository was empty: main starts with an empty commit" in done.stdout
+        assert "pull request #1 created" in done.stdout
+        [pull] = github.open_pulls()
+    assert git("ls-tree", "-r", "--name-only", "main", cwd=bare) == ""
+    assert count(bare, "main") == 1 and count(bare, f"main..{BRANCH}") == 1
+    assert "0 removed" in pull["title"] and f"{SUBDIR}/dev/" in pull["body"]
+
+
+def test_publish_and_diff_follow_each_environments_gitops_path(run_cli: Run, tmp_path: Path) -> None:
+    remote = seed_remote(tmp_path, UNRELATED)
+    config = environments_dir(tmp_path, {
+        "dev.yaml": "gitops:\n  path: apps/dev-cluster\ninstances:\n  - name: alpha\n",
+        "prod.yaml": "gitops:\n  path: apps/prod-cluster\ninstances:\n  - name: alpha\n"})
+    workdir = str(tmp_path / "work")
+    done = run_cli("publish", "--repo", str(remote), "--config-dir", str(config), "--workdir", workdir,
+                   "--branch", "main")
+    assert done.returncode == 0, done.stderr
+    tops = {p.split("/")[1] + "/" + p.split("/")[2] for p in
+            git("ls-tree", "-r", "--name-only", "main", "--", "apps", cwd=remote).splitlines()}
+    assert tops == {"dev-cluster/dev", "prod-cluster/prod"}
+    same = run_cli("diff", "--config-dir", str(config), "--against", str(remote))
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "apps/dev-cluster/dev/, apps/prod-cluster/prod/" in same.stdout
+    # --path is one folder for every environment, for both commands alike
+    elsewhere = run_cli("diff", "--config-dir", str(config), "--against", str(remote), "--path", "apps/dev-cluster")
+    assert elsewhere.returncode == 1 and "apps/dev-cluster/prod/" in elsewhere.stdout
+
+
+def test_an_environment_removed_from_the_config_is_named_and_removed_only_when_asked(
+        run_cli: Run, tmp_path: Path) -> None:
+    remote = seed_remote(tmp_path, UNRELATED)
+    config = environments_dir(tmp_path, {"dev.yaml": "instances:\n  - name: alpha\n",
+                                         "staging.yaml": "instances:\n  - name: alpha\n"})
+    args = ("publish", "--repo", str(remote), "--config-dir", str(config), "--path", SUBDIR,
+            "--workdir", str(tmp_path / "work"), "--branch", "main")
+    assert run_cli(*args).returncode == 0
+    (config / "staging.yaml").unlink()
+    kept = run_cli(*args)
+    assert kept.returncode == 0, kept.stderr
+    assert (f"warning: {SUBDIR}/staging/ holds the render of environment 'staging', which the config no longer "
+            "has; it stays (and stays applied) until you run publish --remove-env staging") in kept.stdout
+    assert git("ls-tree", "--name-only", f"main:{SUBDIR}", cwd=remote).splitlines() == ["dev", "other-env", "staging"]
+    removed = run_cli(*args, "--remove-env", "staging")
+    assert removed.returncode == 0, removed.stderr
+    assert "environment staging removed" in removed.stdout
+    assert git("ls-tree", "--name-only", f"main:{SUBDIR}", cwd=remote).splitlines() == ["dev", "other-env"]
+    subject = git("log", "-1", "--format=%s", "main", cwd=remote)
+    assert subject.startswith("mlflow-gitops: 0 changed, 0 added, ") and "removed (envs dev, staging)" in subject
+    # only what the tool wrote: other-env/ holds a hand-made file, dev is still configured
+    assert run_cli(*args, "--remove-env", "other-env").returncode == 2
+    refused = run_cli(*args, "--remove-env", "dev")
+    assert refused.returncode == 2 and "'dev' is still in the config" in refused.stderr
+
+
+def test_a_push_the_remote_refuses_for_another_reason_is_not_called_a_race(remote: Path, tmp_path: Path) -> None:
+    git("config", "receive.maxInputSize", "64", cwd=remote)  # any pack is refused, as by a server's size rule
+    with pytest.raises(PublishError) as refused:
+        publish(render_tree(), str(remote), SUBDIR, BRANCH, "main", None, tmp_path / "work", environ={})
+    message = str(refused.value)
+    assert "run again" not in message and "moved" not in message
+    assert "the remote refused it" in message and "will not help" in message

@@ -598,9 +598,15 @@ def read_tree_at(git_dir: Path, revision: str, folders: Iterable[str]) -> dict[s
     return result
 
 
-def _fetch(against: Against, workdir: Path) -> str:
+def _is_empty(url: str) -> bool:
+    """The repository answers and has no branch or tag at all (created, never pushed to)."""
+    done = run_git(["ls-remote", url], check=False)
+    return done.returncode == 0 and not done.stdout.strip()
+
+
+def _fetch(against: Against, workdir: Path) -> str | None:
     """Fetch `against` at its ref (default: the remote's HEAD) into the bare repository `workdir`; return the
-    commit."""
+    commit, or None when the repository is empty (nothing was ever pushed: a first publish comes next)."""
     url = against.location
     if not looks_remote(url):
         url = Path(url).resolve().as_uri()
@@ -611,6 +617,8 @@ def _fetch(against: Against, workdir: Path) -> str:
         return run_git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], workdir).stdout.strip()
     except GitError as exc:
         first = exc
+    if _is_empty(url):
+        return None
     if against.ref and re.fullmatch(r"[0-9a-fA-F]{4,40}", against.ref):
         # An abbreviated commit: the server cannot look it up, so fetch everything and resolve it here.
         try:
@@ -630,7 +638,8 @@ def read_against(spec: str | Against, folders: Iterable[str]) -> tuple[dict[str,
     """Read each folder (relative to the repository's root) from `PATH_OR_GIT_URL[@REF]`.
 
     Returns (folder -> {relative path: text}, a description of what was read, such as `repo.git@main
-    (a1b2c3d)`). A missing folder reads as empty. Raises SourceError.
+    (a1b2c3d)`). A missing folder reads as empty, and so does a repository nothing was ever pushed to (its
+    first publish comes next). Raises SourceError.
     """
     against = parse_against(spec) if isinstance(spec, str) else spec
     folders = list(dict.fromkeys(folders))
@@ -640,6 +649,8 @@ def read_against(spec: str | Against, folders: Iterable[str]) -> tuple[dict[str,
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-gitops-diff-"))
     try:
         commit = _fetch(against, workdir / "repo.git")
+        if commit is None:
+            return {folder: {} for folder in folders}, f"{against.describe()} (an empty repository)"
         files = read_tree_at(workdir / "repo.git", commit, folders)
         return files, f"{against.describe()} ({commit[:12]})"
     except GitError as exc:

@@ -14,8 +14,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow_gitops.gitops import GitError, is_git_repository, join, normalize_subdir, redact, run_git
@@ -42,7 +42,8 @@ class PublishResult:
     """The repository, credentials redacted."""
     branch: str
     base: str
-    path: str
+    folders: Mapping[str, str]
+    """Environment -> its folder in the repository (`<path>/<env>`)."""
     environments: tuple[str, ...]
     changes: DiffResult
     """The render against the branch's head before this run (or the base when the branch is new)."""
@@ -54,6 +55,10 @@ class PublishResult:
     checkout: Path
     rebuilt: bool = False
     """The branch was rebuilt on the base, which had moved on (its earlier commits replaced)."""
+    started_base: bool = False
+    """The repository was empty: the base was created with an empty first commit, the branch on top."""
+    orphans: Mapping[str, str] = field(default_factory=dict)
+    """Environment -> its folder: renders of environments the config no longer has (left in place)."""
 
     @property
     def changed(self) -> bool:
@@ -85,7 +90,7 @@ def check_ref_name(option: str, name: str) -> str:
     return name
 
 
-def commit_message(result: DiffResult, path: str, message: str | None = None,
+def commit_message(result: DiffResult, message: str | None = None,
                    provenance: Mapping[str, str] | None = None) -> str:
     """First line `mlflow-gitops: 3 changed, 1 added, 0 removed (env default)` (or `message`), then the
     objects and files, one per line, then `provenance` as git trailers (`Mlflow-gitops-version: 0.1.0`)."""
@@ -103,7 +108,7 @@ def commit_message(result: DiffResult, path: str, message: str | None = None,
     if result.files:
         body.append("Files:")
         body += [f"  {result.repo_path(f.path)} ({f.status})" for f in result.files]
-    where = ", ".join(f"{join(path, env)}/" for env in result.environments)
+    where = ", ".join(f"{result.roots[env]}/" for env in result.environments)
     lines = [subject, "", f"{OWN_COMMIT_MARK}{where}"]
     if body:
         lines += ["", *body]
@@ -190,6 +195,26 @@ OWN_COMMIT_MARK = "Rendered by mlflow-gitops into "
 """A line of every commit message this tool writes (`commit_message`)."""
 
 
+def _folders(path: str | Mapping[str, str], envs: Sequence[str]) -> dict[str, str]:
+    """Environment -> `<path>/<env>`, each path checked to stay inside the repository."""
+    folders = {}
+    for env in envs:
+        where = path if isinstance(path, str) else path.get(env)
+        if where is None:
+            raise PublishError(f"no repository folder given for environment {env!r}", 2)
+        try:
+            folders[env] = join(normalize_subdir(where), env)
+        except ValueError as exc:
+            option = "--path" if isinstance(path, str) else f"gitops.path of environment {env!r}"
+            raise PublishError(f"{option} {exc}", 2) from exc
+    for env, folder in folders.items():
+        for other, inner in folders.items():
+            if other != env and (inner + "/").startswith(folder + "/"):
+                raise PublishError(f"environment {other!r} would be written to {inner}/, inside {folder}/ of "
+                                   f"environment {env!r}: give them gitops.path values that do not nest", 2)
+    return folders
+
+
 def provenance(config_dir: Path | None, version: str) -> dict[str, str]:
     """The trailers that say what made a commit: the tool's version and the config repository's commit
     (`+dirty` when the config folder has uncommitted changes; `none` outside a git repository)."""
@@ -217,15 +242,81 @@ def _check_only_own_commits(checkout: Path, base: str, head: str, branch: str, s
                            "them: merge or move them, or publish to another --branch", 2)
 
 
+def _removed_folder(checkout: Path, name: str, bases: Sequence[str], envs: Sequence[str], shown: str,
+                    ref: str) -> str:
+    """The folder of environment `name` (no longer configured) under one of `bases`, to remove."""
+    if name in envs:
+        raise PublishError(f"--remove-env {name!r}: {name!r} is still in the config (and rendered); delete its "
+                           "environment file first", 2)
+    found = [join(base, name) for base in bases if _safe_target(checkout, join(base, name)).is_dir()]
+    if not found:
+        raise PublishError(f"--remove-env {name!r}: no folder {', '.join(f'{join(b, name)}/' for b in bases)} on "
+                           f"{ref} of {shown}", 2)
+    return found[0]
+
+
+def _orphans(checkout: Path, bases: Sequence[str], known: Collection[str], envs: Sequence[str]) -> dict[str, str]:
+    """Folders `<base>/<name>/` that hold only files this tool wrote for an environment `name` the config
+    no longer has."""
+    found: dict[str, str] = {}
+    for base in bases:
+        folder = _safe_target(checkout, base)
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            name = entry.name
+            if name in known or name in envs or name in found or entry.is_symlink() or not entry.is_dir():
+                continue
+            if any(entry.rglob("*")) and not foreign_files(entry, name):
+                found[name] = join(base, name)
+    return found
+
+
+def _empty_root_commit(checkout: Path, base: str, identity: Mapping[str, str]) -> str:
+    """A commit without files or parents that starts `base` in an empty repository (pushed with the branch)."""
+    tree = run_git(["mktree"], checkout, input="").stdout.strip()
+    message = (f"mlflow-gitops: start {base} of an empty repository\n\nAn empty first commit, so that the pull "
+               f"request of the first render has a base.\n")
+    return run_git(["commit-tree", tree, "-F", "-"], checkout, input=message, env=identity).stdout.strip()
+
+
+_RACE = ("non-fast-forward", "fetch first", "stale info", "[rejected]")
+_DENIED = ("authentication failed", "permission denied", "403", "401", "could not read username",
+           "not authorized", "access denied", "write access")
+
+
+def _push_failure(branch: str, shown: str, output: str) -> str:
+    """Why a push failed, and what helps: a race (run again), credentials, or a rule of the remote."""
+    detail = redact("; ".join(line.strip() for line in output.splitlines()
+                              if line.strip() and not line.startswith("To "))[-500:])
+    lowered = detail.lower()
+    if any(word in lowered for word in _DENIED):
+        why = ("the credentials git uses cannot push to it (check the token's write permission on the "
+               "repository, or the credential helper)")
+    elif "[remote rejected]" in lowered or "unpack failed" in lowered or "declined" in lowered:
+        why = ("the remote refused it: a protected branch, a server hook or a size or file rule of the remote; "
+               "running again will not help: change that rule or publish to another --branch")
+    elif any(word in lowered for word in _RACE):
+        why = "the branch moved on the remote meanwhile: run again"
+    else:
+        why = "git could not push"
+    return f"push of {branch} to {shown} failed: {why}: {detail}"
+
+
 def _descends(checkout: Path, head: str, base: str) -> bool:
     return run_git(["merge-base", "--is-ancestor", base, head], checkout, check=False).returncode == 0
 
 
-def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAULT_BRANCH, base: str = DEFAULT_BASE,
+def publish(files: Mapping[str, str], repo: str, path: str | Mapping[str, str], branch: str = DEFAULT_BRANCH,
+            base: str = DEFAULT_BASE,
             message: str | None = None, workdir: Path = DEFAULT_WORKDIR, *,
             environments: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-            provenance: Mapping[str, str] | None = None) -> PublishResult:
+            provenance: Mapping[str, str] | None = None, known: Collection[str] | None = None,
+            remove: Sequence[str] = ()) -> PublishResult:
     """Make `branch` of `repo` hold `files` (`<env>/<relative path>` -> text) under `path/<env>/`.
+
+    `path` is the repository folder holding every environment's folder, or a map environment -> its own
+    (each environment's `gitops.path`, which its engine objects point at).
 
     The branch gets one commit on top while it still contains `base`; once `base` moved on (an earlier
     update squash-merged) it is rebuilt from `base`, so its pull request shows exactly this render's change:
@@ -235,18 +326,18 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
     result equals the branch's head nothing is committed or pushed; else one commit (author and committer
     from GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, default `mlflow-gitops <mlflow-gitops@localhost>`) is pushed,
     fast-forward only unless rebuilt. Raises PublishError.
+
+    `known` (every environment the config has) makes the result name the folders next to these that hold
+    the render of an environment no longer in it (`orphans`); `remove` names such environments whose folder
+    is deleted in the same commit (only when every file in it is the tool's, for that environment).
     """
     environ = os.environ if environ is None else environ
-    try:
-        subdir = normalize_subdir(path)
-    except ValueError as exc:
-        raise PublishError(f"--path {exc}", 2) from exc
     check_ref_name("--branch", branch)
     check_ref_name("--base", base)
     envs = _environments(files, environments)
+    folders = _folders(path, envs)
     url = normalize_repo(repo)
     shown = redact(url)
-    folders = {env: join(subdir, env) for env in envs}
     name = environ.get("GIT_AUTHOR_NAME") or DEFAULT_AUTHOR[0]
     email = environ.get("GIT_AUTHOR_EMAIL") or DEFAULT_AUTHOR[1]
     identity = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
@@ -261,6 +352,7 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
         try:
             head = _remote_commit(target, branch)
             base_commit = _remote_commit(target, base)
+            base_start: str | None = None
             created = head is None
             # On top of the branch while it still holds the base; rebuilt on the base once the base moved on
             # (a squash merge of an earlier update), so the pull request shows exactly this render's change.
@@ -273,16 +365,26 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
             if start is not None:
                 run_git(["checkout", "--quiet", "--force", "--no-track", "-B", branch, start], target)
                 run_git(["clean", "--quiet", "-ffdx"], target)
-                old = read_tree_at(target, "HEAD", folders.values())
-                before = {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in old[folder].items()}
             elif run_git(["for-each-ref", "--count=1", "refs/remotes/origin/"], target).stdout.strip():
                 raise PublishError(f"--base {base!r}: no such branch in {shown}", 2)
-            else:  # an empty repository: the branch starts with the first commit
+            elif branch == base:  # an empty repository: the branch starts with the first commit
                 run_git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], target)
                 run_git(["update-ref", "-d", f"refs/heads/{branch}"], target, check=False)
                 run_git(["read-tree", "--empty"], target)
                 run_git(["clean", "--quiet", "-ffdx"], target)
+            else:  # an empty repository: the base starts with an empty commit, so a pull request has a base
+                base_start = _empty_root_commit(target, base, identity)
+                run_git(["checkout", "--quiet", "--force", "--no-track", "-B", branch, base_start], target)
+                run_git(["clean", "--quiet", "-ffdx"], target)
             start_ref = base if start == base_commit else branch
+            bases = sorted({folder.rpartition("/")[0] or "." for folder in folders.values()})
+            for name in remove:
+                folders[name] = _removed_folder(target, name, bases, envs, shown, start_ref)
+            envs = tuple(sorted({*envs, *remove}))
+            orphans = _orphans(target, bases, known, envs) if known is not None else {}
+            if start is not None:
+                old = read_tree_at(target, "HEAD", folders.values())
+                before = {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in old[folder].items()}
             changes = compare(before, files, envs, roots=folders, source=f"{shown}@{start_ref}")
 
             for env, folder in folders.items():
@@ -313,21 +415,20 @@ def publish(files: Mapping[str, str], repo: str, path: str, branch: str = DEFAUL
             if outside:
                 raise PublishError(f"refusing to commit files outside {', '.join(pathspecs)}: {', '.join(outside)}")
             if not staged:
-                return PublishResult(shown, branch, base, subdir, envs, changes, None, False, not created, target)
+                return PublishResult(shown, branch, base, folders, envs, changes, None, False, not created, target,
+                                     orphans=orphans)
 
             run_git(["commit", "--quiet", "--no-verify", "--no-edit", "-F", "-"], target,
-                    input=commit_message(changes, subdir, message, provenance), env=identity)
+                    input=commit_message(changes, message, provenance), env=identity)
             commit = run_git(["rev-parse", "HEAD"], target).stdout.strip()
             lease = [f"--force-with-lease=refs/heads/{branch}:{head}"] if rebuilt else []
-            push = run_git(["push", "--quiet", "--no-verify", "--porcelain", *lease, "origin",
-                            f"HEAD:refs/heads/{branch}"], target, check=False)
+            refspecs = [f"HEAD:refs/heads/{branch}"] + ([f"{base_start}:refs/heads/{base}"] if base_start else [])
+            push = run_git(["push", "--quiet", "--no-verify", "--porcelain", "--atomic", *lease, "origin",
+                            *refspecs], target, check=False)
             if push.returncode != 0:
-                detail = redact("; ".join(line.strip() for line in (push.stderr + push.stdout).splitlines()
-                                          if line.strip() and not line.startswith("To "))[-500:])
-                hint = (" (the branch moved on the remote meanwhile: run again)"
-                        if "non-fast-forward" in detail or "rejected" in detail else "")
-                raise PublishError(f"push of {branch} to {shown} failed{hint}: {detail}")
-            return PublishResult(shown, branch, base, subdir, envs, changes, commit, created, True, target, rebuilt)
+                raise PublishError(_push_failure(branch, shown, push.stderr + push.stdout))
+            return PublishResult(shown, branch, base, folders, envs, changes, commit, created, True, target, rebuilt,
+                                 started_base=base_start is not None, orphans=orphans)
         except GitError as exc:
             raise PublishError(f"{shown}: {exc}") from exc
 
@@ -337,6 +438,6 @@ def files_at(result: PublishResult, branch: str) -> dict[str, str]:
     the branch does not exist)."""
     if _remote_commit(result.checkout, branch) is None:
         return {}
-    folders = {env: join(result.path, env) for env in result.environments}
+    folders = result.folders
     found = read_tree_at(result.checkout, f"refs/remotes/origin/{branch}", folders.values())
     return {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in found[folder].items()}
