@@ -13,11 +13,15 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlflow_gitops import __version__
 from mlflow_gitops.config import ConfigError, load_environments
 from mlflow_gitops.config.load import ENV_OVERRIDES
 from mlflow_gitops.prerequisites import MissingPrerequisite
+
+if TYPE_CHECKING:
+    from mlflow_gitops.gitops.diff import DiffResult
 
 EXIT_BAD_INPUT = 2
 DEFAULT_CONFIG_DIR = Path("environments")
@@ -113,8 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--path", default=None, metavar="SUBDIR",
                       help="folder of the repository holding the <env>/ folders (default: the config's "
                            "gitops.path, itself '.' by default)")
-    diff.add_argument("--format", choices=("text", "markdown"), default="text",
-                      help="text for a terminal, markdown for a pull-request body or job summary (default: text)")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                      help="text for a terminal, markdown for a pull-request body or job summary, json for "
+                           "scripts (default: text)")
+    diff.add_argument("--kind", action="append", default=[], metavar="KIND", dest="kinds",
+                      help="show only objects of this kind (case-insensitive, e.g. Job or Database.postgresql."
+                           "cnpg.io); repeat for several; the exit code follows what is shown")
+    diff.add_argument("--name", action="append", default=[], metavar="PATTERN", dest="names",
+                      help="show only objects whose name matches this shell pattern (e.g. 'mlflow-*'); repeat "
+                           "for several")
 
     publish = commands.add_parser(
         "publish", help="commit the render to a branch of the GitOps repository (and open a pull request)",
@@ -261,15 +272,7 @@ def _error(message: str, exit_code: int = EXIT_BAD_INPUT) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops import join, normalize_subdir
-    from mlflow_gitops.gitops.diff import (
-        SourceError,
-        compare,
-        format_markdown,
-        format_text,
-        parse_against,
-        prefixed,
-        read_against,
-    )
+    from mlflow_gitops.gitops.diff import SourceError, compare, parse_against, prefixed, read_against
 
     subdir = None
     if args.path is not None:
@@ -292,13 +295,22 @@ def _diff(args: argparse.Namespace) -> int:
     from mlflow_gitops.output import tree
 
     result = compare(prefixed(found, roots), tree(render(environments)), list(roots), roots=roots, source=source)
-    print(format_markdown(result) if args.format == "markdown" else format_text(result), end="")
-    return 1 if result.has_changes else 0
+    return _report(args, result)
+
+
+def _report(args: argparse.Namespace, result: DiffResult) -> int:
+    """Print the diff report `--format` asks for, of the objects `--kind`/`--name` select; exit 1 when it
+    shows a change."""
+    from mlflow_gitops.gitops.reports import FORMATS
+
+    shown = result.only(args.kinds, args.names)
+    print(FORMATS[args.format](shown), end="")
+    return 1 if shown.has_changes else 0
 
 
 def _diff_cluster(args: argparse.Namespace, environments: list) -> int:
     from mlflow_gitops.gitops.cluster import ClusterError, Kubectl, cluster_sides
-    from mlflow_gitops.gitops.diff import compare, format_markdown, format_text
+    from mlflow_gitops.gitops.diff import compare
     from mlflow_gitops.names import UNITS
 
     kubectl = Kubectl(args.against_cluster, args.context)
@@ -311,14 +323,12 @@ def _diff_cluster(args: argparse.Namespace, environments: list) -> int:
         old, new = cluster_sides(tree(render(environments)), kubectl, names, UNITS)
     except ClusterError as exc:
         return _error(str(exc), exc.exit_code)
-    result = compare(old, new, names, source=f"cluster {server}")
-    print(format_markdown(result) if args.format == "markdown" else format_text(result), end="")
-    return 1 if result.has_changes else 0
+    return _report(args, compare(old, new, names, source=f"cluster {server}"))
 
 
 def _publish(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops import GitError, normalize_subdir
-    from mlflow_gitops.gitops.diff import compare, format_markdown
+    from mlflow_gitops.gitops.diff import compare
     from mlflow_gitops.gitops.forge import Forge, ForgeError, GitHub
     from mlflow_gitops.gitops.gitea import Gitea
     from mlflow_gitops.gitops.publish import (
@@ -330,6 +340,7 @@ def _publish(args: argparse.Namespace) -> int:
         provenance,
         publish,
     )
+    from mlflow_gitops.gitops.reports import format_markdown
 
     subdir = None
     if args.path is not None:

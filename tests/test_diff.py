@@ -20,18 +20,16 @@ from mlflow_gitops.app import render
 from mlflow_gitops.config import load_environments
 from mlflow_gitops.gitops import normalize_subdir
 from mlflow_gitops.gitops.diff import (
-    MARKDOWN_LIMIT,
     MASK,
     SourceError,
     compare,
-    format_markdown,
-    format_text,
     mask,
     mask_text,
     parse_against,
     prefixed,
     read_against,
 )
+from mlflow_gitops.gitops.reports import MARKDOWN_LIMIT, format_markdown, format_text
 from mlflow_gitops.output import tree
 from tests.conftest import NO_CONFIG
 
@@ -130,8 +128,10 @@ def test_against_folder_with_a_config_change(run_cli: Run, gitops: dict) -> None
     assert f"--- a/{SUBDIR}/default/" in out and f"+++ b/{SUBDIR}/default/" in out
     assert "-        image: localhost:30500/mlflow:3.6.0-oidc" in out
     assert "+        image: localhost:30500/mlflow:x" in out
-    # Job names carry a hash of their spec: the old Jobs go, new ones come
-    assert "+ added    Job mlflow/" in out and "- removed  Job mlflow/" in out
+    # Job names carry a hash of their spec: each old Job is paired with the new one, and its diff shown
+    assert "~ renamed  Job mlflow/mlflow-db-migration-" in out and " (was mlflow-db-migration-" in out
+    assert "+ added    Job" not in out and "- removed  Job" not in out
+    assert "\n# Job mlflow/mlflow-db-migration-" in out
     assert "unrelated" not in out and "other-env" not in out
 
 

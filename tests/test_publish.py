@@ -106,7 +106,8 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
         assert first.returncode == 0, first.stderr
         assert TOKEN not in first.stdout + first.stderr
         assert f"to branch {BRANCH} of {remote} (new branch from main)" in first.stdout
-        assert "mlflow-gitops: 1 changed, 4 added, 5 removed (env default)" in first.stdout  # Jobs renamed
+        # the Jobs' names carry their content hash: 4 renamed; the stale ConfigMap removed
+        assert "mlflow-gitops: 1 changed, 0 added, 1 removed, 4 renamed (env default)" in first.stdout
         assert "pull request #1 created: https://github.example/org/gitops/pull/1" in first.stdout
         assert count(remote, f"main..{BRANCH}") == 1
         assert git("rev-parse", "main", cwd=remote) == main_before
@@ -120,7 +121,7 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
             assert git("show", f"{BRANCH}:{path}", cwd=remote) + "\n" == text
         log = git("log", "-1", "--format=%an <%ae>|%cn <%ce>|%s%n%b", BRANCH, cwd=remote)
         assert log.startswith("mlflow-gitops <mlflow-gitops@localhost>|mlflow-gitops <mlflow-gitops@localhost>|"
-                              "mlflow-gitops: 1 changed, 4 added, 5 removed (env default)")
+                              "mlflow-gitops: 1 changed, 0 added, 1 removed, 4 renamed (env default)")
         assert "Changed:\n  Deployment mlflow/mlflow" in log and "Removed:\n  ConfigMap mlflow/stale" in log
 
         [listing, create] = github.requests
@@ -129,7 +130,7 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
         assert (create.method, create.path, create.status) == ("POST", "/repos/org/gitops/pulls", 201)
         assert set(create.body) == {"title", "head", "base", "body"}
         assert (create.body["head"], create.body["base"]) == (BRANCH, "main")
-        assert create.body["title"] == "mlflow-gitops: 1 changed, 4 added, 5 removed (env default)"
+        assert create.body["title"] == "mlflow-gitops: 1 changed, 0 added, 1 removed, 4 renamed (env default)"
         assert "| Kind | Added | Removed | Changed |" in create.body["body"]
         assert "```diff" in create.body["body"] and "+        image: localhost:30500/mlflow:3.6.0-oidc" in \
             create.body["body"]
@@ -163,7 +164,7 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
         assert git("log", "-1", "--format=%an <%ae>|%cn <%ce>", BRANCH, cwd=remote) == \
             "Release Bot <bot@example.com>|Release Bot <bot@example.com>"
         assert git("log", "-1", "--format=%s", BRANCH, cwd=remote) == \
-            "mlflow-gitops: 1 changed, 4 added, 4 removed (env default)"
+            "mlflow-gitops: 1 changed, 0 added, 0 removed, 4 renamed (env default)"
         assert TOKEN not in third.stdout + third.stderr
 
         assert [r.method for r in github.requests] == ["GET", "POST", "GET", "PATCH"]

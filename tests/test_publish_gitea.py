@@ -107,7 +107,8 @@ def test_publish_opens_updates_and_reopens_the_pull_request(run_cli: Run, gitea:
     assert first.returncode == 0, first.stderr
     assert f"to branch {BRANCH} of {url} (new branch from main)" in first.stdout
     subject = first.stdout.splitlines()[1]
-    assert re.fullmatch(r"mlflow-gitops: 1 changed, \d+ added, \d+ removed \(env default\)", subject), subject
+    assert re.fullmatch(r"mlflow-gitops: 1 changed, \d+ added, \d+ removed(, \d+ renamed)? \(env default\)",
+                        subject), subject
     assert f"pull request #1 created: {server.url}/{ORG}/{repo}/pulls/1" in first.stdout
     pull = only_open(server, repo)
     assert (pull["number"], pull["head"]["ref"], pull["base"]["ref"], pull["title"]) == (1, BRANCH, "main", subject)

@@ -6,7 +6,8 @@ object, identified by (environment, kind, namespace or "", name) plus its apiVer
 where one kind exists in two groups). Anything else (a kustomization.yaml, a README, a file that is not
 YAML) is compared as a file. Secret-looking values are replaced by `***` on both sides before any text is
 produced; that an object changed is still decided on the real values (reported as "only masked values
-differ").
+differ"). A removed and an added object whose names differ only in a content hash (a Job) are one renamed
+object. Diffs carry the line numbers of the files. The reports are in `reports`.
 
 The old side comes from `read_against(spec, folders)`: a local folder read as is, or a git repository (a
 URL, or the path of a work tree or bare repository) fetched shallowly at a ref into a temporary folder.
@@ -15,9 +16,10 @@ URL, or the path of a work tree or bare repository) fetched shallowly at a ref i
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
+import fnmatch
 import functools
-import html
 import os
 import re
 import shutil
@@ -31,12 +33,10 @@ from typing import Any
 import yaml
 
 from mlflow_gitops.gitops import GitError, is_git_repository, join, redact, run_git
+from mlflow_gitops.gitops.destructive import removal_warning
+from mlflow_gitops.output.files import dump
 
 MASK = "***"
-MARKDOWN_LIMIT = 60_000
-"""GitHub refuses a pull-request body over 65,536 characters; the Markdown report stops below that."""
-COLLAPSE_LINES = 25
-"""A diff longer than this is collapsed in <details> in Markdown."""
 YAML_SUFFIXES = (".yaml", ".yml")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -193,6 +193,13 @@ def _masks(key: Any, value: Any, pair_name: str | None) -> bool:
     return _mask_value(key, value)
 
 
+def _masked_like(value: Any) -> str:
+    """`***`, one per line of a multi-line value, so that masked text keeps the line numbers of the file."""
+    if isinstance(value, str) and "\n" in value.rstrip("\n"):
+        return "\n".join(MASK for _ in value.rstrip("\n").split("\n")) + ("\n" if value.endswith("\n") else "")
+    return MASK
+
+
 def _mask(node: Any, counter: list[int], top: bool = False) -> Any:
     if isinstance(node, dict):
         if node.get("kind") == "Secret" and (top or isinstance(node.get("metadata"), dict)):  # also in a List
@@ -201,7 +208,7 @@ def _mask(node: Any, counter: list[int], top: bool = False) -> Any:
                 if isinstance(values, dict):
                     for key, value in values.items():
                         if value not in (None, "", MASK):
-                            values[key] = MASK
+                            values[key] = _masked_like(value)
                             counter[0] += 1
                 elif values not in (None, "", MASK, {}):
                     node[field_name] = MASK
@@ -284,6 +291,43 @@ class _Object:
     doc: Any
     masked: Any
     text: str
+    """The masked object as the product writes it (`output.dump`)."""
+    line: int | None = None
+    """Lines of the file before the object's text, when the file holds it exactly as `text` is laid out (so
+    diff line numbers are the file's); None when the file lays it out otherwise."""
+
+
+_SEPARATOR = re.compile(r"^---(?:\s|$)")
+
+
+def _chunks(text: str) -> list[tuple[int, str]]:
+    """The documents of a YAML stream as (index of their first line, their text without leading comment and
+    blank lines), skipping those that hold nothing."""
+    chunks: list[tuple[int, list[str]]] = [(0, [])]
+    for number, line in enumerate(text.splitlines(keepends=True)):
+        if _SEPARATOR.match(line):
+            chunks.append((number + 1, []))
+        else:
+            chunks[-1][1].append(line)
+    found = []
+    for start, lines in chunks:
+        skip = 0
+        while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
+            skip += 1
+        if skip < len(lines):
+            found.append((start + skip, "".join(lines[skip:])))
+    return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down (`1`, `1.0` and `true` are different YAML)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 @dataclass
@@ -318,7 +362,8 @@ def _parse(files: Mapping[str, str], environments: set[str], label: str) -> _Sid
             side.masked += count
             continue
         rest: list[str] = []
-        for doc in docs:
+        chunks = _chunks(text)
+        for index, doc in enumerate(docs):
             masked, count = mask(doc)
             side.masked += count
             oid = object_id(env, doc)
@@ -328,7 +373,10 @@ def _parse(files: Mapping[str, str], environments: set[str], label: str) -> _Sid
                 side.warnings.append(f"{label}: {oid.label(with_env=True)} is in {side.objects[oid].path} and "
                                      f"{path}; the second is ignored")
             else:
-                side.objects[oid] = _Object(path, doc, masked, canonical(masked))
+                line = None
+                if len(chunks) == len(docs) and chunks[index][1] == dump(doc):
+                    line = chunks[index][0]
+                side.objects[oid] = _Object(path, doc, masked, dump(masked), line)
         side.rest[path] = "---\n".join(rest)
     return side
 
@@ -337,16 +385,26 @@ def _parse(files: Mapping[str, str], environments: set[str], label: str) -> _Sid
 # Result
 
 
+STATUSES = ("changed", "renamed", "added", "removed", "moved")
+"""What can happen to an object, in the order reports list them."""
+
+
 @dataclass(frozen=True)
 class ObjectChange:
     id: ObjectId
     status: str
-    """added, removed, changed or moved (same content, another file)."""
+    """changed; renamed (a Job whose content hash, so its name, changed: `old_id` is the one it replaces);
+    added; removed; moved (same content, another file)."""
     old_path: str | None
     new_path: str | None
     diff: str = ""
+    """A unified diff of the masked object (for added and removed ones, its whole content), with the line
+    numbers of its files."""
     masked_only: bool = False
     """The object changed, but only in values that are masked: the diff shows nothing."""
+    old_id: ObjectId | None = None
+    warning: str = ""
+    """For a removed object: what removing it does to data (`destructive.removal_warning`)."""
 
 
 @dataclass(frozen=True)
@@ -369,6 +427,8 @@ class DiffResult:
     masked_old: int = 0
     masked_new: int = 0
     warnings: tuple[str, ...] = ()
+    filter: str = ""
+    """What `only` kept (`kind Job; name mlflow-*`), empty when nothing was filtered."""
 
     def of(self, status: str) -> list[ObjectChange]:
         return [c for c in self.objects if c.status == status]
@@ -388,6 +448,10 @@ class DiffResult:
     @property
     def moved(self) -> list[ObjectChange]:
         return self.of("moved")
+
+    @property
+    def renamed(self) -> list[ObjectChange]:
+        return self.of("renamed")
 
     @property
     def has_changes(self) -> bool:
@@ -418,14 +482,37 @@ class DiffResult:
         env, _, rel = path.partition("/")
         return join(self.roots.get(env, env), rel)
 
-    def summary(self) -> str:
-        """`3 changed, 1 added, 0 removed` (+ moved and other files when there are any)."""
-        parts = [f"{len(self.changed)} changed", f"{len(self.added)} added", f"{len(self.removed)} removed"]
-        if self.moved:
-            parts.append(f"{len(self.moved)} moved")
-        if self.files:
-            parts.append(f"{len(self.files)} other file{'s' if len(self.files) != 1 else ''} changed")
+    def summary(self, env: str | None = None) -> str:
+        """`3 changed, 1 added, 0 removed` (+ renamed, moved and other files when there are any), of every
+        environment or of `env`."""
+        objects = [c for c in self.objects if env is None or c.id.env == env]
+        files = [f for f in self.files if env is None or f.path.split("/", 1)[0] == env]
+        counts = Counter(c.status for c in objects)
+        parts = [f"{counts['changed']} changed", f"{counts['added']} added", f"{counts['removed']} removed"]
+        parts += [f"{counts[status]} {status}" for status in ("renamed", "moved") if counts[status]]
+        if files:
+            parts.append(f"{len(files)} other file{'s' if len(files) != 1 else ''} changed")
         return ", ".join(parts)
+
+    @property
+    def destructive(self) -> list[ObjectChange]:
+        """Removed objects whose removal deletes data or leaves it unserved."""
+        return [c for c in self.objects if c.warning]
+
+    def only(self, kinds: Sequence[str] = (), names: Sequence[str] = ()) -> DiffResult:
+        """The objects of the given kinds (case-insensitive; `Kind.group` also matches) whose name matches
+        one of the shell patterns `names`; files are left out once anything is filtered."""
+        if not kinds and not names:
+            return self
+        wanted = {k.lower() for k in kinds}
+
+        def keep(oid: ObjectId) -> bool:
+            kind_ok = not wanted or oid.kind.lower() in wanted or f"{oid.kind}.{oid.group}".lower() in wanted
+            return kind_ok and (not names or any(fnmatch.fnmatchcase(oid.name, pattern) for pattern in names))
+
+        shown = [f"kind {', '.join(kinds)}"] * bool(kinds) + [f"name {', '.join(names)}"] * bool(names)
+        objects = tuple(c for c in self.objects if keep(c.id) or (c.old_id is not None and keep(c.old_id)))
+        return dataclasses.replace(self, objects=objects, files=(), filter="; ".join(shown))
 
     def envs_label(self) -> str:
         names = ", ".join(self.environments)
@@ -438,13 +525,52 @@ class DiffResult:
                 f"{self.masked_new} in the render")
 
 
-def _unified(old: str, new: str, old_label: str, new_label: str) -> str:
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), old_label,
-                                 new_label, n=3)
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+NORMALIZED = "(normalized: the file lays this object out otherwise; line numbers count from the object)"
+
+
+def _unified(old: str, new: str, old_label: str, new_label: str, old_line: int | None = 0,
+             new_line: int | None = 0) -> str:
+    """A unified diff whose hunks carry the line numbers of the files: `old_line`/`new_line` lines precede
+    the text in its file (None: the file lays the object out otherwise, so the side's label says so)."""
+    if old_line is None:
+        old_label += "\t" + NORMALIZED
+    if new_line is None:
+        new_label += "\t" + NORMALIZED
+    shift_old, shift_new = old_line or 0, new_line or 0
+
+    def shifted(m: re.Match[str]) -> str:
+        a, b = int(m[1]), int(m[3])
+        a += shift_old if (a or (m[2] or "") != ",0") else 0
+        b += shift_new if (b or (m[4] or "") != ",0") else 0
+        return f"@@ -{a}{m[2] or ''} +{b}{m[4] or ''} @@"
+
     out = []
-    for line in lines:
+    for line in difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), old_label,
+                                     new_label, n=3):
+        if line.startswith("@@"):
+            line = _HUNK.sub(shifted, line, count=1)
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+_HASHED = re.compile(r"^(?P<stem>.+)-[0-9a-f]{6,16}$")
+
+
+def _renames(added: Sequence[ObjectId], removed: Sequence[ObjectId]) -> list[tuple[ObjectId, ObjectId]]:
+    """(removed, added) pairs of one kind and namespace whose names differ only in a trailing content hash
+    (`mlflow-db-migration-8bb2c71c7a`), when exactly one of each shares the stem."""
+    def stems(ids: Sequence[ObjectId]) -> dict[tuple[str, str, str, str, str], list[ObjectId]]:
+        found: dict[tuple[str, str, str, str, str], list[ObjectId]] = {}
+        for oid in ids:
+            m = _HASHED.match(oid.name)
+            if m:
+                found.setdefault((oid.env, oid.kind, oid.group, oid.namespace, m["stem"]), []).append(oid)
+        return found
+
+    old, new = stems(removed), stems(added)
+    return [(old[key][0], new[key][0]) for key in sorted(old.keys() & new.keys())
+            if len(old[key]) == 1 and len(new[key]) == 1]
 
 
 def compare(old: Mapping[str, str], new: Mapping[str, str], environments: Sequence[str] | None = None, *,
@@ -466,18 +592,33 @@ def compare(old: Mapping[str, str], new: Mapping[str, str], environments: Sequen
         return join(roots[env], rel)
 
     changes: list[ObjectChange] = []
-    for oid in sorted(before.objects.keys() | after.objects.keys()):
-        a, b = before.objects.get(oid), after.objects.get(oid)
-        if a is None and b is not None:
-            changes.append(ObjectChange(oid, "added", None, b.path))
-        elif b is None and a is not None:
-            changes.append(ObjectChange(oid, "removed", a.path, None))
-        elif a is not None and b is not None:
-            if a.doc != b.doc or a.text != b.text:
-                diff = _unified(a.text, b.text, f"a/{shown(a.path)}", f"b/{shown(b.path)}")
-                changes.append(ObjectChange(oid, "changed", a.path, b.path, diff, masked_only=not diff))
-            elif a.path != b.path:
-                changes.append(ObjectChange(oid, "moved", a.path, b.path))
+    added = sorted(after.objects.keys() - before.objects.keys())
+    removed = sorted(before.objects.keys() - after.objects.keys())
+    pairs = _renames(added, removed)
+    paired = {oid for pair in pairs for oid in pair}
+    for old_id, new_id in pairs:
+        a, b = before.objects[old_id], after.objects[new_id]
+        diff = _unified(a.text, b.text, f"a/{shown(a.path)}", f"b/{shown(b.path)}", a.line, b.line)
+        changes.append(ObjectChange(new_id, "renamed", a.path, b.path, diff, masked_only=not diff, old_id=old_id))
+    for oid in added:
+        if oid not in paired:
+            b = after.objects[oid]
+            diff = _unified("", b.text, "/dev/null", f"b/{shown(b.path)}", 0, b.line)
+            changes.append(ObjectChange(oid, "added", None, b.path, diff))
+    for oid in removed:
+        if oid not in paired:
+            a = before.objects[oid]
+            diff = _unified(a.text, "", f"a/{shown(a.path)}", "/dev/null", a.line, 0)
+            warning = removal_warning(oid.kind, oid.group, oid.name, a.doc) or ""
+            changes.append(ObjectChange(oid, "removed", a.path, None, diff, warning=warning))
+    for oid in sorted(before.objects.keys() & after.objects.keys()):
+        a, b = before.objects[oid], after.objects[oid]
+        if not _same(a.doc, b.doc):
+            diff = _unified(a.text, b.text, f"a/{shown(a.path)}", f"b/{shown(b.path)}", a.line, b.line)
+            changes.append(ObjectChange(oid, "changed", a.path, b.path, diff, masked_only=not diff))
+        elif a.path != b.path:
+            changes.append(ObjectChange(oid, "moved", a.path, b.path))
+    changes.sort(key=lambda c: c.id)
 
     touched = {c.old_path for c in changes if c.status != "added"} | {c.new_path for c in changes if c.new_path}
     files: list[FileChange] = []
@@ -664,156 +805,9 @@ def prefixed(per_folder: Mapping[str, Mapping[str, str]], folders: Mapping[str, 
     return {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in per_folder[folder].items()}
 
 
-# --------------------------------------------------------------------------------------------------------
-# Reports
-
-
-def format_text(result: DiffResult) -> str:
-    lines: list[str] = []
-    where = ", ".join(f"{result.roots[e]}/" for e in result.environments)
-    source = f" in {result.source}" if result.source else ""
-    if not result.has_changes:
-        lines.append(f"no changes: the render of {result.envs_label()} matches {where}{source}")
-        lines += [f"warning: {w}" for w in result.warnings]
-        return "\n".join(lines) + "\n"
-    lines.append(f"render of {result.envs_label()} vs {where}{source}:")
-    marks = {"added": "+", "removed": "-", "changed": "~", "moved": ">"}
-    for change in sorted(result.objects, key=lambda c: (list(marks).index(c.status), c.id)):
-        extra = ""
-        if change.status == "moved":
-            extra = f"  ({result.repo_path(change.old_path or '')} -> {result.repo_path(change.new_path or '')})"
-        elif change.masked_only:
-            extra = "  (only masked values differ)"
-        lines.append(f"  {marks[change.status]} {change.status:<8} {result.label(change.id)}{extra}")
-    for item in result.files:
-        status = "changed (comments/formatting only)" if item.status == "formatting" else item.status
-        lines.append(f"  * file     {result.repo_path(item.path)}: {status}")
-    lines.append(f"summary: {result.summary()}")
-    if result.masked_note():
-        lines.append(result.masked_note())
-    lines += [f"warning: {w}" for w in result.warnings]
-    for change in result.changed:
-        if change.diff:
-            lines.append("")
-            lines.append(f"# {result.label(change.id)}")
-            lines.append(change.diff.rstrip("\n"))
-    for item in result.files:
-        if item.diff:
-            lines.append("")
-            lines.append(f"# file {result.repo_path(item.path)}")
-            lines.append(item.diff.rstrip("\n"))
-    return "\n".join(lines) + "\n"
-
-
-def _fence(text: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
-    return "`" * max(3, longest + 1)
-
-
-def _code(text: str) -> str:
-    return "`" + text.replace("`", "'") + "`"
-
-
-def _diff_block(label: str, diff: str, limit: int | None = None) -> str:
-    lines = diff.rstrip("\n").split("\n")
-    count = len(lines)
-    truncated = ""
-    if limit is not None:
-        kept: list[str] = []
-        size = 0
-        for line in lines:
-            if size + len(line) + 1 > limit:
-                truncated = f"\n_… {count - len(kept)} more lines not shown._\n"
-                break
-            kept.append(line)
-            size += len(line) + 1
-        lines = kept
-    body = "\n".join(lines)
-    fence = _fence(body)
-    block = f"{fence}diff\n{body}\n{fence}\n{truncated}"
-    if count > COLLAPSE_LINES:
-        return (f"<details>\n<summary><code>{html.escape(label)}</code> ({count} lines)</summary>\n\n{block}\n"
-                "</details>\n")
-    return f"**{_code(label)}**\n\n{block}"
-
-
-def format_markdown(result: DiffResult, limit: int = MARKDOWN_LIMIT, heading: str = "mlflow-gitops diff") -> str:
-    """A pull-request body: summary table per kind, lists, then diffs; at most `limit` characters."""
-    where = ", ".join(_code(f"{result.roots[e]}/") for e in result.environments)
-    source = f" in {_code(result.source)}" if result.source else ""
-    head = [f"### {heading}\n", f"Render of {result.envs_label()} compared with {where}{source}.\n"]
-    if not result.has_changes:
-        head.append("**No changes.**\n")
-        head += [f"> warning: {w}\n" for w in result.warnings]
-        return "\n".join(head)
-    head.append(f"**{result.summary()}**\n")
-    if result.masked_note():
-        head.append(f"_{result.masked_note().replace(MASK, '`***`')}._\n")
-    head += [f"> warning: {w}\n" for w in result.warnings]
-    statuses = ["added", "removed", "changed"] + (["moved"] if result.moved else [])
-    table = ["| Kind | " + " | ".join(s.capitalize() for s in statuses) + " |",
-             "|---|" + "---:|" * len(statuses)]
-    totals: Counter[str] = Counter()
-    for kind, counts in result.counts_by_kind().items():
-        table.append(f"| {kind} | " + " | ".join(str(counts[s]) for s in statuses) + " |")
-        totals += counts
-    table.append("| **Total** | " + " | ".join(f"**{totals[s]}**" for s in statuses) + " |")
-    head.append("\n".join(table) + "\n")
-
-    sections: list[str] = []
-    for status in statuses:
-        items = result.of(status)
-        if not items:
-            continue
-        entries = []
-        for change in items:
-            line = f"- {_code(result.label(change.id))}"
-            if status == "moved":
-                line += f": {_code(result.repo_path(change.old_path or ''))} → " \
-                        f"{_code(result.repo_path(change.new_path or ''))}"
-            elif change.masked_only:
-                line += " (only masked values differ)"
-            entries.append(line)
-        sections.append(f"#### {status.capitalize()} ({len(items)})\n\n" + "\n".join(entries) + "\n")
-    if result.files:
-        names = {"formatting": "changed (comments/formatting only)"}
-        sections.append(f"#### Other files ({len(result.files)})\n\n" + "\n".join(
-            f"- {_code(result.repo_path(f.path))}: {names.get(f.status, f.status)}" for f in result.files) + "\n")
-    diffs = [(result.label(c.id), c.diff) for c in result.changed if c.diff]
-    diffs += [(f"file {result.repo_path(f.path)}", f.diff) for f in result.files if f.diff]
-    if diffs:
-        sections.append("#### Diffs\n")
-
-    note_reserve = 400
-    body = "\n".join(head + sections)
-    if len(body) + note_reserve > limit:
-        body = body[:body.rfind("\n", 0, limit - note_reserve) + 1]
-        return body + "\n" + _cut_note(limit)
-    omitted = 0
-    for title, diff in diffs:
-        block = _diff_block(title, diff)
-        if len(body) + len(block) + 1 + note_reserve <= limit:
-            body += "\n" + block
-            continue
-        room = limit - len(body) - note_reserve - 300 - len(title)
-        if room > 2000:
-            body += "\n" + _diff_block(title, diff, limit=room)
-        else:
-            omitted += 1
-    if omitted:
-        body += "\n" + _cut_note(limit, omitted)
-    return body
-
-
-def _cut_note(limit: int, omitted: int | None = None) -> str:
-    what = f"{omitted} more diff(s) not shown" if omitted else "the rest of this report is not shown"
-    return (f"> **Note:** {what}: the body is limited to {limit:,} characters (GitHub allows 65,536). "
-            "Run `mlflow-gitops diff` locally for the whole report.\n")
-
-
 __all__ = [
-    "MARKDOWN_LIMIT",
     "MASK",
+    "STATUSES",
     "Against",
     "DiffResult",
     "FileChange",
@@ -822,8 +816,6 @@ __all__ = [
     "SourceError",
     "canonical",
     "compare",
-    "format_markdown",
-    "format_text",
     "mask",
     "mask_text",
     "parse_against",

@@ -95,16 +95,17 @@ def commit_message(result: DiffResult, message: str | None = None,
     """First line `mlflow-gitops: 3 changed, 1 added, 0 removed (env default)` (or `message`), then the
     objects and files, one per line, then `provenance` as git trailers (`Mlflow-gitops-version: 0.1.0`)."""
     counts = f"{len(result.changed)} changed, {len(result.added)} added, {len(result.removed)} removed"
+    counts += f", {len(result.renamed)} renamed" if result.renamed else ""
     if not result.objects and result.files:  # e.g. only a file that holds no object went: say what changed
         by_status = Counter(f.status for f in result.files)
         counts = "no object changed; files " + ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
     subject = message.strip() if message and message.strip() else f"mlflow-gitops: {counts} ({result.envs_label()})"
     body: list[str] = []
-    for status in ("changed", "added", "removed", "moved"):
+    for status in ("changed", "renamed", "added", "removed", "moved"):
         items = result.of(status)
         if items:
             body.append(f"{status.capitalize()}:")
-            body += [f"  {result.label(c.id)}" for c in items]
+            body += [f"  {result.label(c.id)}" + (f" (was {c.old_id.name})" if c.old_id else "") for c in items]
     if result.files:
         body.append("Files:")
         body += [f"  {result.repo_path(f.path)} ({f.status})" for f in result.files]
