@@ -235,6 +235,10 @@ def _validate(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     for env in environments:
         print(f"{env.name}: ok ({env.source}; {len(env.instances)} instance(s))")
+        if len(env.precedence) > 2:  # more than the defaults and the file: say which wins
+            print(f"  precedence, lowest first: {' < '.join(env.precedence)}")
+            for override in env.overrides:
+                print(f"  overrides {override}")
     return 0
 
 

@@ -1,12 +1,14 @@
 """Read environment files once, apply the old module's environment variables, validate, build settings.
 
-Flow: built-in defaults <- environment file <- environment variables -> JSON Schema -> semantic checks
--> frozen settings. Every problem is collected and raised together as a ConfigError.
+Flow: built-in defaults <- the bases the file extends (`layers`) <- environment file <- environment
+variables -> JSON Schema -> semantic checks -> frozen settings. Every problem is collected and raised
+together as a ConfigError.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import errno
 import json
 import os
@@ -24,7 +26,7 @@ import yaml
 from mlflow_gitops.config import rules
 from mlflow_gitops.config import settings as s
 from mlflow_gitops.config.errors import NO_VALUE, ConfigError, Problem, key_path
-from mlflow_gitops.config.yaml_file import read_yaml
+from mlflow_gitops.config.layers import BASE_PREFIX, key_origins, layers, overrides
 
 DEFAULT_ENVIRONMENT = "default"
 BUILT_IN = "built-in defaults"
@@ -110,10 +112,18 @@ def _describe(error: jsonschema.ValidationError) -> str:
             return f"{error.message}{hint}"
 
 
+def _is_cross_field_rule(error: jsonschema.ValidationError) -> bool:
+    """The schema's `allOf` if/then rules (each marked `x-rule`) are there for editors: `rules` checks the
+    same on the merged config, with its defaults and a message that says what to change."""
+    return "allOf" in error.schema_path
+
+
 def _schema_problems(doc: dict[str, Any], origin: Callable[[tuple[Any, ...]], str]) -> list[Problem]:
     problems = []
     errors = sorted(_validator().iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     for error in errors:
+        if _is_cross_field_rule(error):
+            continue
         parts = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
             known = set(error.schema.get("properties", {}))
@@ -397,18 +407,24 @@ def load_environment(name: str, path: Path | None, environ: Mapping[str, str],
     `gitops_path` (publish --path) overrides `gitops.path`, which the engine objects point at.
     """
     source = _display(path) if path else BUILT_IN
-    file_doc = read_yaml(path, source) if path else {}
+    stack = layers(path, _display) if path else []
+    file_doc: dict[str, Any] = {}
+    for layer in stack:
+        file_doc = _merge(file_doc, layer.doc)
     merged = _merge(copy.deepcopy(_defaults()), file_doc)
     problems: list[Problem] = []
     set_by = _apply_env(merged, environ, problems)
     if gitops_path is not None:
         merged.setdefault("gitops", {})["path"] = gitops_path
         set_by[("gitops", "path")] = "--path"
+    from_bases = {key: where for key, where in key_origins(stack).items() if where != source}
 
     def origin(parts: tuple[Any, ...]) -> str:
         for length in range(len(parts), 0, -1):
             if parts[:length] in set_by:
                 return set_by[parts[:length]]
+            if parts[:length] in from_bases:
+                return from_bases[parts[:length]]
         return source
 
     def explicit(parts: tuple[Any, ...]) -> bool:
@@ -422,6 +438,11 @@ def load_environment(name: str, path: Path | None, environ: Mapping[str, str],
     if problems:
         raise ConfigError(problems)
     env = _settings(name, source, merged)
+    precedence = (BUILT_IN, *(layer.source for layer in stack), *dict.fromkeys(set_by.values()))
+    file_origins = key_origins(stack)
+    by_variables = [f"{key_path(key)} ({by} over {file_origins[key]})" for key, by in set_by.items()
+                    if key in file_origins]
+    env = dataclasses.replace(env, precedence=precedence, overrides=(*overrides(stack), *by_variables))
     problems = rules.problems(env, origin, explicit)
     if problems:
         raise ConfigError(problems)
@@ -501,8 +522,8 @@ def discover(config_dir: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for entry in entries:
         stem, dot, suffix = entry.rpartition(".")
-        if entry.startswith(".") or not dot or f".{suffix.lower()}" not in SUFFIXES:
-            continue
+        if entry.startswith((".", BASE_PREFIX)) or not dot or f".{suffix.lower()}" not in SUFFIXES:
+            continue  # hidden files belong to other tools; `_name.yaml` is a base that environments extend
         path = config_dir / entry
         if f".{suffix}" not in SUFFIXES:
             problems.append(Problem(_display(path), "", f"the suffix must be .yaml or .yml in lower case; rename "

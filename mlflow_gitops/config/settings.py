@@ -314,3 +314,8 @@ class EnvironmentSettings:
     gitops: GitOpsSettings
     network: NetworkSettings
     instances: tuple[InstanceSettings, ...]
+    precedence: tuple[str, ...] = ()
+    """Where the values come from, lowest first: the built-in defaults, each base the file extends, the
+    file, then each environment variable or option that set a key."""
+    overrides: tuple[str, ...] = ()
+    """`key (file, over base)` for each key that a later layer set again over a base's value."""

@@ -128,6 +128,8 @@ def test_flux_reconciles_each_environment_in_order(env: str, plane: ControlPlane
     if env == "default":
         (config / "default.yaml").write_text("gitops:\n  interval: 1m\n  timeout: 4m\n")
     else:
+        for base in EXAMPLES.glob("_*.yaml"):  # the shared bases the examples extend
+            (config / base.name).write_text(base.read_text())
         doc = yaml.safe_load((EXAMPLES / f"{env}.yaml").read_text())
         doc.setdefault("gitops", {}).update({"interval": "1m", "timeout": "4m"})
         if doc["gitops"].get("repository", {}).get("url"):
