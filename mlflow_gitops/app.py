@@ -27,7 +27,15 @@ try:
     import cdk8s
 
     from mlflow_gitops.constructs import MlflowPlatform
-    from mlflow_gitops.constructs.gitops import ARGOCD_SYNC_WAVE, ARGOCD_WAVES, UNITS, ArgoCdSync, FluxEntry, FluxSync
+    from mlflow_gitops.constructs.gitops import (
+        ARGOCD_SYNC_WAVE,
+        ARGOCD_WAVES,
+        UNITS,
+        ArgoCdProject,
+        ArgoCdSync,
+        FluxEntry,
+        FluxSync,
+    )
 finally:
     if _node_options is None:
         os.environ.pop("NODE_OPTIONS", None)
@@ -100,12 +108,22 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
                 doc["metadata"].setdefault("annotations", {})[ARGOCD_SYNC_WAVE] = ARGOCD_WAVES[unit]
         return docs
 
-    return [
-        Rendered(
-            environment=env,
-            units={unit: unit_documents(env, platforms, unit) for unit in UNITS},
-            engine=tuple(documents(engine)),
-            entry=tuple(documents(entry)) if entry else (),
-        )
-        for env, platforms, engine, entry in built
-    ]
+    rendered = []
+    for env, platforms, engine, entry in built:
+        units = {unit: unit_documents(env, platforms, unit) for unit in UNITS}
+        if env.gitops.engine == "argocd" and env.gitops.argocd_project is None:
+            # The project allows exactly what the units hold, so it is made once they are rendered.
+            ArgoCdProject(engine, "project", env=env, targets=_targets(units))
+        rendered.append(Rendered(environment=env, units=units, engine=tuple(documents(engine)),
+                                 entry=tuple(documents(entry)) if entry else ()))
+    return rendered
+
+
+def _targets(units: dict[str, tuple[Document, ...]]) -> tuple[tuple[str, str, str], ...]:
+    """(API group, kind, namespace or "") of every object of the units."""
+    found = set()
+    for docs in units.values():
+        for doc in docs:
+            group = doc["apiVersion"].rpartition("/")[0]
+            found.add((group, doc["kind"], doc["metadata"].get("namespace", "")))
+    return tuple(sorted(found))

@@ -102,6 +102,17 @@ def argocd_application_name(env: EnvironmentSettings) -> str:
     return f"{APP}-{env.name}"
 
 
+def argocd_project_name(env: EnvironmentSettings) -> str:
+    """The AppProject the render makes for an environment's Application, unless `gitops.argocd.project`
+    names one of the user's."""
+    return f"{APP}-{env.name}"
+
+
+def argocd_project(env: EnvironmentSettings) -> str:
+    """The project of the environment's Application."""
+    return env.gitops.argocd_project or argocd_project_name(env)
+
+
 def flux_entry_name(env: EnvironmentSettings) -> str:
     """The Flux Kustomization that applies an environment's engine objects (constructs.gitops.FluxEntry)."""
     return f"{APP}-{env.name}"
@@ -117,7 +128,9 @@ def engine_objects(env: EnvironmentSettings) -> tuple[ObjectName, ...]:
     """The GitOps engine's objects of an environment (see constructs.gitops)."""
     gitops = env.gitops
     if gitops.engine == "argocd":
-        return (ObjectName("Application", gitops.namespace, argocd_application_name(env), LABEL),)
+        project = (() if gitops.argocd_project else
+                   (ObjectName("AppProject", gitops.namespace, argocd_project_name(env), SUBDOMAIN),))
+        return (*project, ObjectName("Application", gitops.namespace, argocd_application_name(env), LABEL))
     source = ((ObjectName("GitRepository", gitops.namespace, flux_source_name(env), SUBDOMAIN),)
               if gitops.repository_url else ())
     entry = ObjectName("Kustomization", gitops.namespace, flux_entry_name(env), LABEL)

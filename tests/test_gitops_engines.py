@@ -15,7 +15,7 @@ from mlflow_gitops.app import render
 from mlflow_gitops.config import ConfigError, load_environments
 from mlflow_gitops.output import environment_files
 from mlflow_gitops.validation import SchemaValidator
-from tests.conftest import EXAMPLES, find
+from tests.conftest import EXAMPLES, find, one
 from tests.pod_security import pod_specs, restricted_violations
 
 FLUX_FORCE = {"kustomize.toolkit.fluxcd.io/force": "enabled"}
@@ -225,3 +225,34 @@ def test_flux_entry_point_applies_the_engine_objects_and_holds_the_source(exampl
     assert dev_entry["spec"]["path"] == f"./{dev.environment.gitops.path}/dev/flux"
     assert dev_entry["spec"]["sourceRef"]["name"] == "mlflow-gitops-dev"
     assert not any(p.startswith("entry/") for p in environment_files(examples["prod"])), "Argo CD: argocd/ is the entry"
+
+
+def test_argocd_renders_a_least_privilege_app_project_unless_one_is_named(tmp_path, validator_for_examples):
+    (tmp_path / "prod.yaml").write_text(
+        "cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Cluster, postgresql.cnpg.io/v1/Database, "
+        "external-secrets.io/v1, traefik.io/v1alpha1, argoproj.io/v1alpha1]\n"
+        "gitops:\n  engine: argocd\n  repository: {url: 'https://git.example.com/acme/gitops.git'}\n"
+        "instances:\n  - name: alpha\n  - name: beta\n    namespace: team-beta\n")
+    [rendered] = render(load_environments(None, tmp_path, {}))
+    project = one(list(rendered.engine), "AppProject", "mlflow-prod")
+    app = one(list(rendered.engine), "Application", "mlflow-prod")
+    assert app["spec"]["project"] == "mlflow-prod" and project["metadata"]["namespace"] == "argocd"
+    assert project["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "-1"  # before the Application
+    spec = project["spec"]
+    assert spec["sourceRepos"] == ["https://git.example.com/acme/gitops.git"]
+    units = [doc for docs in rendered.units.values() for doc in docs]
+    namespaces = {d["metadata"]["namespace"] for d in units if "namespace" in d["metadata"]}
+    assert {d["namespace"] for d in spec["destinations"]} == namespaces == {"alpha", "team-beta", "postgres"}
+    assert {d["server"] for d in spec["destinations"]} == {"https://kubernetes.default.svc"}
+    kinds = {(d["apiVersion"].rpartition("/")[0], d["kind"], "namespace" in d["metadata"]) for d in units}
+    allowed = ({(w["group"], w["kind"], True) for w in spec["namespaceResourceWhitelist"]}
+               | {(w["group"], w["kind"], False) for w in spec["clusterResourceWhitelist"]})
+    assert allowed == kinds and spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    assert validator_for_examples.validate_all(list(rendered.engine)) == {}
+    assert "argocd/argocd_appproject_mlflow-prod.yaml" in environment_files(rendered)
+    # a project the user manages is used as named, and not rendered
+    (tmp_path / "prod.yaml").write_text((tmp_path / "prod.yaml").read_text().replace(
+        "  repository:", "  argocd: {project: platform}\n  repository:"))
+    [named] = render(load_environments(None, tmp_path, {}))
+    assert [d["kind"] for d in named.engine] == ["Application"]
+    assert one(list(named.engine), "Application", "mlflow-prod")["spec"]["project"] == "platform"

@@ -385,7 +385,7 @@ def _gitops(raw: dict[str, Any]) -> s.GitOpsSettings:
         branch=repo["branch"],
         secret_name=repo.get("secretName"),
         namespace=raw.get("namespace", "flux-system" if raw["engine"] == "flux" else "argocd"),
-        argocd_project=argocd["project"],
+        argocd_project=argocd.get("project"),
         argocd_destination=argocd["destinationServer"],
     )
 

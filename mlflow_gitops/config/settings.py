@@ -158,7 +158,8 @@ class GitOpsSettings:
     branch: str
     secret_name: str | None
     namespace: str
-    argocd_project: str
+    argocd_project: str | None
+    """An AppProject the user manages; None: the render's own `mlflow-<env>` (names.argocd_project_name)."""
     argocd_destination: str
 
 

@@ -120,7 +120,7 @@ class ArgoCdSync(Construct):
             "metadata": metadata(n.argocd_application_name(env), gitops.namespace, LABELS,
                                  finalizers=[ARGOCD_FINALIZER]),
             "spec": {
-                "project": gitops.argocd_project,
+                "project": n.argocd_project(env),
                 "source": {"repoURL": gitops.repository_url or "", "targetRevision": gitops.branch,
                            "path": environment_path(env)},
                 "destination": {"server": gitops.argocd_destination},
@@ -129,5 +129,39 @@ class ArgoCdSync(Construct):
                     "syncOptions": ["PruneLast=true"],
                     "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
                 },
+            },
+        })
+
+
+ARGOCD_PROJECT_WAVE = "-1"
+"""The AppProject's sync wave: before the Application that uses it, when a parent Application applies both."""
+
+
+class ArgoCdProject(Construct):
+    """The Argo CD `AppProject` `mlflow-<env>` of the environment's Application (unless
+    `gitops.argocd.project` names one of the user's): only the GitOps repository as source, only the
+    namespaces the render writes to on the destination cluster, and only the kinds it holds (Namespace the one
+    cluster-scoped kind), so the Application cannot be made to apply anything else.
+
+    `targets` are the (group, kind, namespace) of every object of the units; namespace "" for cluster-scoped.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings,
+                 targets: tuple[tuple[str, str, str], ...]) -> None:
+        super().__init__(scope, id)
+        gitops = env.gitops
+        namespaces = sorted({ns for _, _, ns in targets if ns})
+        cluster_kinds = sorted({(group, kind) for group, kind, ns in targets if not ns})
+        namespaced_kinds = sorted({(group, kind) for group, kind, ns in targets if ns})
+        api_object(self, "project", {
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": metadata(n.argocd_project_name(env), gitops.namespace, LABELS,
+                                 annotations={ARGOCD_SYNC_WAVE: ARGOCD_PROJECT_WAVE}),
+            "spec": {
+                "description": f"mlflow-gitops environment {env.name}: only what its render holds",
+                "sourceRepos": [gitops.repository_url or ""],
+                "destinations": [{"server": gitops.argocd_destination, "namespace": ns} for ns in namespaces],
+                "clusterResourceWhitelist": [{"group": group, "kind": kind} for group, kind in cluster_kinds],
+                "namespaceResourceWhitelist": [{"group": group, "kind": kind} for group, kind in namespaced_kinds],
             },
         })
