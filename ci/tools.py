@@ -106,6 +106,9 @@ KUBE_LINTER_VERSION = "v0.8.3"
 # default SQLite driver is modernc.org/sqlite (pure Go). Without the `bindata` tag it reads options/, templates/ and
 # public/ from STATIC_ROOT_PATH: they are copied from the module into the part's folder.
 GITEA_VERSION = "v1.27.3"
+# actionlint v1.7.12 (its newest tag the proxy lists): checks the example GitHub Actions workflow
+# (tests/test_workflow.py). Its go.mod has no replace directives.
+ACTIONLINT_VERSION = "v1.7.12"
 
 
 class ToolError(Exception):
@@ -345,6 +348,12 @@ def build_kube_score(b: Build) -> None:
                          ldflags=(f"-X main.version={KUBE_SCORE_VERSION.removeprefix('v')}",)))
 
 
+def build_actionlint(b: Build) -> None:
+    module = "github.com/rhysd/actionlint"
+    build_go(b, GoModule(module, ACTIONLINT_VERSION, (f"{module}/cmd/actionlint",),
+                         ldflags=(f"-X {module}.version={ACTIONLINT_VERSION}",)))
+
+
 def build_netpol_analyzer(b: Build) -> None:
     module = "github.com/np-guard/netpol-analyzer"
     build_go(b, GoModule(module, NETPOL_ANALYZER_VERSION, (f"{module}/cmd/netpolicy",)))  # no version variable
@@ -481,6 +490,8 @@ PARTS: dict[str, Part] = {
              (("netpolicy", "--help"), ("netpolicy", "list", "--help")), expect="netpolicy"),
         Part("kube-linter", KUBE_LINTER_VERSION, build_kube_linter, (("kube-linter", "version"),),
              expect=KUBE_LINTER_VERSION.removeprefix("v")),
+        Part("actionlint", ACTIONLINT_VERSION, build_actionlint, (("actionlint", "-version"),),
+             expect=ACTIONLINT_VERSION),
         Part("gitea", GITEA_VERSION, build_gitea, (("gitea", "--version"),),
              expect=f"gitea version {GITEA_VERSION.removeprefix('v')} "),
     )

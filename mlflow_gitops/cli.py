@@ -22,6 +22,7 @@ from mlflow_gitops.prerequisites import MissingPrerequisite
 
 if TYPE_CHECKING:
     from mlflow_gitops.gitops.diff import DiffResult
+    from mlflow_gitops.gitops.forge import Forge
 
 EXIT_BAD_INPUT = 2
 DEFAULT_CONFIG_DIR = Path("environments")
@@ -120,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                       help="text for a terminal, markdown for a pull-request body or job summary, json for "
                            "scripts (default: text)")
+    diff.add_argument("--rendered", type=Path, default=None, metavar="DIR",
+                      help="compare what `synth --out DIR` wrote instead of rendering again (CI renders once; "
+                           "each selected environment's DIR/<env>/ must hold only this tool's files)")
+    diff.add_argument("--comment-on-pr", type=int, default=None, metavar="NUMBER",
+                      help="also keep the Markdown report as one comment on pull request NUMBER of the config "
+                           "repository, updated in place on each run (--forge github: GITHUB_TOKEN, "
+                           "GITHUB_REPOSITORY, GITHUB_API_URL; gitea: GITEA_TOKEN, GITEA_URL, GITEA_REPOSITORY)")
+    diff.add_argument("--forge", choices=FORGES, default="github",
+                      help="with --comment-on-pr: the config repository's forge (default: github)")
     diff.add_argument("--kind", action="append", default=[], metavar="KIND", dest="kinds",
                       help="show only objects of this kind (case-insensitive, e.g. Job or Database.postgresql."
                            "cnpg.io); repeat for several; the exit code follows what is shown")
@@ -277,6 +287,7 @@ def _error(message: str, exit_code: int = EXIT_BAD_INPUT) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops import join, normalize_subdir
     from mlflow_gitops.gitops.diff import SourceError, compare, parse_against, prefixed, read_against
+    from mlflow_gitops.gitops.forge import ForgeError
 
     subdir = None
     if args.path is not None:
@@ -289,26 +300,68 @@ def _diff(args: argparse.Namespace) -> int:
         roots = {env.name: join(normalize_subdir(env.gitops.path), env.name) for env in environments}
     except ValueError as exc:
         return _error(f"gitops.path {exc}")
+    if args.comment_on_pr is not None and args.comment_on_pr < 1:
+        return _error(f"--comment-on-pr {args.comment_on_pr}: expected a pull request number (1 or more)")
     if args.against_cluster is not None:
         return _diff_cluster(args, environments)
     try:
+        forge = _comment_forge(args)
+        rendered = _read_rendered(args.rendered, list(roots)) if args.rendered is not None else None
         found, source = read_against(parse_against(args.against), roots.values())
     except SourceError as exc:
         return _error(str(exc))
-    from mlflow_gitops.app import render  # starts Node: only once the config and the repository are readable
-    from mlflow_gitops.output import tree
+    except ForgeError as exc:
+        return _error(str(exc), exc.exit_code)
+    if rendered is None:
+        from mlflow_gitops.app import render  # starts Node: only once the config and the repository are readable
+        from mlflow_gitops.output import tree
 
-    result = compare(prefixed(found, roots), tree(render(environments)), list(roots), roots=roots, source=source)
-    return _report(args, result)
+        rendered = tree(render(environments))
+    result = compare(prefixed(found, roots), rendered, list(roots), roots=roots, source=source)
+    return _report(args, result, forge)
 
 
-def _report(args: argparse.Namespace, result: DiffResult) -> int:
-    """Print the diff report `--format` asks for, of the objects `--kind`/`--name` select; exit 1 when it
-    shows a change."""
-    from mlflow_gitops.gitops.reports import FORMATS
+def _comment_forge(args: argparse.Namespace) -> Forge | None:
+    """The forge of the config repository's pull request that `--comment-on-pr` names (checked before any work)."""
+    if args.comment_on_pr is None:
+        return None
+    from mlflow_gitops.gitops.forge import GitHub
+    from mlflow_gitops.gitops.gitea import Gitea
+
+    return (Gitea if args.forge == "gitea" else GitHub).from_environment(os.environ, "", "--comment-on-pr")
+
+
+def _read_rendered(folder: Path, environments: list[str]) -> dict[str, str]:
+    """`<env>/<rel>` -> text of what synth wrote into `folder`; SourceError unless every file is its."""
+    from mlflow_gitops.gitops.diff import SourceError, read_folder
+    from mlflow_gitops.output.ownership import describe, foreign_files
+
+    for env in environments:
+        where = folder / env
+        if not where.is_dir():
+            raise SourceError(f"--rendered {folder}: no folder {env}/ (run `mlflow-gitops synth --out {folder}` "
+                              "with the same environments first)")
+        foreign = foreign_files(where, env)
+        if foreign:
+            raise SourceError(f"--rendered {folder}: {describe(foreign, str(where))} not written by mlflow-gitops "
+                              f"for environment {env!r}")
+    return {f"{env}/{rel}": text for env in environments for rel, text in read_folder(folder, env).items()}
+
+
+def _report(args: argparse.Namespace, result: DiffResult, forge: Forge | None = None) -> int:
+    """Print the diff report `--format` asks for, of the objects `--kind`/`--name` select (and keep it as the
+    pull request's comment); exit 1 when it shows a change."""
+    from mlflow_gitops.gitops.forge import ForgeError
+    from mlflow_gitops.gitops.reports import FORMATS, format_markdown
 
     shown = result.only(args.kinds, args.names)
     print(FORMATS[args.format](shown), end="")
+    if forge is not None:
+        try:
+            comment = forge.comment(args.comment_on_pr, format_markdown(shown))
+        except ForgeError as exc:
+            return _error(str(exc), exc.exit_code)
+        print(f"comment {comment.action} on pull request #{args.comment_on_pr}: {comment.url}", file=sys.stderr)
     return 1 if shown.has_changes else 0
 
 
@@ -333,7 +386,7 @@ def _diff_cluster(args: argparse.Namespace, environments: list) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops import GitError, normalize_subdir
     from mlflow_gitops.gitops.diff import compare
-    from mlflow_gitops.gitops.forge import Forge, ForgeError, GitHub
+    from mlflow_gitops.gitops.forge import ForgeError, GitHub
     from mlflow_gitops.gitops.gitea import Gitea
     from mlflow_gitops.gitops.publish import (
         PublishError,

@@ -259,3 +259,22 @@ def test_gitea_settings_from_the_environment() -> None:
     with pytest.raises(ForgeError, match="GITEA_REPOSITORY 'not-a-repo'"):
         Gitea.from_environment({"GITEA_TOKEN": "t", "GITEA_URL": "https://g.example", "GITEA_REPOSITORY": "not-a-repo"},
                                "/srv/git/gitops.git")
+
+
+def test_the_diff_comment_is_kept_once_on_a_gitea_pull_request(gitea: GiteaServer) -> None:
+    """`diff --comment-on-pr --forge gitea` speaks this: one comment, found by its marker and edited in place."""
+    from mlflow_gitops.gitops.forge import COMMENT_MARKER
+
+    server = gitea
+    repo = new_repo(server)
+    add_branch(server, repo, "config-change")
+    client = Gitea(server.token, f"{ORG}/{repo}", server.url)
+    number = client.open_or_update("config-change", "main", "a config change", "b").number
+    server.api("POST", f"/repos/{ORG}/{repo}/issues/{number}/comments", json={"body": "LGTM"})
+    first = client.comment(number, "### mlflow-gitops diff\n\n1 changed")
+    assert first.action == "created" and first.url.startswith(server.url)
+    second = client.comment(number, "### mlflow-gitops diff\n\n2 changed")
+    third = client.comment(number, "### mlflow-gitops diff\n\n2 changed")
+    assert (second.action, second.id, third.action) == ("updated", first.id, "unchanged")
+    bodies = [c["body"] for c in server.api("GET", f"/repos/{ORG}/{repo}/issues/{number}/comments")]
+    assert bodies == ["LGTM", f"{COMMENT_MARKER}\n### mlflow-gitops diff\n\n2 changed"]

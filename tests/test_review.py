@@ -152,3 +152,51 @@ def test_json_report_and_filters_from_the_command_line(run_cli: Run, tmp_path: P
     nothing = run_cli("diff", "--config-dir", str(config), "--against", str(out), "--kind", "Secret")
     assert nothing.returncode == 0 and nothing.stdout.startswith("no changes:")
     assert format_json(compare({}, {}, ["dev"])).startswith("{")
+
+
+def test_ci_renders_once_and_keeps_one_comment_on_the_config_pull_request(run_cli: Run, tmp_path: Path) -> None:
+    """The example workflow's diff job: synth once, `diff --rendered` that folder against the GitOps repository,
+    and the Markdown report as one comment on the config repository's pull request, updated in place."""
+    from mlflow_gitops.gitops.forge import COMMENT_MARKER, GitHub
+    from mlflow_gitops.output import header
+    from tests.fakes.github import FakeGitHub
+
+    token = "ghs_" + "C0mm3nt" * 6
+    config = tmp_path / "environments"
+    config.mkdir()
+    (config / "dev.yaml").write_text(ONE)
+    gitops = tmp_path / "gitops"
+    assert run_cli("synth", "--config-dir", str(config), "--out", str(gitops), "--quiet").returncode == 0
+    (config / "dev.yaml").write_text(ONE + "    host: alpha.example.org\n")
+    dist = tmp_path / "dist"
+    assert run_cli("synth", "--config-dir", str(config), "--out", str(dist), "--quiet").returncode == 0
+    with FakeGitHub(token=token, repositories=("org/config",)) as github:
+        number = GitHub(token, "org/config", github.url).open_or_update("change", "main", "config", "b").number
+        for i in range(120):  # other comments first: the tool's own is found past the first page
+            github.comments.setdefault("org/config", []).append(
+                {"id": 10 + i, "issue": number, "body": f"review {i}", "html_url": ""})
+        env = {"GITHUB_TOKEN": token, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "org/config"}
+        args = ("diff", "--config-dir", str(config), "--rendered", str(dist), "--against", str(gitops),
+                "--format", "markdown", "--comment-on-pr", str(number))
+        first = run_cli(*args, env=env)
+        assert first.returncode == 1, first.stderr
+        assert f"comment created on pull request #{number}" in first.stderr and token not in first.stdout + first.stderr
+        [mine] = [c for c in github.comments["org/config"] if c["body"].startswith(COMMENT_MARKER)]
+        assert "IngressRoute alpha/alpha" in mine["body"] and mine["body"].endswith(first.stdout)
+        again = run_cli(*args, env=env)
+        assert f"comment unchanged on pull request #{number}" in again.stderr
+        (config / "dev.yaml").write_text(ONE + "    host: alpha2.example.org\n")
+        assert run_cli("synth", "--config-dir", str(config), "--out", str(dist), "--quiet").returncode == 0
+        third = run_cli(*args, env=env)
+        assert f"comment updated on pull request #{number}" in third.stderr
+        assert len([c for c in github.comments["org/config"] if c["body"].startswith(COMMENT_MARKER)]) == 1
+        assert "alpha2.example.org" in mine["body"]
+        missing = run_cli(*args, env={"GITHUB_API_URL": github.url})
+        assert missing.returncode == 2 and "--comment-on-pr needs a GitHub token" in missing.stderr
+    # a rendered folder holds only the tool's files for that environment
+    (dist / "dev" / "notes.yaml").write_text("hand: made\n")
+    refused = run_cli("diff", "--config-dir", str(config), "--rendered", str(dist), "--against", str(gitops))
+    assert refused.returncode == 2 and "notes.yaml not written by mlflow-gitops" in refused.stderr
+    (dist / "dev" / "notes.yaml").write_text(header("dev") + "hand: made\n")
+    assert run_cli("diff", "--config-dir", str(config), "--rendered", str(tmp_path / "nowhere"),
+                   "--against", str(gitops)).returncode == 2

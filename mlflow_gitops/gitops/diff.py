@@ -694,7 +694,8 @@ def parse_against(spec: str) -> Against:
     return Against(str(path.resolve()), None, False)
 
 
-def _read_folder(root: Path, folder: str) -> dict[str, str]:
+def read_folder(root: Path, folder: str) -> dict[str, str]:
+    """The files below `root/folder` ('.': root), relative path -> text; symbolic links and .git skipped."""
     base = root if folder == "." else root / folder
     files: dict[str, str] = {}
     if not base.is_dir():
@@ -786,7 +787,7 @@ def read_against(spec: str | Against, folders: Iterable[str]) -> tuple[dict[str,
     folders = list(dict.fromkeys(folders))
     if not against.git:
         root = Path(against.location)
-        return {folder: _read_folder(root, folder) for folder in folders}, against.describe()
+        return {folder: read_folder(root, folder) for folder in folders}, against.describe()
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-gitops-diff-"))
     try:
         commit = _fetch(against, workdir / "repo.git")
@@ -821,5 +822,6 @@ __all__ = [
     "parse_against",
     "prefixed",
     "read_against",
+    "read_folder",
     "read_tree_at",
 ]

@@ -60,6 +60,20 @@ class ForgeError(Exception):
 
 
 @dataclass(frozen=True)
+class Comment:
+    id: int
+    url: str
+    action: str
+    """created, updated or unchanged."""
+
+
+COMMENT_MARKER = "<!-- mlflow-gitops diff -->"
+"""The first line of the one comment `Forge.comment` keeps on a pull request (found again by it)."""
+COMMENT_PAGE_SIZE = 100
+MAX_COMMENT_PAGES = 50
+
+
+@dataclass(frozen=True)
 class PullRequest:
     number: int
     url: str
@@ -109,6 +123,44 @@ class Forge:
 
     def _pulls(self) -> str:
         return f"/repos/{quote(self.owner, safe='')}/{quote(self.name, safe='')}/pulls"
+
+    def _issues(self) -> str:
+        return f"/repos/{quote(self.owner, safe='')}/{quote(self.name, safe='')}/issues"
+
+    def comment(self, number: int, body: str, marker: str = COMMENT_MARKER) -> Comment:
+        """Keep one comment of this tool on pull request `number`: the one starting with `marker` is updated
+        in place (left alone when it already says `body`), else a new one is posted. GitHub and Gitea share
+        the requests: `GET/POST /repos/{owner}/{repo}/issues/{number}/comments`, `PATCH .../issues/comments/{id}`.
+        """
+        text = f"{marker}\n{body}"
+        if len(text) > BODY_LIMIT:
+            text = text[:BODY_LIMIT - 100] + "\n\n_(cut: a comment is limited to 65,536 characters)_\n"
+        existing = self._find_comment(number, marker)
+        if existing is not None:
+            ident = int(existing["id"])
+            if existing.get("body") == text:
+                return Comment(ident, str(existing.get("html_url", "")), "unchanged")
+            updated = self._request("PATCH", f"{self._issues()}/comments/{ident}", {"body": text})
+            return Comment(ident, str((updated or existing).get("html_url", "")), "updated")
+        created = self._request("POST", f"{self._issues()}/{number}/comments", {"body": text})
+        return Comment(int(created["id"]), str(created.get("html_url", "")), "created")
+
+    def _find_comment(self, number: int, marker: str) -> dict[str, Any] | None:
+        seen: set[Any] = set()
+        path = f"{self._issues()}/{number}/comments"
+        for page in range(1, MAX_COMMENT_PAGES + 1):
+            # GitHub pages with per_page/page; Gitea answers every comment at once (a page repeats: stop there).
+            found = self._request("GET", f"{path}?{urlencode({'per_page': COMMENT_PAGE_SIZE, 'page': page})}")
+            if not isinstance(found, list):
+                raise ForgeError(f"GET {path}: expected a list of comments")
+            new = [c for c in found if isinstance(c, dict) and c.get("id") not in seen]
+            for item in new:
+                if str(item.get("body") or "").startswith(marker):
+                    return dict(item)
+            if len(new) < COMMENT_PAGE_SIZE:
+                return None
+            seen.update(c.get("id") for c in new)
+        raise ForgeError(f"GET {path}: more than {MAX_COMMENT_PAGES * COMMENT_PAGE_SIZE} comments")
 
     def _clean(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
@@ -161,17 +213,18 @@ class GitHub(Forge):
         super().__init__(token, repository, api_url, timeout)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str], repo_url: str) -> GitHub:
-        """Settings from the environment; ForgeError (exit code 2) names what is missing."""
+    def from_environment(cls, environ: Mapping[str, str], repo_url: str, option: str = "--open-pr") -> GitHub:
+        """Settings from the environment; ForgeError (exit code 2) names what is missing. With an empty
+        `repo_url` the repository is GITHUB_REPOSITORY (the config repository, in GitHub Actions)."""
         token = environ.get("GITHUB_TOKEN", "").strip()
         if not token:
-            raise ForgeError("--open-pr needs a GitHub token in the environment variable GITHUB_TOKEN "
+            raise ForgeError(f"{option} needs a GitHub token in the environment variable GITHUB_TOKEN "
                              "(scopes: contents and pull requests, write)", 2)
         # The URL first: inside GitHub Actions GITHUB_REPOSITORY is always set, to the repository running the
         # workflow (the config repository), not to the GitOps repository the pull request belongs to.
         repository = repository_from_url(repo_url) or environ.get("GITHUB_REPOSITORY", "").strip()
         if not repository:
-            raise ForgeError("--open-pr: cannot tell the GitHub repository from --repo; set GITHUB_REPOSITORY to "
+            raise ForgeError(f"{option}: cannot tell the GitHub repository from --repo; set GITHUB_REPOSITORY to "
                              "owner/name", 2)
         api_url = environ.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
         if not re.match(r"^https?://", api_url):

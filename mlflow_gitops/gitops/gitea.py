@@ -48,19 +48,19 @@ class Gitea(Forge):
         super().__init__(token, repository, f"{self.url}/api/v1", timeout)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str], repo_url: str) -> Gitea:
+    def from_environment(cls, environ: Mapping[str, str], repo_url: str, option: str = "--open-pr") -> Gitea:
         """Settings from the environment; ForgeError (exit code 2) names what is missing."""
         token = environ.get("GITEA_TOKEN", "").strip()
         if not token:
-            raise ForgeError("--open-pr --forge gitea needs a Gitea access token in the environment variable "
+            raise ForgeError(f"{option} --forge gitea needs a Gitea access token in the environment variable "
                              "GITEA_TOKEN (scope: write:repository)", 2)
         repository = repository_from_url(repo_url) or environ.get("GITEA_REPOSITORY", "").strip()
         if not repository:
-            raise ForgeError("--open-pr: cannot tell the Gitea repository from --repo; set GITEA_REPOSITORY to "
+            raise ForgeError(f"{option}: cannot tell the Gitea repository from --repo; set GITEA_REPOSITORY to "
                              "owner/name", 2)
         url = environ.get("GITEA_URL", "").strip() or server_from_url(repo_url)
         if not url:
-            raise ForgeError("--open-pr: cannot tell the Gitea server from --repo (not an http(s) URL); set "
+            raise ForgeError(f"{option}: cannot tell the Gitea server from --repo (not an http(s) URL); set "
                              "GITEA_URL to its base URL, e.g. https://git.example.com", 2)
         if not re.match(r"^https?://[^/]", url):
             raise ForgeError(f"GITEA_URL {url!r}: expected an http(s) URL such as https://git.example.com", 2)

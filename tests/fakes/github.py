@@ -35,6 +35,8 @@ API_VERSION = "2022-11-28"
 MEDIA_TYPES = ("application/vnd.github+json", "application/vnd.github.v3+json", "application/json")
 DOCS = "https://docs.github.com/rest/pulls/pulls"
 PULLS = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls(?:/(?P<number>\d+))?/?$")
+ISSUE_COMMENTS = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/issues/(?P<number>\d+)/comments/?$")
+COMMENT = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/issues/comments/(?P<id>\d+)/?$")
 
 Json = dict[str, Any]
 
@@ -111,6 +113,8 @@ class FakeGitHub:
     """repository -> known branch names; when set, POST refuses an unknown head or base (422)."""
     requests: list[LoggedRequest] = field(default_factory=list)
     pulls: dict[str, list[Json]] = field(default_factory=dict)
+    comments: dict[str, list[Json]] = field(default_factory=dict)
+    """repository -> its issue comments (on pull requests), oldest first."""
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -176,6 +180,8 @@ class FakeGitHub:
 
     def dispatch(self, request: LoggedRequest) -> tuple[int, Any]:
         self._check_headers(request)
+        if ISSUE_COMMENTS.match(request.path) or COMMENT.match(request.path):
+            return self._comments(request)
         match = PULLS.match(request.path)
         if not match:
             raise _Refusal(404, "Not Found")
@@ -196,6 +202,46 @@ class FakeGitHub:
             if request.method == "GET":
                 return 200, found
             return 200, self._update(found, request.body)
+        raise _Refusal(404, "Not Found")
+
+    def _comments(self, request: LoggedRequest) -> tuple[int, Any]:
+        """Issue comments as GitHub keeps them (a pull request is an issue): listed oldest first, 30 per page
+        by default (`per_page` at most 100, `page` from 1), posted, and edited by id."""
+        match = ISSUE_COMMENTS.match(request.path) or COMMENT.match(request.path)
+        assert match is not None
+        repository = f"{unquote(match['owner'])}/{unquote(match['repo'])}".lower()
+        if repository not in self.repositories:
+            raise _Refusal(404, "Not Found")
+        comments = self.comments.setdefault(repository, [])
+        if "id" in match.groupdict() and match["id"]:
+            found = next((c for c in comments if c["id"] == int(match["id"])), None)
+            if found is None or request.method != "PATCH":
+                raise _Refusal(404, "Not Found")
+            if not isinstance(request.body, dict) or not isinstance(request.body.get("body"), str):
+                raise _Refusal(422, "Invalid request.", [{"resource": "IssueComment", "field": "body",
+                                                          "code": "missing_field"}])
+            found["body"] = request.body["body"]
+            found["updated_at"] = "2024-01-02T00:00:00Z"
+            return 200, found
+        number = int(match["number"])
+        if not any(p["number"] == number for p in self.pulls.get(repository, [])):
+            raise _Refusal(404, "Not Found")
+        if request.method == "GET":
+            per_page = min(int(request.query.get("per_page", ["30"])[0]), 100)
+            page = int(request.query.get("page", ["1"])[0])
+            mine = [c for c in comments if c["issue"] == number]
+            return 200, mine[(page - 1) * per_page:page * per_page]
+        if request.method == "POST":
+            if not isinstance(request.body, dict) or not isinstance(request.body.get("body"), str):
+                raise _Refusal(422, "Invalid request.", [{"resource": "IssueComment", "field": "body",
+                                                          "code": "missing_field"}])
+            ident = 5000 + sum(len(c) for c in self.comments.values())
+            owner, repo = repository.split("/")
+            comment = {"id": ident, "issue": number, "body": request.body["body"],
+                       "html_url": f"https://github.example/{owner}/{repo}/pull/{number}#issuecomment-{ident}",
+                       "user": {"login": "github-actions[bot]"}, "created_at": "2024-01-01T00:00:00Z"}
+            comments.append(comment)
+            return 201, comment
         raise _Refusal(404, "Not Found")
 
     @staticmethod
