@@ -286,8 +286,9 @@ def _error(message: str, exit_code: int = EXIT_BAD_INPUT) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops import join, normalize_subdir
-    from mlflow_gitops.gitops.diff import SourceError, compare, parse_against, prefixed, read_against
+    from mlflow_gitops.gitops.diff import compare
     from mlflow_gitops.gitops.forge import ForgeError
+    from mlflow_gitops.gitops.source import SourceError, parse_against, prefixed, read_against
 
     subdir = None
     if args.path is not None:
@@ -333,7 +334,7 @@ def _comment_forge(args: argparse.Namespace) -> Forge | None:
 
 def _read_rendered(folder: Path, environments: list[str]) -> dict[str, str]:
     """`<env>/<rel>` -> text of what synth wrote into `folder`; SourceError unless every file is its."""
-    from mlflow_gitops.gitops.diff import SourceError, read_folder
+    from mlflow_gitops.gitops.source import SourceError, read_folder
     from mlflow_gitops.output.ownership import describe, foreign_files
 
     for env in environments:

@@ -19,17 +19,10 @@ import yaml
 from mlflow_gitops.app import render
 from mlflow_gitops.config import load_environments
 from mlflow_gitops.gitops import normalize_subdir
-from mlflow_gitops.gitops.diff import (
-    MASK,
-    SourceError,
-    compare,
-    mask,
-    mask_text,
-    parse_against,
-    prefixed,
-    read_against,
-)
+from mlflow_gitops.gitops.diff import compare
+from mlflow_gitops.gitops.masking import MASK, mask, mask_text
 from mlflow_gitops.gitops.reports import MARKDOWN_LIMIT, format_markdown, format_text
+from mlflow_gitops.gitops.source import SourceError, parse_against, prefixed, read_against
 from mlflow_gitops.output import tree
 from tests.conftest import NO_CONFIG
 

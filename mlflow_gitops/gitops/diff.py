@@ -4,231 +4,33 @@ Both sides are maps `<env>/<relative path>` -> file text. Every `*.yaml`/`*.yml`
 documents per file, comments ignored); a document with `apiVersion`, `kind` and `metadata.name` is an
 object, identified by (environment, kind, namespace or "", name) plus its apiVersion group (shown only
 where one kind exists in two groups). Anything else (a kustomization.yaml, a README, a file that is not
-YAML) is compared as a file. Secret-looking values are replaced by `***` on both sides before any text is
-produced; that an object changed is still decided on the real values (reported as "only masked values
-differ"). A removed and an added object whose names differ only in a content hash (a Job) are one renamed
-object. Diffs carry the line numbers of the files. The reports are in `reports`.
-
-The old side comes from `read_against(spec, folders)`: a local folder read as is, or a git repository (a
-URL, or the path of a work tree or bare repository) fetched shallowly at a ref into a temporary folder.
+YAML) is compared as a file. Secret-looking values are replaced by `***` (`masking`) on both sides before
+any text is produced; that an object changed is still decided on the real values (reported as "only masked
+values differ"). A removed and an added object whose names differ only in a content hash (a Job) are one
+renamed object. Diffs carry the line numbers of the files. The old side is read by `source`; the reports
+are in `reports`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
 import fnmatch
 import functools
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlflow_gitops.gitops import GitError, is_git_repository, join, redact, run_git
+from mlflow_gitops.gitops import join
 from mlflow_gitops.gitops.destructive import removal_warning
+from mlflow_gitops.gitops.masking import MASK, mask, mask_text
 from mlflow_gitops.output.files import dump
 
-MASK = "***"
 YAML_SUFFIXES = (".yaml", ".yml")
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-
-class SourceError(Exception):
-    """The GitOps repository (or the ref asked for) cannot be read."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# Masking
-
-
-def _norm(key: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", key.lower())
-
-
-_SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "accesskey",
-                 "credential", "bearer", "htpasswd", "connectionstring", "dsn")
-_SECRET_EXACT = frozenset({"pwd", "pass", "key", "auth", "authorization"})
-# Names that hold a reference to a secret (a Secret's name, a key name, a path, a mode), not the secret.
-_REFERENCE_SUFFIXES = ("name", "names", "ref", "refs", "namespace", "kind", "path", "paths", "property", "file",
-                       "files", "selector", "store", "type", "version", "id", "ids", "mode", "policy", "enabled",
-                       "seconds", "expiration", "ttl", "interval", "length", "template", "templates", "format",
-                       "url", "uri", "endpoint", "keyref")
-# Names that are a key name as often as a secret: masked only when the value looks like a secret.
-_AMBIGUOUS = frozenset({"key", "secretkey", "accesskey", "accesskeyid", "privatekey", "apikey"})
-
-_TEMPLATE = re.compile(r"\{\{.*?\}\}|\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_.]*\}")
-_KNOWN_SECRETS = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\Z)"
-    r"|\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{32,}"
-    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})",
-    re.DOTALL,
-)
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]+:)(?P<password>[^@\s/]+)(?P<at>@)")
-_TEXT_ASSIGNMENT = re.compile(
-    r"^(?P<head>\s*(?:-\s*)?(?:export\s+)?[\"']?[A-Za-z0-9_.-]*?"
-    r"(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|access[_-]?key)[A-Za-z0-9_.-]*[\"']?\s*[:=]\s*)"
-    r"(?P<value>\S.*)$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_BASE64ISH = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
-_HEX = re.compile(r"^[0-9a-fA-F]{32,}$")
-
-
-def _is_sensitive(key: str) -> bool:
-    n = _norm(key)
-    if not n:
-        return False
-    if n in _AMBIGUOUS or n in _SECRET_EXACT:
-        return True
-    if n.endswith(_REFERENCE_SUFFIXES):
-        return False
-    return any(word in n for word in _SECRET_WORDS) or n.endswith("key")
-
-
-def _names_a_key(key: str) -> bool:
-    """A name such as `topologyKey` or `sortKey`: as often a key's name as a key, so judged by its value."""
-    n = _norm(key)
-    return n in _AMBIGUOUS or (n.endswith("key") and not any(word in n for word in _SECRET_WORDS))
-
-
-def looks_like_secret(value: str) -> bool:
-    """High-entropy looking: long base64/hex-ish without spaces, or a well-known token format."""
-    text = value.strip()
-    if _KNOWN_SECRETS.search(text):
-        return True
-    if _HEX.match(text):
-        return True
-    if _BASE64ISH.match(text):
-        classes = sum(bool(re.search(p, text)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
-        return classes >= 3 or text.endswith("=")
-    return False
-
-
-def _is_literal(value: Any) -> bool:
-    if isinstance(value, bool) or value is None:
-        return False
-    if isinstance(value, int | float):
-        return True
-    if isinstance(value, str):
-        stripped = value.strip()
-        return bool(stripped) and stripped != MASK and not _TEMPLATE.search(stripped)
-    return False
-
-
-def _mask_value(key: str, value: Any) -> bool:
-    """Should `key: value` be masked?"""
-    if not _is_literal(value):
-        return False
-    if _names_a_key(key):
-        return isinstance(value, str) and looks_like_secret(value)
-    return _is_sensitive(key)
-
-
-def scrub_text(text: str) -> tuple[str, int]:
-    """Mask well-known token formats and URL passwords inside free text; return (text, how many)."""
-    count = 0
-
-    def known(_: re.Match[str]) -> str:
-        nonlocal count
-        count += 1
-        return MASK
-
-    def url(m: re.Match[str]) -> str:
-        nonlocal count
-        if _TEMPLATE.search(m["password"]) or "{" in m["password"] or m["password"] == MASK:
-            return m[0]
-        count += 1
-        return f"{m['head']}{MASK}{m['at']}"
-
-    text = _KNOWN_SECRETS.sub(known, text)
-    text = _URL_PASSWORD.sub(url, text)
-    return text, count
-
-
-def mask_text(text: str) -> tuple[str, int]:
-    """Mask secrets in a file that is not YAML: known formats, URL passwords and `password: x`-like lines."""
-    text, count = scrub_text(text)
-
-    def assignment(m: re.Match[str]) -> str:
-        nonlocal count
-        value = m["value"].strip().strip("'\"")
-        if not _is_literal(value) or value == MASK:
-            return m[0]
-        count += 1
-        return f"{m['head']}{MASK}"
-
-    return _TEXT_ASSIGNMENT.sub(assignment, text), count
-
-
-def mask(doc: Any) -> tuple[Any, int]:
-    """A copy of `doc` with every secret-looking value replaced by `***`, and how many were replaced.
-
-    Masked: all of a Secret's `data`/`stringData`; the last-applied-configuration annotation; a literal
-    under a key named like a password, token, secret or key (not under one naming a reference, such as
-    `secretName`; for names that are as often a key's name, such as `key` or `secretKey`, only a value that
-    looks random); the `value` of a `{name, value}` pair (an env var) whose name is such a name; well-known
-    token formats (PEM private keys, GitHub/GitLab/Slack/AWS tokens, JWTs) and URL passwords anywhere.
-    """
-    counter = [0]
-    result = _mask(copy.deepcopy(doc), counter, top=True)
-    return result, counter[0]
-
-
-def _masks(key: Any, value: Any, pair_name: str | None) -> bool:
-    if not isinstance(key, str):
-        return False
-    if key == LAST_APPLIED:
-        return isinstance(value, str) and bool(value)
-    if key == "value" and pair_name is not None and _mask_value(pair_name, value):
-        return True
-    return _mask_value(key, value)
-
-
-def _masked_like(value: Any) -> str:
-    """`***`, one per line of a multi-line value, so that masked text keeps the line numbers of the file."""
-    if isinstance(value, str) and "\n" in value.rstrip("\n"):
-        return "\n".join(MASK for _ in value.rstrip("\n").split("\n")) + ("\n" if value.endswith("\n") else "")
-    return MASK
-
-
-def _mask(node: Any, counter: list[int], top: bool = False) -> Any:
-    if isinstance(node, dict):
-        if node.get("kind") == "Secret" and (top or isinstance(node.get("metadata"), dict)):  # also in a List
-            for field_name in ("data", "stringData"):
-                values = node.get(field_name)
-                if isinstance(values, dict):
-                    for key, value in values.items():
-                        if value not in (None, "", MASK):
-                            values[key] = _masked_like(value)
-                            counter[0] += 1
-                elif values not in (None, "", MASK, {}):
-                    node[field_name] = MASK
-                    counter[0] += 1
-        pair_name = node.get("name") if isinstance(node.get("name"), str) else None
-        for key in list(node):
-            value = node[key]
-            if _masks(key, value, pair_name):
-                node[key] = MASK
-                counter[0] += 1
-            else:
-                node[key] = _mask(value, counter)
-        return node
-    if isinstance(node, list):
-        return [_mask(item, counter) for item in node]
-    if isinstance(node, str):
-        text, count = scrub_text(node)
-        counter[0] += count
-        return text
-    return node
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -237,24 +39,11 @@ def _mask(node: Any, counter: list[int], top: bool = False) -> Any:
 
 # libyaml when PyYAML has it (ten times faster on big ConfigMaps), else the pure-Python classes.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
-    """Stable YAML for diffs: sorted keys, block style, multi-line strings as literal blocks."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None  # PyYAML falls back to quoting when a block cannot hold it
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
 
 
 def canonical(doc: Any) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000,
-                     allow_unicode=True)
+    """`doc` as the product writes it, keys sorted: what is not an object is compared in this form."""
+    return dump(doc, sort_keys=True)
 
 
 @dataclass(frozen=True, order=True)
@@ -639,189 +428,5 @@ def compare(old: Mapping[str, str], new: Mapping[str, str], environments: Sequen
                       tuple(before.warnings + after.warnings))
 
 
-# --------------------------------------------------------------------------------------------------------
-# Reading the GitOps repository
-
-
-@dataclass(frozen=True)
-class Against:
-    """A parsed `PATH_OR_GIT_URL[@REF]`."""
-
-    location: str
-    ref: str | None
-    git: bool
-
-    def describe(self) -> str:
-        where = redact(self.location)
-        return f"{where}@{self.ref}" if self.ref else where
-
-
-_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:")
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def looks_remote(location: str) -> bool:
-    """A git URL (scheme://host/path, file://, or scp-like user@host:path) rather than a local path."""
-    if _URL.match(location):
-        rest = location.split("://", 1)[1]
-        return location.startswith("file://") or ("/" in rest and not rest.startswith("/"))
-    return bool(_SCP_LIKE.match(location))
-
-
-def parse_against(spec: str) -> Against:
-    """Split `PATH_OR_GIT_URL[@REF]`: the ref is what follows the last '@' when what precedes it is an
-    existing path or a git URL (so `git@host:org/repo.git` and `https://user@host/x` keep their '@')."""
-    spec = spec.strip()
-    if not spec:
-        raise SourceError("--against: empty; give a folder, a git repository path or a git URL, optionally @REF")
-    location, ref = spec, None
-    if "@" in spec and not Path(spec).exists():
-        base, candidate = spec.rsplit("@", 1)
-        if candidate and ":" not in candidate and (Path(base).exists() or looks_remote(base)):
-            location, ref = base, candidate
-    if looks_remote(location):
-        return Against(location, ref, True)
-    path = Path(location)
-    if not path.exists():
-        raise SourceError(f"--against {redact(spec)}: no such folder, and not a git URL")
-    if not path.is_dir():
-        raise SourceError(f"--against {redact(spec)}: not a folder")
-    if is_git_repository(path):
-        return Against(str(path.resolve()), ref, True)
-    if ref:
-        raise SourceError(f"--against {redact(spec)}: {location} is not a git repository, so @{ref} cannot be "
-                          "checked out; drop @REF to read the folder as it is")
-    return Against(str(path.resolve()), None, False)
-
-
-def read_folder(root: Path, folder: str) -> dict[str, str]:
-    """The files below `root/folder` ('.': root), relative path -> text; symbolic links and .git skipped."""
-    base = root if folder == "." else root / folder
-    files: dict[str, str] = {}
-    if not base.is_dir():
-        return files
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            if full.is_symlink() or not full.is_file():
-                continue
-            files[full.relative_to(base).as_posix()] = full.read_bytes().decode("utf-8", "replace")
-    return files
-
-
-def read_tree_at(git_dir: Path, revision: str, folders: Iterable[str]) -> dict[str, dict[str, str]]:
-    """Files of each folder at `revision` of the repository at `git_dir`: folder -> {relative path: text}.
-    Symbolic links and submodules are skipped."""
-    result: dict[str, dict[str, str]] = {}
-    blobs: list[tuple[str, str, str]] = []
-    for folder in folders:
-        result[folder] = {}
-        spec = [] if folder == "." else ["--", folder]
-        listing = run_git(["ls-tree", "-r", "-z", "--full-tree", revision, *spec], git_dir).stdout
-        for entry in filter(None, listing.split("\0")):
-            meta, path = entry.split("\t", 1)
-            mode, kind, sha = meta.split()
-            if kind != "blob" or mode == "120000":
-                continue
-            rel = path if folder == "." else path[len(folder) + 1:]
-            blobs.append((folder, rel, sha))
-    if not blobs:
-        return result
-    batch = run_git(["cat-file", "--batch"], git_dir, input="".join(f"{sha}\n" for _, _, sha in blobs).encode(),
-                    text=False).stdout
-    offset = 0
-    for folder, rel, _ in blobs:
-        header_end = batch.index(b"\n", offset)
-        _, kind, size = batch[offset:header_end].decode().split()
-        start = header_end + 1
-        result[folder][rel] = batch[start:start + int(size)].decode("utf-8", "replace")
-        offset = start + int(size) + 1
-    return result
-
-
-def _is_empty(url: str) -> bool:
-    """The repository answers and has no branch or tag at all (created, never pushed to)."""
-    done = run_git(["ls-remote", url], check=False)
-    return done.returncode == 0 and not done.stdout.strip()
-
-
-def _fetch(against: Against, workdir: Path) -> str | None:
-    """Fetch `against` at its ref (default: the remote's HEAD) into the bare repository `workdir`; return the
-    commit, or None when the repository is empty (nothing was ever pushed: a first publish comes next)."""
-    url = against.location
-    if not looks_remote(url):
-        url = Path(url).resolve().as_uri()
-    ref = against.ref or "HEAD"
-    run_git(["init", "--quiet", "--bare", str(workdir)])
-    try:
-        run_git(["fetch", "--quiet", "--depth", "1", "--no-tags", url, ref], workdir)
-        return run_git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], workdir).stdout.strip()
-    except GitError as exc:
-        first = exc
-    if _is_empty(url):
-        return None
-    if against.ref and re.fullmatch(r"[0-9a-fA-F]{4,40}", against.ref):
-        # An abbreviated commit: the server cannot look it up, so fetch everything and resolve it here.
-        try:
-            run_git(["fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/remotes/src/*",
-                     "+refs/tags/*:refs/tags/*"], workdir)
-            return run_git(["rev-parse", "--verify", f"{against.ref}^{{commit}}"], workdir).stdout.strip()
-        except GitError:
-            pass
-    message = str(first)
-    if "couldn't find remote ref" in message or "not our ref" in message or "unadvertised object" in message:
-        raise SourceError(f"--against {against.describe()}: no branch, tag or commit {ref!r} in "
-                          f"{redact(against.location)}") from first
-    raise SourceError(f"--against {against.describe()}: cannot read the repository: {message}") from first
-
-
-def read_against(spec: str | Against, folders: Iterable[str]) -> tuple[dict[str, dict[str, str]], str]:
-    """Read each folder (relative to the repository's root) from `PATH_OR_GIT_URL[@REF]`.
-
-    Returns (folder -> {relative path: text}, a description of what was read, such as `repo.git@main
-    (a1b2c3d)`). A missing folder reads as empty, and so does a repository nothing was ever pushed to (its
-    first publish comes next). Raises SourceError.
-    """
-    against = parse_against(spec) if isinstance(spec, str) else spec
-    folders = list(dict.fromkeys(folders))
-    if not against.git:
-        root = Path(against.location)
-        return {folder: read_folder(root, folder) for folder in folders}, against.describe()
-    workdir = Path(tempfile.mkdtemp(prefix="mlflow-gitops-diff-"))
-    try:
-        commit = _fetch(against, workdir / "repo.git")
-        if commit is None:
-            return {folder: {} for folder in folders}, f"{against.describe()} (an empty repository)"
-        files = read_tree_at(workdir / "repo.git", commit, folders)
-        return files, f"{against.describe()} ({commit[:12]})"
-    except GitError as exc:
-        raise SourceError(f"--against {against.describe()}: {exc}") from exc
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def prefixed(per_folder: Mapping[str, Mapping[str, str]], folders: Mapping[str, str]) -> dict[str, str]:
-    """{env: folder} and folder -> files  ->  `<env>/<rel>` -> text (the shape `compare` takes)."""
-    return {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in per_folder[folder].items()}
-
-
-__all__ = [
-    "MASK",
-    "STATUSES",
-    "Against",
-    "DiffResult",
-    "FileChange",
-    "ObjectChange",
-    "ObjectId",
-    "SourceError",
-    "canonical",
-    "compare",
-    "mask",
-    "mask_text",
-    "parse_against",
-    "prefixed",
-    "read_against",
-    "read_folder",
-    "read_tree_at",
-]
+__all__ = ["STATUSES", "YAML_SUFFIXES", "DiffResult", "FileChange", "ObjectChange", "ObjectId", "canonical",
+           "compare", "object_id"]

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow_gitops.gitops import GitError, is_git_repository, join, normalize_subdir, redact, run_git
-from mlflow_gitops.gitops.diff import DiffResult, compare, looks_remote, read_tree_at
+from mlflow_gitops.gitops.diff import DiffResult, compare
+from mlflow_gitops.gitops.source import looks_remote, read_tree_at
 from mlflow_gitops.output.ownership import describe, foreign_files
 
 DEFAULT_BRANCH = "mlflow-gitops/update"

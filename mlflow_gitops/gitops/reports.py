@@ -13,7 +13,8 @@ import json
 import re
 from collections import Counter
 
-from mlflow_gitops.gitops.diff import MASK, STATUSES, DiffResult, ObjectChange
+from mlflow_gitops.gitops.diff import STATUSES, DiffResult, ObjectChange
+from mlflow_gitops.gitops.masking import MASK
 
 MARKDOWN_LIMIT = 60_000
 """GitHub refuses a pull-request body over 65,536 characters; the Markdown report stops below that."""

@@ -35,8 +35,9 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def dump(doc: Any) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000,
+def dump(doc: Any, sort_keys: bool = False) -> str:
+    """The YAML of every file the tool writes (keys in the render's order unless `sort_keys`)."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000,
                      allow_unicode=True)
 
 
