@@ -1,6 +1,7 @@
 # Quick start:  make synth   (set up, render the default environment into dist/)
 #               make test    (set up, run the whole test suite)
 # Own loop:     make check   (ruff, mypy, the unit and snapshot tests without services or slow sweeps)
+# One tier:     make e2e / make cluster
 # `make test` provisions everything itself: the real platform parts (ci/tools.py: Kubernetes, etcd, kwok,
 # Flux, MinIO, Keycloak, Gitea and the checkers, built into ~/.cache/mlflow-gitops/tools, skipped when present) and
 # the end-to-end prerequisites (ci/e2e-setup.sh: Debian PostgreSQL, Redis, Chromium; npm; the image's venv).
@@ -10,15 +11,20 @@ PYTHON ?= python3
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK8S_CHECK_UPGRADE := false
 
-.PHONY: setup synth test check lint tools e2e-setup imports crds clean
+.PHONY: setup synth test check lint format tools e2e-setup e2e cluster imports crds clean
 
 CHECKOV_VENV ?= .checkov-venv
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# What `mlflow-gitops synth` needs, and nothing the tests alone use (no test extra, no checkov, no npm).
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -32,12 +38,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-synth: setup
+synth: $(VENV)/.runtime
 	$(BIN)/mlflow-gitops synth
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
 
 check: lint
 	$(BIN)/pytest -q --ignore=tests/e2e --ignore=tests/cluster --ignore=tests/checkers -m "not slow and not services"
@@ -50,6 +60,14 @@ e2e-setup: node_modules/.installed
 
 test: lint tools e2e-setup
 	PYTEST=$(BIN)/pytest bash ci/pytest-tiers.sh
+
+# One tier alone: the end-to-end stack (real PostgreSQL, Redis, Keycloak, MinIO, the image, a browser), or the
+# cluster tier (a real API server, controller-manager, scheduler, kwok and Flux).
+e2e: setup tools e2e-setup
+	$(BIN)/pytest -q tests/e2e
+
+cluster: setup tools
+	$(BIN)/pytest -q tests/cluster
 
 # Regenerate imports/ from the CRD files listed in cdk8s.yaml (needs ../shared/crds or `make crds`).
 imports: node_modules/.installed

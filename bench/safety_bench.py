@@ -32,15 +32,22 @@ REPO = Path(__file__).resolve().parents[1]
 def bad_input() -> None:
     results = runner.run_all()
     by_name = {c.name: c for c in CASES}
-    precise = [r for r in results if r.exit_code == 2 and "Traceback" not in r.stderr
-               and all(f in r.stderr for f in by_name[r.name].expect)]
+    precise = [
+        r
+        for r in results
+        if r.exit_code == 2 and "Traceback" not in r.stderr and all(f in r.stderr for f in by_name[r.name].expect)
+    ]
     untouched = [r for r in precise if r.untouched]
     slowest = sorted(results, key=lambda r: -r.seconds)[:5]
     print("## Bad input")
-    print(f"cases: {len(results)} in {len(Counter(r.group for r in results))} groups; exit 2 with every expected "
-          f"fragment: {len(precise)}; and the folder byte for byte untouched: {len(untouched)}")
-    print(f"longest (forked, warm): {slowest[0].seconds * 1000:.0f} ms ({slowest[0].name}); peak RSS of any case: "
-          f"{max(r.max_rss_mb for r in results):.0f} MB")
+    print(
+        f"cases: {len(results)} in {len(Counter(r.group for r in results))} groups; exit 2 with every expected "
+        f"fragment: {len(precise)}; and the folder byte for byte untouched: {len(untouched)}"
+    )
+    print(
+        f"longest (forked, warm): {slowest[0].seconds * 1000:.0f} ms ({slowest[0].name}); peak RSS of any case: "
+        f"{max(r.max_rss_mb for r in results):.0f} MB"
+    )
     print("five slowest again as fresh processes (interpreter start included):")
     with tempfile.TemporaryDirectory() as scratch:
         for result in slowest:
@@ -50,12 +57,19 @@ def bad_input() -> None:
             runner.prepare(case, root)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "mlflow_gitops", *case.args], cwd=root, capture_output=True,
-                                  env={**os.environ, **case.environ}, timeout=60)
+            done = subprocess.run(
+                [sys.executable, "-m", "mlflow_gitops", *case.args],
+                cwd=root,
+                capture_output=True,
+                env={**os.environ, **case.environ},
+                timeout=60,
+            )
             seconds = time.perf_counter() - started
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"  {seconds * 1000:5.0f} ms  peak RSS {max(peak, before.ru_maxrss / 1024):5.0f} MB  exit "
-                  f"{done.returncode}  {case.name}")
+            print(
+                f"  {seconds * 1000:5.0f} ms  peak RSS {max(peak, before.ru_maxrss / 1024):5.0f} MB  exit "
+                f"{done.returncode}  {case.name}"
+            )
 
 
 def kill_sweep() -> None:
@@ -77,15 +91,22 @@ def kill_sweep() -> None:
                 seen: Counter[str] = Counter()
                 for n in range(1, total + 1):
                     killed_at(n, lambda out=out, new=new: write_tree(new, out, ["dev"]))
-                    state = "missing" if not (out / "dev").exists() else (
-                        "old" if on_disk(out, "dev") == old else "new" if on_disk(out, "dev") == new else "MIXED")
+                    state = (
+                        "missing"
+                        if not (out / "dev").exists()
+                        else ("old" if on_disk(out, "dev") == old else "new" if on_disk(out, "dev") == new else "MIXED")
+                    )
                     write_tree(render_like("other", "x"), out, ["other"])
                     repaired = on_disk(out, "dev") in (old, new) and sorted(os.listdir(out)) == ["dev", "other"]
                     seen[f"{state}{'' if repaired else ' NOT REPAIRED'}"] += 1
                     write_tree(old, out, ["dev"])
-                print(f"{mode}: {total} kill points; right after the kill: "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))
-                      + "; every one whole again after the next run" if all("NOT" not in k for k in seen) else "")
+                print(
+                    f"{mode}: {total} kill points; right after the kill: "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))
+                    + "; every one whole again after the next run"
+                    if all("NOT" not in k for k in seen)
+                    else ""
+                )
         finally:
             replace._rename2 = real
 
@@ -98,13 +119,22 @@ def concurrency() -> None:
         rounds = 5
         started = time.perf_counter()
         for _ in range(rounds):
-            runs = [subprocess.Popen([sys.executable, "-m", "mlflow_gitops", "synth", "--quiet", "--out", str(out)],
-                                     cwd=scratch, env={**os.environ, "MLFLOW_IMAGE_TAG": tag},
-                                     stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+            runs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "mlflow_gitops", "synth", "--quiet", "--out", str(out)],
+                    cwd=scratch,
+                    env={**os.environ, "MLFLOW_IMAGE_TAG": tag},
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for tag in ("a", "b")
+            ]
             codes = [(run.wait(timeout=180), run.stderr.read() if run.stderr else "") for run in runs]
             ok += sum(code == 0 and "Traceback" not in err for code, err in codes)
-        print(f"{rounds} rounds of two synths into one folder: {ok}/{2 * rounds} exit 0 without a traceback "
-              f"({time.perf_counter() - started:.1f} s)")
+        print(
+            f"{rounds} rounds of two synths into one folder: {ok}/{2 * rounds} exit 0 without a traceback "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
 
 
 def main() -> int:

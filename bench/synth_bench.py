@@ -136,12 +136,27 @@ def main() -> None:
         synth = [sys.executable, "-m", "mlflow_gitops", "synth", "--quiet"]
         rows = [
             measure("(a) bare cdk8s app", [sys.executable, str(BARE), str(work / "bare")], args.runs, 1, env),
-            measure("(b) default environment", [*synth, "--config-dir", str(empty), "--out", str(work / "b")],
-                    args.runs, len(default_docs), env),
-            measure(f"(c) {args.instances} instances",
-                    [*synth, "--config-dir", str(big), "--out", str(work / "c")], args.runs, len(big_docs), env),
-            measure("(d) PyYAML floor of (c)", [sys.executable, "-c", DUMP, str(docs_json), str(work / "d.yaml")],
-                    args.runs, len(big_docs), env),
+            measure(
+                "(b) default environment",
+                [*synth, "--config-dir", str(empty), "--out", str(work / "b")],
+                args.runs,
+                len(default_docs),
+                env,
+            ),
+            measure(
+                f"(c) {args.instances} instances",
+                [*synth, "--config-dir", str(big), "--out", str(work / "c")],
+                args.runs,
+                len(big_docs),
+                env,
+            ),
+            measure(
+                "(d) PyYAML floor of (c)",
+                [sys.executable, "-c", DUMP, str(docs_json), str(work / "d.yaml")],
+                args.runs,
+                len(big_docs),
+                env,
+            ),
         ]
         per_doc, count = validation_ms_per_document(big_docs)
     print(f"{'case':<28}{'median s':>10}{'python MB':>11}{'node MB':>9}{'objects':>9}   runs (s)")
@@ -150,8 +165,10 @@ def main() -> None:
         print(f"{row.name:<28}{row.median:>10.3f}{row.python_mb:>11.0f}{row.node_mb:>9.0f}{row.objects:>9}   {runs}")
     a, b, c, d = (row.median for row in rows)
     c_rss = rows[2].python_mb + rows[2].node_mb
-    print(f"b/a = {b / a:.2f} (target <= 1.3)   c/d = {c / d:.2f} (target <= 3)   "
-          f"peak RSS (c) = {c_rss:.0f} MB (target <= 250)")
+    print(
+        f"b/a = {b / a:.2f} (target <= 1.3)   c/d = {c / d:.2f} (target <= 3)   "
+        f"peak RSS (c) = {c_rss:.0f} MB (target <= 250)"
+    )
     print(f"strict validation of (c): {per_doc:.3f} ms per document over {count} documents (target <= 0.5)")
 
 

@@ -90,8 +90,10 @@ KUBE_SCORE_VERSION = "v1.20.0"
 # has no record of it (404), so it is fetched with GONOSUMDB for this one module and its go.sum hashes are pinned
 # below instead (trust on first use, recorded at the first build): a changed zip or go.mod fails the build.
 PLUTO_VERSION = "v5.21.9"
-PLUTO_SUMS = ("github.com/fairwindsops/pluto/v5 v5.21.9 h1:q8/dcF61sbh/NS1jlu3+YyBVxUMryJttnJqNJmhanvY=",
-              "github.com/fairwindsops/pluto/v5 v5.21.9/go.mod h1:Itf5EzDO3cOTRpwAs2liLhLoWG4aJ97lWbTvuqJmV7s=")
+PLUTO_SUMS = (
+    "github.com/fairwindsops/pluto/v5 v5.21.9 h1:q8/dcF61sbh/NS1jlu3+YyBVxUMryJttnJqNJmhanvY=",
+    "github.com/fairwindsops/pluto/v5 v5.21.9/go.mod h1:Itf5EzDO3cOTRpwAs2liLhLoWG4aJ97lWbTvuqJmV7s=",
+)
 # np-guard netpol-analyzer v1.4.4 (2025-04-28): its newest tag; the binary is `netpolicy`. Its go.mod has no
 # replace directives, nor have kubeconform's, kube-score's, pluto's and kube-linter's.
 NETPOL_ANALYZER_VERSION = "v1.4.4"
@@ -152,14 +154,23 @@ class Build:
         self.bin = self.folder / "bin"
         self.log = root() / "_logs" / f"{part.name}-{part.version}.log"
 
-    def run(self, cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-            capture: bool = False) -> str:
+    def run(
+        self, cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, capture: bool = False
+    ) -> str:
         """Run a command, its output appended to the log (stdout returned instead when capture is set)."""
         with self.log.open("a") as log:
             log.write(f"$ {shlex.join(cmd)}\n")
             log.flush()
-            proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, text=True, check=False,
-                                  stdout=subprocess.PIPE if capture else log, stderr=log)
+            proc = subprocess.run(
+                list(cmd),
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                check=False,
+                stdout=subprocess.PIPE if capture else log,
+                stderr=log,
+            )
         if proc.returncode != 0:
             raise ToolError(f"{shlex.join(cmd)} failed with exit code {proc.returncode} (log: {self.log})")
         return proc.stdout or ""
@@ -183,15 +194,24 @@ def go_env() -> dict[str, str]:
     """The environment of every go command: local toolchain, no cgo, shared module and build caches."""
     cache = root() / "_go"
     env = {k: v for k, v in os.environ.items() if k not in ("GOBIN", "GOROOT")}
-    env.update(GOTOOLCHAIN="local", CGO_ENABLED="0", GOFLAGS="-mod=mod -modcacherw -buildvcs=false", GOWORK="off",
-               GOMODCACHE=str(cache / "mod"), GOCACHE=str(cache / "build"), GOPATH=str(cache / "path"))
+    env.update(
+        GOTOOLCHAIN="local",
+        CGO_ENABLED="0",
+        GOFLAGS="-mod=mod -modcacherw -buildvcs=false",
+        GOWORK="off",
+        GOMODCACHE=str(cache / "mod"),
+        GOCACHE=str(cache / "build"),
+        GOPATH=str(cache / "path"),
+    )
     return env
 
 
 GO_ATTEMPTS = 3
 GO_RETRY_SECONDS = (10, 30)
-TRANSIENT = re.compile(r"(sumdb|proxy\.golang\.org|sum\.golang\.org).*(404 Not Found|50[234] )|connection reset|"
-                       r"TLS handshake timeout|i/o timeout|unexpected EOF|connection refused|no such host")
+TRANSIENT = re.compile(
+    r"(sumdb|proxy\.golang\.org|sum\.golang\.org).*(404 Not Found|50[234] )|connection reset|"
+    r"TLS handshake timeout|i/o timeout|unexpected EOF|connection refused|no such host"
+)
 """What the module proxy or checksum database answers now and then for a module it serves (seen: a sumdb lookup
 404 for github.com/np-guard/models@v0.5.7 that succeeded a minute later)."""
 
@@ -216,8 +236,9 @@ def go(b: Build, *args: str, cwd: Path, capture: bool = False, env: dict[str, st
 
 def module_info(b: Build, mod: GoModule, cwd: Path, env: dict[str, str] | None = None) -> dict[str, str]:
     """`go mod download -json` of mod (GoMod: its go.mod file, Dir: its folder in the module cache)."""
-    info: dict[str, str] = json.loads(go(b, "mod", "download", "-json", f"{mod.path}@{mod.version}", cwd=cwd,
-                                         capture=True, env=env))
+    info: dict[str, str] = json.loads(
+        go(b, "mod", "download", "-json", f"{mod.path}@{mod.version}", cwd=cwd, capture=True, env=env)
+    )
     if info.get("Error"):
         raise ToolError(f"{mod.path}@{mod.version}: {info['Error']}")
     return info
@@ -279,14 +300,25 @@ def kubernetes_ldflags(version: str) -> tuple[str, ...]:
     """What hack/lib/version.sh sets, so that every binary's --version prints the release."""
     major, minor = version.removeprefix("v").split(".")[:2]
     values = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
-    return tuple(f"-X k8s.io/{pkg}.{key}={value}" for pkg in ("client-go/pkg/version", "component-base/version")
-                 for key, value in values.items())
+    return tuple(
+        f"-X k8s.io/{pkg}.{key}={value}"
+        for pkg in ("client-go/pkg/version", "component-base/version")
+        for key, value in values.items()
+    )
 
 
 def build_kubernetes(b: Build) -> None:
     commands = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-    build_go(b, GoModule("k8s.io/kubernetes", KUBERNETES_VERSION, tuple(f"k8s.io/kubernetes/cmd/{c}" for c in commands),
-                         ldflags=kubernetes_ldflags(KUBERNETES_VERSION), tags="selinux,notest,grpcnotrace"))
+    build_go(
+        b,
+        GoModule(
+            "k8s.io/kubernetes",
+            KUBERNETES_VERSION,
+            tuple(f"k8s.io/kubernetes/cmd/{c}" for c in commands),
+            ldflags=kubernetes_ldflags(KUBERNETES_VERSION),
+            tags="selinux,notest,grpcnotrace",
+        ),
+    )
 
 
 def build_kwok(b: Build) -> None:
@@ -297,8 +329,10 @@ def build_flux(b: Build) -> None:
     """Both controllers into bin/, and their CRDs (config/crd/bases of each module) into crds/."""
     crds = b.folder / "crds"
     crds.mkdir(parents=True, exist_ok=True)
-    for name, version in (("source-controller", SOURCE_CONTROLLER_VERSION),
-                          ("kustomize-controller", KUSTOMIZE_CONTROLLER_VERSION)):
+    for name, version in (
+        ("source-controller", SOURCE_CONTROLLER_VERSION),
+        ("kustomize-controller", KUSTOMIZE_CONTROLLER_VERSION),
+    ):
         module = f"github.com/fluxcd/{name}"
         build_go(b, GoModule(module, version, (module,)))
         copy_flux_crds(b, f"{module}@{version}", crds)
@@ -315,11 +349,14 @@ def copy_flux_crds(b: Build, module: str, dest: Path) -> None:
 
 def build_minio(b: Build) -> None:
     cmd = "github.com/minio/minio/cmd"
-    ldflags = (f"-X {cmd}.Version={MINIO_COMMIT_TIME}", f"-X {cmd}.ReleaseTag={MINIO_RELEASE_TAG}",
-               f"-X {cmd}.CommitID={MINIO_VERSION[-12:]}", f"-X {cmd}.ShortCommitID={MINIO_VERSION[-12:]}",
-               f"-X {cmd}.CopyrightYear={MINIO_COMMIT_TIME[:4]}")  # what its buildscripts/gen-ldflags.go sets
+    ldflags = (
+        f"-X {cmd}.Version={MINIO_COMMIT_TIME}",
+        f"-X {cmd}.ReleaseTag={MINIO_RELEASE_TAG}",
+        f"-X {cmd}.CommitID={MINIO_VERSION[-12:]}",
+        f"-X {cmd}.ShortCommitID={MINIO_VERSION[-12:]}",
+        f"-X {cmd}.CopyrightYear={MINIO_COMMIT_TIME[:4]}",
+    )  # what its buildscripts/gen-ldflags.go sets
     build_go(b, GoModule("github.com/minio/minio", MINIO_VERSION, ("github.com/minio/minio",), ldflags=ldflags))
-
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -330,28 +367,52 @@ def build_kubeconform(b: Build) -> None:
     the k8s.io/kubernetes module, what its kube-apiserver serves at /openapi/v2) into openapi/swagger.json: the tests
     derive the JSON schemas of the built-in kinds from it, as kubeconform's schemas are downloaded from GitHub."""
     module = "github.com/yannh/kubeconform"
-    build_go(b, GoModule(module, KUBECONFORM_VERSION, (f"{module}/cmd/kubeconform",),
-                         ldflags=(f"-X main.version={KUBECONFORM_VERSION}",)))
-    info = json.loads(go(b, "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}", cwd=b.folder,
-                         capture=True))
+    build_go(
+        b,
+        GoModule(
+            module,
+            KUBECONFORM_VERSION,
+            (f"{module}/cmd/kubeconform",),
+            ldflags=(f"-X main.version={KUBECONFORM_VERSION}",),
+        ),
+    )
+    info = json.loads(
+        go(b, "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}", cwd=b.folder, capture=True)
+    )
     swagger = Path(info.get("Dir") or "") / "api" / "openapi-spec" / "swagger.json"
     if info.get("Error") or not swagger.is_file():
-        raise ToolError(f"k8s.io/kubernetes@{KUBERNETES_VERSION}: no api/openapi-spec/swagger.json "
-                        f"({info.get('Error', 'not in the module')})")
+        raise ToolError(
+            f"k8s.io/kubernetes@{KUBERNETES_VERSION}: no api/openapi-spec/swagger.json "
+            f"({info.get('Error', 'not in the module')})"
+        )
     (b.folder / "openapi").mkdir()
     shutil.copyfile(swagger, b.folder / "openapi" / "swagger.json")
 
 
 def build_kube_score(b: Build) -> None:
     module = "github.com/zegl/kube-score"
-    build_go(b, GoModule(module, KUBE_SCORE_VERSION, (f"{module}/cmd/kube-score",),
-                         ldflags=(f"-X main.version={KUBE_SCORE_VERSION.removeprefix('v')}",)))
+    build_go(
+        b,
+        GoModule(
+            module,
+            KUBE_SCORE_VERSION,
+            (f"{module}/cmd/kube-score",),
+            ldflags=(f"-X main.version={KUBE_SCORE_VERSION.removeprefix('v')}",),
+        ),
+    )
 
 
 def build_actionlint(b: Build) -> None:
     module = "github.com/rhysd/actionlint"
-    build_go(b, GoModule(module, ACTIONLINT_VERSION, (f"{module}/cmd/actionlint",),
-                         ldflags=(f"-X {module}.version={ACTIONLINT_VERSION}",)))
+    build_go(
+        b,
+        GoModule(
+            module,
+            ACTIONLINT_VERSION,
+            (f"{module}/cmd/actionlint",),
+            ldflags=(f"-X {module}.version={ACTIONLINT_VERSION}",),
+        ),
+    )
 
 
 def build_netpol_analyzer(b: Build) -> None:
@@ -378,12 +439,19 @@ def build_pluto(b: Build) -> None:
         if found != PLUTO_SUMS:
             raise ToolError(f"{module}@{PLUTO_VERSION}: go.sum hashes {found} differ from the pinned {PLUTO_SUMS}")
         ldflags = f"-s -w -X main.version={PLUTO_VERSION.removeprefix('v')}"
-        go(b, "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags, f"{module}/cmd/pluto", cwd=wrapper,
-           env=env)
+        go(b, "build", "-trimpath", "-o", f"{b.bin}/", "-ldflags", ldflags, f"{module}/cmd/pluto", cwd=wrapper, env=env)
 
 
-def build_declared(b: Build, declared: str, served: GoModule, package: str, ldflags: str, *,
-                   env: dict[str, str] | None = None, upstream_sums: bool = False) -> Path:
+def build_declared(
+    b: Build,
+    declared: str,
+    served: GoModule,
+    package: str,
+    ldflags: str,
+    *,
+    env: dict[str, str] | None = None,
+    upstream_sums: bool = False,
+) -> Path:
     """Build `package` of a module served as served.path whose go.mod declares `declared`: the wrapper requires the
     declared path and replaces it by the served one. upstream_sums: the wrapper's go.sum starts as the module's own.
     Returns the module's folder in the module cache."""
@@ -395,8 +463,16 @@ def build_declared(b: Build, declared: str, served: GoModule, package: str, ldfl
         source = Path(info["Dir"])
         upstream: GoMod = json.loads(go(b, "mod", "edit", "-json", info["GoMod"], cwd=wrapper, capture=True, env=env))
         edits = wrapper_edits(served, upstream)
-        go(b, "mod", "edit", *edits, f"-require={declared}@{served.version}",
-           f"-replace={declared}={served.path}@{served.version}", cwd=wrapper, env=env)
+        go(
+            b,
+            "mod",
+            "edit",
+            *edits,
+            f"-require={declared}@{served.version}",
+            f"-replace={declared}={served.path}@{served.version}",
+            cwd=wrapper,
+            env=env,
+        )
         if upstream_sums:
             shutil.copyfile(source / "go.sum", wrapper / "go.sum")
         # no `go get`: it asks the proxy for the declared path; the build resolves the rest (-mod=mod)
@@ -407,17 +483,28 @@ def build_declared(b: Build, declared: str, served: GoModule, package: str, ldfl
 def build_kube_linter(b: Build) -> None:
     """Require the module's declared path (not served) and replace it by the GitHub path (served)."""
     declared = "golang.stackrox.io/kube-linter"
-    build_declared(b, declared, GoModule("github.com/stackrox/kube-linter", KUBE_LINTER_VERSION, ()),
-                   f"{declared}/cmd/kube-linter",
-                   f"-X {declared}/internal/version.version={KUBE_LINTER_VERSION.removeprefix('v')}")
+    build_declared(
+        b,
+        declared,
+        GoModule("github.com/stackrox/kube-linter", KUBE_LINTER_VERSION, ()),
+        f"{declared}/cmd/kube-linter",
+        f"-X {declared}/internal/version.version={KUBE_LINTER_VERSION.removeprefix('v')}",
+    )
 
 
 def build_gitea(b: Build) -> None:
     """bin/gitea (main package gitea.dev, version in main.Version: main.go's init copies it into setting.AppVer, so
     an -X of setting.AppVer is overwritten by "development"), and the module's options/, templates/ and public/."""
     served = GoModule("code.gitea.io/gitea", GITEA_VERSION, ())
-    source = build_declared(b, "gitea.dev", served, "gitea.dev", f"-X main.Version={GITEA_VERSION.removeprefix('v')}",
-                            env={**go_env(), "GONOSUMDB": "gitea.dev"}, upstream_sums=True)
+    source = build_declared(
+        b,
+        "gitea.dev",
+        served,
+        "gitea.dev",
+        f"-X main.Version={GITEA_VERSION.removeprefix('v')}",
+        env={**go_env(), "GONOSUMDB": "gitea.dev"},
+        upstream_sums=True,
+    )
     (b.bin / "gitea.dev").rename(b.bin / "gitea")  # go build names it after the path's last element
     for folder in ("options", "templates", "public"):
         shutil.copytree(source / folder, b.folder / folder)
@@ -447,8 +534,10 @@ def find_jdk() -> Path:
     jvm = Path("/usr/lib/jvm")
     candidates = sorted((jdk_version(h), str(h)) for h in jvm.iterdir() if h.is_dir()) if jvm.is_dir() else []
     if not candidates or candidates[-1][0] < MIN_JDK:
-        raise ToolError(f"Keycloak {KEYCLOAK_VERSION} needs a JDK >= {MIN_JDK}: none in {jvm} "
-                        f"(install e.g. Debian's openjdk-21-jdk-headless or Temurin 25 in {PREFERRED_JDK})")
+        raise ToolError(
+            f"Keycloak {KEYCLOAK_VERSION} needs a JDK >= {MIN_JDK}: none in {jvm} "
+            f"(install e.g. Debian's openjdk-21-jdk-headless or Temurin 25 in {PREFERRED_JDK})"
+        )
     return Path(candidates[-1][1])
 
 
@@ -460,10 +549,23 @@ def build_keycloak(b: Build) -> None:
     """Fetch the distribution tarball with Maven, unpack it, record the JDK, pre-build it once."""
     repo = root() / "_m2"
     artifact = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:tar.gz"
-    b.run(["mvn", "-B", "-ntp", f"-Dmaven.repo.local={repo}", f"{MAVEN_DEPENDENCY_PLUGIN}:get",
-           f"-Dartifact={artifact}", "-Dtransitive=false"])
-    tarball = repo / "org/keycloak/keycloak-quarkus-dist" / KEYCLOAK_VERSION / \
-        f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.tar.gz"
+    b.run(
+        [
+            "mvn",
+            "-B",
+            "-ntp",
+            f"-Dmaven.repo.local={repo}",
+            f"{MAVEN_DEPENDENCY_PLUGIN}:get",
+            f"-Dartifact={artifact}",
+            "-Dtransitive=false",
+        ]
+    )
+    tarball = (
+        repo
+        / "org/keycloak/keycloak-quarkus-dist"
+        / KEYCLOAK_VERSION
+        / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.tar.gz"
+    )
     b.folder.mkdir(parents=True, exist_ok=True)
     b.run(["tar", "-xzf", str(tarball), "-C", str(b.folder), "--strip-components=1", "--no-same-owner"])
     (b.folder / "java-home").write_text(f"{find_jdk()}\n")
@@ -471,29 +573,65 @@ def build_keycloak(b: Build) -> None:
 
 
 PARTS: dict[str, Part] = {
-    p.name: p for p in (
-        Part("kubernetes", KUBERNETES_VERSION, build_kubernetes,
-             (("kube-apiserver", "--version"), ("kube-controller-manager", "--version"),
-              ("kube-scheduler", "--version"), ("kubectl", "version", "--client")), expect=KUBERNETES_VERSION),
+    p.name: p
+    for p in (
+        Part(
+            "kubernetes",
+            KUBERNETES_VERSION,
+            build_kubernetes,
+            (
+                ("kube-apiserver", "--version"),
+                ("kube-controller-manager", "--version"),
+                ("kube-scheduler", "--version"),
+                ("kubectl", "version", "--client"),
+            ),
+            expect=KUBERNETES_VERSION,
+        ),
         Part("etcd", ETCD_VERSION, build_etcd, (("etcd", "--version"),), expect=ETCD_VERSION.removeprefix("v")),
         Part("kwok", KWOK_VERSION, build_kwok, (("kwok", "--version"),), expect=KWOK_VERSION.removeprefix("v")),
-        Part("flux", f"sc-{SOURCE_CONTROLLER_VERSION}-kc-{KUSTOMIZE_CONTROLLER_VERSION}", build_flux,
-             (("source-controller", "--help"), ("kustomize-controller", "--help"))),
+        Part(
+            "flux",
+            f"sc-{SOURCE_CONTROLLER_VERSION}-kc-{KUSTOMIZE_CONTROLLER_VERSION}",
+            build_flux,
+            (("source-controller", "--help"), ("kustomize-controller", "--help")),
+        ),
         Part("minio", MINIO_VERSION, build_minio, (("minio", "--version"),), expect=MINIO_RELEASE_TAG),
         Part("keycloak", KEYCLOAK_VERSION, build_keycloak, (("kc.sh", "--version"),), expect=KEYCLOAK_VERSION),
-        Part("kubeconform", KUBECONFORM_VERSION, build_kubeconform, (("kubeconform", "-v"),),
-             expect=KUBECONFORM_VERSION),
-        Part("kube-score", KUBE_SCORE_VERSION, build_kube_score, (("kube-score", "version"),),
-             expect=KUBE_SCORE_VERSION.removeprefix("v")),
+        Part(
+            "kubeconform", KUBECONFORM_VERSION, build_kubeconform, (("kubeconform", "-v"),), expect=KUBECONFORM_VERSION
+        ),
+        Part(
+            "kube-score",
+            KUBE_SCORE_VERSION,
+            build_kube_score,
+            (("kube-score", "version"),),
+            expect=KUBE_SCORE_VERSION.removeprefix("v"),
+        ),
         Part("pluto", PLUTO_VERSION, build_pluto, (("pluto", "version"),), expect=PLUTO_VERSION.removeprefix("v")),
-        Part("netpol-analyzer", NETPOL_ANALYZER_VERSION, build_netpol_analyzer,
-             (("netpolicy", "--help"), ("netpolicy", "list", "--help")), expect="netpolicy"),
-        Part("kube-linter", KUBE_LINTER_VERSION, build_kube_linter, (("kube-linter", "version"),),
-             expect=KUBE_LINTER_VERSION.removeprefix("v")),
-        Part("actionlint", ACTIONLINT_VERSION, build_actionlint, (("actionlint", "-version"),),
-             expect=ACTIONLINT_VERSION),
-        Part("gitea", GITEA_VERSION, build_gitea, (("gitea", "--version"),),
-             expect=f"gitea version {GITEA_VERSION.removeprefix('v')} "),
+        Part(
+            "netpol-analyzer",
+            NETPOL_ANALYZER_VERSION,
+            build_netpol_analyzer,
+            (("netpolicy", "--help"), ("netpolicy", "list", "--help")),
+            expect="netpolicy",
+        ),
+        Part(
+            "kube-linter",
+            KUBE_LINTER_VERSION,
+            build_kube_linter,
+            (("kube-linter", "version"),),
+            expect=KUBE_LINTER_VERSION.removeprefix("v"),
+        ),
+        Part(
+            "actionlint", ACTIONLINT_VERSION, build_actionlint, (("actionlint", "-version"),), expect=ACTIONLINT_VERSION
+        ),
+        Part(
+            "gitea",
+            GITEA_VERSION,
+            build_gitea,
+            (("gitea", "--version"),),
+            expect=f"gitea version {GITEA_VERSION.removeprefix('v')} ",
+        ),
     )
 }
 
@@ -511,14 +649,22 @@ def smoke_check(part: Part) -> None:
     for i, (binary, *args) in enumerate(part.smoke):
         cmd = [str(part.folder / "bin" / binary), *args]
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=SMOKE_TIMEOUT, check=False,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                cmd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=SMOKE_TIMEOUT,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ToolError(f"smoke check {shlex.join(cmd)}: {exc}") from exc
         output = proc.stdout + proc.stderr
         if proc.returncode != 0 or (i == 0 and part.expect not in output):
-            raise ToolError(f"smoke check {shlex.join(cmd)} exited {proc.returncode} (expected {part.expect!r}):\n"
-                            f"{output[-2000:]}")
+            raise ToolError(
+                f"smoke check {shlex.join(cmd)} exited {proc.returncode} (expected {part.expect!r}):\n{output[-2000:]}"
+            )
 
 
 @contextlib.contextmanager
@@ -553,8 +699,9 @@ def build_part(part: Part) -> None:
         smoke_check(part)
     except ToolError as exc:
         tail = log_tail(b.log)
-        raise ToolError(f"{part.name} {part.version}: {exc}" + (f"\n--- last lines of {b.log}:\n{tail}" if tail else
-                                                              "")) from exc
+        raise ToolError(
+            f"{part.name} {part.version}: {exc}" + (f"\n--- last lines of {b.log}:\n{tail}" if tail else "")
+        ) from exc
     seconds = round(time.monotonic() - start)
     marker = {"name": part.name, "version": part.version, "seconds": seconds, "built": time.strftime("%FT%T%z")}
     (part.folder / ".complete").write_text(json.dumps(marker) + "\n")
@@ -590,8 +737,9 @@ def path(name: str, binary: str | None = None) -> Path:
     """The absolute path of a complete part's binary, or of its folder; ToolError if missing or not complete."""
     part = part_named(name)
     if not part.complete:
-        raise ToolError(f"{name} {part.version} is not complete in {part.folder}: "
-                        f"run python3 ci/tools.py ensure {name}")
+        raise ToolError(
+            f"{name} {part.version} is not complete in {part.folder}: run python3 ci/tools.py ensure {name}"
+        )
     if binary is None:
         return part.folder
     if name == "keycloak" and binary == "java-home":

@@ -87,8 +87,9 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
     app = cdk8s.App()
     built = []
     for env in environments:
-        platforms = [MlflowPlatform(app, f"{env.name}-{instance.name}", env=env, instance=instance)
-                     for instance in env.instances]
+        platforms = [
+            MlflowPlatform(app, f"{env.name}-{instance.name}", env=env, instance=instance) for instance in env.instances
+        ]
         engine = cdk8s.Chart(app, f"{env.name}-{env.gitops.engine}", disable_resource_name_hashes=True)
         ENGINES[env.gitops.engine](engine, "sync", env=env)
         entry = None
@@ -114,8 +115,14 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
         if env.gitops.engine == "argocd" and env.gitops.argocd_project is None:
             # The project allows exactly what the units hold, so it is made once they are rendered.
             ArgoCdProject(engine, "project", env=env, targets=_targets(units))
-        rendered.append(Rendered(environment=env, units=units, engine=tuple(documents(engine)),
-                                 entry=tuple(documents(entry)) if entry else ()))
+        rendered.append(
+            Rendered(
+                environment=env,
+                units=units,
+                engine=tuple(documents(engine)),
+                entry=tuple(documents(entry)) if entry else (),
+            )
+        )
     return rendered
 
 

@@ -43,151 +43,273 @@ EPILOG = "These environment variables override every environment's config: " + "
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", action="append", metavar="NAME", dest="envs",
-                        help="environment to use; repeat for several (default: every file in the config "
-                             "folder, or the built-in `default` when there is none)")
-    parser.add_argument("--config-dir", type=Path, default=None, metavar="DIR",
-                        help=f"folder of environment files <name>.yaml (default: {DEFAULT_CONFIG_DIR}/ when it "
-                             "exists, else the built-in `default` environment alone)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        metavar="NAME",
+        dest="envs",
+        help="environment to use; repeat for several (default: every file in the config "
+        "folder, or the built-in `default` when there is none)",
+    )
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"folder of environment files <name>.yaml (default: {DEFAULT_CONFIG_DIR}/ when it "
+        "exists, else the built-in `default` environment alone)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlflow-gitops", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="mlflow-gitops",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser(
-        "synth", help="validate the config and write the rendered YAML",
+        "synth",
+        help="validate the config and write the rendered YAML",
         description="Validate the config, render every selected environment in one cdk8s app and write "
-                    "<out>/<env>/: one file per object plus kustomization.yaml. Each environment folder is "
-                    "replaced atomically; nothing is written when the config is invalid (exit 2).",
-        epilog=EPILOG)
+        "<out>/<env>/: one file per object plus kustomization.yaml. Each environment folder is "
+        "replaced atomically; nothing is written when the config is invalid (exit 2).",
+        epilog=EPILOG,
+    )
     _add_selection(synth)
-    synth.add_argument("--out", type=Path, default=Path("dist"), metavar="DIR",
-                       help="output folder (default: dist)")
+    synth.add_argument("--out", type=Path, default=Path("dist"), metavar="DIR", help="output folder (default: dist)")
     synth.add_argument("--quiet", action="store_true", help="print nothing on success")
 
     validate = commands.add_parser(
-        "validate", help="validate the config only",
+        "validate",
+        help="validate the config only",
         description="Load and validate the selected environments; print one line per problem (file, key "
-                    "path, bad value, what is allowed) and exit 2 if there is any. Renders nothing, "
-                    "unless --against-cluster asks whether a live cluster serves every kind the render holds.",
-        epilog=EPILOG)
+        "path, bad value, what is allowed) and exit 2 if there is any. Renders nothing, "
+        "unless --against-cluster asks whether a live cluster serves every kind the render holds.",
+        epilog=EPILOG,
+    )
     _add_selection(validate)
-    validate.add_argument("--against-cluster", type=Path, default=None, metavar="KUBECONFIG",
-                          help="also render and refuse (exit 2) kinds the cluster does not serve, e.g. a "
-                               "ServiceMonitor where the Prometheus Operator's CRDs are missing (needs kubectl)")
-    validate.add_argument("--context", default=None, metavar="NAME",
-                          help="with --against-cluster: the kubeconfig context (default: its current one)")
+    validate.add_argument(
+        "--against-cluster",
+        type=Path,
+        default=None,
+        metavar="KUBECONFIG",
+        help="also render and refuse (exit 2) kinds the cluster does not serve, e.g. a "
+        "ServiceMonitor where the Prometheus Operator's CRDs are missing (needs kubectl)",
+    )
+    validate.add_argument(
+        "--context",
+        default=None,
+        metavar="NAME",
+        help="with --against-cluster: the kubeconfig context (default: its current one)",
+    )
 
     migrate = commands.add_parser(
-        "migrate", help="preflight the move from the old module's Helm release: print the steps",
+        "migrate",
+        help="preflight the move from the old module's Helm release: print the steps",
         description="For each selected environment and instance: the Vault changes the move needs and, with "
-                    "--against-cluster, what the old release and justfile left in the instance namespace that "
-                    "must go before the render applies (a Deployment whose immutable selector differs, "
-                    "ExternalSecrets owning the render's Secrets, an unused Middleware), as ordered steps with "
-                    "their commands. Changes nothing. Exit 0: nothing on the cluster to move (or not inspected); "
-                    "1: cluster steps remain; 2: bad input or an unreadable cluster.",
-        epilog=EPILOG)
+        "--against-cluster, what the old release and justfile left in the instance namespace that "
+        "must go before the render applies (a Deployment whose immutable selector differs, "
+        "ExternalSecrets owning the render's Secrets, an unused Middleware), as ordered steps with "
+        "their commands. Changes nothing. Exit 0: nothing on the cluster to move (or not inspected); "
+        "1: cluster steps remain; 2: bad input or an unreadable cluster.",
+        epilog=EPILOG,
+    )
     _add_selection(migrate)
-    migrate.add_argument("--against-cluster", type=Path, default=None, metavar="KUBECONFIG",
-                         help="inspect the live objects of each instance namespace (needs kubectl)")
-    migrate.add_argument("--context", default=None, metavar="NAME",
-                         help="with --against-cluster: the kubeconfig context (default: its current one)")
+    migrate.add_argument(
+        "--against-cluster",
+        type=Path,
+        default=None,
+        metavar="KUBECONFIG",
+        help="inspect the live objects of each instance namespace (needs kubectl)",
+    )
+    migrate.add_argument(
+        "--context",
+        default=None,
+        metavar="NAME",
+        help="with --against-cluster: the kubeconfig context (default: its current one)",
+    )
 
     diff = commands.add_parser(
-        "diff", help="compare a fresh render with what the GitOps repository holds",
+        "diff",
+        help="compare a fresh render with what the GitOps repository holds",
         description="Render the selected environments and compare them, object by object, with "
-                    "<SUBDIR>/<env>/ of the GitOps repository: a local folder, or a git repository (URL or "
-                    "path, work tree or bare) fetched at REF (default: its HEAD). Prints added, removed and "
-                    "changed objects with unified diffs; secret-looking values are masked. Exit 0: no "
-                    "changes; 1: changes; 2: bad config, unreadable repository or unknown ref.",
-        epilog=EPILOG)
+        "<SUBDIR>/<env>/ of the GitOps repository: a local folder, or a git repository (URL or "
+        "path, work tree or bare) fetched at REF (default: its HEAD). Prints added, removed and "
+        "changed objects with unified diffs; secret-looking values are masked. Exit 0: no "
+        "changes; 1: changes; 2: bad config, unreadable repository or unknown ref.",
+        epilog=EPILOG,
+    )
     _add_selection(diff)
     against = diff.add_mutually_exclusive_group(required=True)
-    against.add_argument("--against", metavar="PATH_OR_GIT_URL[@REF]",
-                         help="the GitOps repository: a folder, a git repository path or a git URL, optionally "
-                              "@branch, @tag or @commit")
-    against.add_argument("--against-cluster", type=Path, metavar="KUBECONFIG",
-                         help="a live cluster: compare what it holds with a server-side dry-run apply of the "
-                              "render (needs kubectl; objects an engine applied for these environments that the "
-                              "render no longer holds are shown as removed)")
-    diff.add_argument("--context", default=None, metavar="NAME",
-                      help="with --against-cluster: the kubeconfig context (default: its current one)")
-    diff.add_argument("--path", default=None, metavar="SUBDIR",
-                      help="folder of the repository holding the <env>/ folders (default: the config's "
-                           "gitops.path, itself '.' by default)")
-    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
-                      help="text for a terminal, markdown for a pull-request body or job summary, json for "
-                           "scripts (default: text)")
-    diff.add_argument("--rendered", type=Path, default=None, metavar="DIR",
-                      help="compare what `synth --out DIR` wrote instead of rendering again (CI renders once; "
-                           "each selected environment's DIR/<env>/ must hold only this tool's files)")
-    diff.add_argument("--comment-on-pr", type=int, default=None, metavar="NUMBER",
-                      help="also keep the Markdown report as one comment on pull request NUMBER of the config "
-                           "repository, updated in place on each run (--forge github: GITHUB_TOKEN, "
-                           "GITHUB_REPOSITORY, GITHUB_API_URL; gitea: GITEA_TOKEN, GITEA_URL, GITEA_REPOSITORY)")
-    diff.add_argument("--forge", choices=FORGES, default="github",
-                      help="with --comment-on-pr: the config repository's forge (default: github)")
-    diff.add_argument("--kind", action="append", default=[], metavar="KIND", dest="kinds",
-                      help="show only objects of this kind (case-insensitive, e.g. Job or Database.postgresql."
-                           "cnpg.io); repeat for several; the exit code follows what is shown")
-    diff.add_argument("--name", action="append", default=[], metavar="PATTERN", dest="names",
-                      help="show only objects whose name matches this shell pattern (e.g. 'mlflow-*'); repeat "
-                           "for several")
+    against.add_argument(
+        "--against",
+        metavar="PATH_OR_GIT_URL[@REF]",
+        help="the GitOps repository: a folder, a git repository path or a git URL, optionally @branch, @tag or @commit",
+    )
+    against.add_argument(
+        "--against-cluster",
+        type=Path,
+        metavar="KUBECONFIG",
+        help="a live cluster: compare what it holds with a server-side dry-run apply of the "
+        "render (needs kubectl; objects an engine applied for these environments that the "
+        "render no longer holds are shown as removed)",
+    )
+    diff.add_argument(
+        "--context",
+        default=None,
+        metavar="NAME",
+        help="with --against-cluster: the kubeconfig context (default: its current one)",
+    )
+    diff.add_argument(
+        "--path",
+        default=None,
+        metavar="SUBDIR",
+        help="folder of the repository holding the <env>/ folders (default: the config's "
+        "gitops.path, itself '.' by default)",
+    )
+    diff.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text for a terminal, markdown for a pull-request body or job summary, json for scripts (default: text)",
+    )
+    diff.add_argument(
+        "--rendered",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="compare what `synth --out DIR` wrote instead of rendering again (CI renders once; "
+        "each selected environment's DIR/<env>/ must hold only this tool's files)",
+    )
+    diff.add_argument(
+        "--comment-on-pr",
+        type=int,
+        default=None,
+        metavar="NUMBER",
+        help="also keep the Markdown report as one comment on pull request NUMBER of the config "
+        "repository, updated in place on each run (--forge github: GITHUB_TOKEN, "
+        "GITHUB_REPOSITORY, GITHUB_API_URL; gitea: GITEA_TOKEN, GITEA_URL, GITEA_REPOSITORY)",
+    )
+    diff.add_argument(
+        "--forge",
+        choices=FORGES,
+        default="github",
+        help="with --comment-on-pr: the config repository's forge (default: github)",
+    )
+    diff.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="KIND",
+        dest="kinds",
+        help="show only objects of this kind (case-insensitive, e.g. Job or Database.postgresql."
+        "cnpg.io); repeat for several; the exit code follows what is shown",
+    )
+    diff.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        dest="names",
+        help="show only objects whose name matches this shell pattern (e.g. 'mlflow-*'); repeat for several",
+    )
 
     publish = commands.add_parser(
-        "publish", help="commit the render to a branch of the GitOps repository (and open a pull request)",
+        "publish",
+        help="commit the render to a branch of the GitOps repository (and open a pull request)",
         description="Render the selected environments, replace <SUBDIR>/<env>/ on BRANCH of the GitOps "
-                    "repository (checked out from the remote, or created from BASE), commit once and push. "
-                    "Nothing outside <SUBDIR>/<env>/ is touched; nothing is committed when nothing changed. "
-                    "--open-pr opens or updates the pull request BRANCH -> BASE with the diff against BASE as "
-                    "its body, through the API of --forge: github (GITHUB_TOKEN, GITHUB_REPOSITORY, "
-                    "GITHUB_API_URL) or gitea, also for Forgejo (GITEA_TOKEN, GITEA_URL, GITEA_REPOSITORY). Tokens "
-                    "are never printed; git pushes with its own credentials (credential helper, http.extraHeader). "
-                    "Commits are made as GIT_AUTHOR_NAME <GIT_AUTHOR_EMAIL> (default mlflow-gitops "
-                    "<mlflow-gitops@localhost>). Exit 0: published or no changes; 2: bad input (the repository "
-                    "is left untouched); 1: git or API failure.",
-        epilog=EPILOG)
+        "repository (checked out from the remote, or created from BASE), commit once and push. "
+        "Nothing outside <SUBDIR>/<env>/ is touched; nothing is committed when nothing changed. "
+        "--open-pr opens or updates the pull request BRANCH -> BASE with the diff against BASE as "
+        "its body, through the API of --forge: github (GITHUB_TOKEN, GITHUB_REPOSITORY, "
+        "GITHUB_API_URL) or gitea, also for Forgejo (GITEA_TOKEN, GITEA_URL, GITEA_REPOSITORY). Tokens "
+        "are never printed; git pushes with its own credentials (credential helper, http.extraHeader). "
+        "Commits are made as GIT_AUTHOR_NAME <GIT_AUTHOR_EMAIL> (default mlflow-gitops "
+        "<mlflow-gitops@localhost>). Exit 0: published or no changes; 2: bad input (the repository "
+        "is left untouched); 1: git or API failure.",
+        epilog=EPILOG,
+    )
     _add_selection(publish)
     publish.add_argument("--repo", required=True, metavar="PATH_OR_GIT_URL", help="the GitOps repository")
-    publish.add_argument("--path", default=None, metavar="SUBDIR",
-                         help="folder of the repository that holds the <env>/ folders ('.' for its root), for "
-                              "every environment; also what the rendered Flux/Argo CD objects point at "
-                              "(default: each environment's gitops.path, as for diff)")
-    publish.add_argument("--branch", default="mlflow-gitops/update", metavar="NAME",
-                         help="branch to commit to (default: mlflow-gitops/update)")
-    publish.add_argument("--base", default="main", metavar="NAME",
-                         help="branch a new BRANCH starts from, and the pull request's base (default: main)")
-    publish.add_argument("--message", default=None, metavar="TEXT",
-                         help="commit message (default: a summary such as 'mlflow-gitops: 3 changed, 1 added, "
-                              "0 removed (env default)'); the list of objects is appended")
-    publish.add_argument("--open-pr", action="store_true",
-                         help="open or update the pull request BRANCH -> BASE (needs GITHUB_TOKEN, or GITEA_TOKEN "
-                              "with --forge gitea)")
-    publish.add_argument("--forge", choices=FORGES, default="github",
-                         help="with --open-pr: the forge's API, github (default) or gitea (Gitea or Forgejo; "
-                              "server GITEA_URL, default: what precedes /owner/name in an http(s) --repo URL)")
-    publish.add_argument("--remove-env", action="append", default=[], metavar="NAME", dest="remove_envs",
-                         help="also delete the folder of environment NAME, whose file is no longer in the config "
-                              "(publish names such folders; only one holding nothing but this tool's files for "
-                              "NAME is deleted); repeat for several")
-    publish.add_argument("--workdir", type=Path, default=Path(".mlflow-gitops"), metavar="DIR",
-                         help="where checkouts are cached, under DIR/checkouts/ (default: .mlflow-gitops)")
+    publish.add_argument(
+        "--path",
+        default=None,
+        metavar="SUBDIR",
+        help="folder of the repository that holds the <env>/ folders ('.' for its root), for "
+        "every environment; also what the rendered Flux/Argo CD objects point at "
+        "(default: each environment's gitops.path, as for diff)",
+    )
+    publish.add_argument(
+        "--branch",
+        default="mlflow-gitops/update",
+        metavar="NAME",
+        help="branch to commit to (default: mlflow-gitops/update)",
+    )
+    publish.add_argument(
+        "--base",
+        default="main",
+        metavar="NAME",
+        help="branch a new BRANCH starts from, and the pull request's base (default: main)",
+    )
+    publish.add_argument(
+        "--message",
+        default=None,
+        metavar="TEXT",
+        help="commit message (default: a summary such as 'mlflow-gitops: 3 changed, 1 added, "
+        "0 removed (env default)'); the list of objects is appended",
+    )
+    publish.add_argument(
+        "--open-pr",
+        action="store_true",
+        help="open or update the pull request BRANCH -> BASE (needs GITHUB_TOKEN, or GITEA_TOKEN with --forge gitea)",
+    )
+    publish.add_argument(
+        "--forge",
+        choices=FORGES,
+        default="github",
+        help="with --open-pr: the forge's API, github (default) or gitea (Gitea or Forgejo; "
+        "server GITEA_URL, default: what precedes /owner/name in an http(s) --repo URL)",
+    )
+    publish.add_argument(
+        "--remove-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="remove_envs",
+        help="also delete the folder of environment NAME, whose file is no longer in the config "
+        "(publish names such folders; only one holding nothing but this tool's files for "
+        "NAME is deleted); repeat for several",
+    )
+    publish.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(".mlflow-gitops"),
+        metavar="DIR",
+        help="where checkouts are cached, under DIR/checkouts/ (default: .mlflow-gitops)",
+    )
 
     crds = commands.add_parser("crds", help="the pinned upstream CRD files used to validate rendered output")
     crds_commands = crds.add_subparsers(dest="crds_command", required=True, metavar="COMMAND")
     fetch = crds_commands.add_parser(
-        "fetch", help="download the pinned CRD files",
+        "fetch",
+        help="download the pinned CRD files",
         description="Download every CRD file the tests validate against, from its upstream repository at the "
-                    "pinned tag, check its SHA-256 and write it atomically. Point $MLFLOW_GITOPS_CRDS at the "
-                    "folder afterwards.")
-    fetch.add_argument("--dest", type=Path, default=Path(".crds-cache"), metavar="DIR",
-                       help="folder to write (default: .crds-cache)")
-    fetch.add_argument("--base-url", default=None, metavar="URL",
-                       help="serve the files from a mirror laid out as <repo>/<tag>/<path> "
-                            "(default: raw.githubusercontent.com)")
+        "pinned tag, check its SHA-256 and write it atomically. Point $MLFLOW_GITOPS_CRDS at the "
+        "folder afterwards.",
+    )
+    fetch.add_argument(
+        "--dest", type=Path, default=Path(".crds-cache"), metavar="DIR", help="folder to write (default: .crds-cache)"
+    )
+    fetch.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="serve the files from a mirror laid out as <repo>/<tag>/<path> (default: raw.githubusercontent.com)",
+    )
     return parser
 
 
@@ -210,9 +332,12 @@ def _synth(args: argparse.Namespace) -> int:
         check_destination(args.out, folders, config_dir=config_dir)
         from mlflow_gitops.app import render  # starts Node (jsii): only once the input is known to be valid
 
-        written = write(render(environments), args.out, config_dir=config_dir,
-                        waiting=lambda: print(f"waiting for another mlflow-gitops writing into {args.out}/",
-                                              file=sys.stderr))
+        written = write(
+            render(environments),
+            args.out,
+            config_dir=config_dir,
+            waiting=lambda: print(f"waiting for another mlflow-gitops writing into {args.out}/", file=sys.stderr),
+        )
     except OutputError as exc:
         return _error(str(exc), exc.exit_code)
     if not args.quiet:
@@ -340,12 +465,16 @@ def _read_rendered(folder: Path, environments: list[str]) -> dict[str, str]:
     for env in environments:
         where = folder / env
         if not where.is_dir():
-            raise SourceError(f"--rendered {folder}: no folder {env}/ (run `mlflow-gitops synth --out {folder}` "
-                              "with the same environments first)")
+            raise SourceError(
+                f"--rendered {folder}: no folder {env}/ (run `mlflow-gitops synth --out {folder}` "
+                "with the same environments first)"
+            )
         foreign = foreign_files(where, env)
         if foreign:
-            raise SourceError(f"--rendered {folder}: {describe(foreign, str(where))} not written by mlflow-gitops "
-                              f"for environment {env!r}")
+            raise SourceError(
+                f"--rendered {folder}: {describe(foreign, str(where))} not written by mlflow-gitops "
+                f"for environment {env!r}"
+            )
     return {f"{env}/{rel}": text for env in environments for rel, text in read_folder(folder, env).items()}
 
 
@@ -429,29 +558,47 @@ def _publish(args: argparse.Namespace) -> int:
     paths = {env.name: env.gitops.path for env in environments}
     try:
         files = tree(render(environments))
-        result = publish(files, args.repo, paths, args.branch, args.base, args.message, args.workdir,
-                         environments=names, provenance=provenance(_config_dir(args), __version__),
-                         known=_known_environments(args), remove=args.remove_envs)
+        result = publish(
+            files,
+            args.repo,
+            paths,
+            args.branch,
+            args.base,
+            args.message,
+            args.workdir,
+            environments=names,
+            provenance=provenance(_config_dir(args), __version__),
+            known=_known_environments(args),
+            remove=args.remove_envs,
+        )
     except PublishError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     for name, folder in sorted(result.orphans.items()):
-        print(f"warning: {folder}/ holds the render of environment {name!r}, which the config no longer has; it "
-              f"stays (and stays applied) until you run publish --remove-env {name}")
+        print(
+            f"warning: {folder}/ holds the render of environment {name!r}, which the config no longer has; it "
+            f"stays (and stays applied) until you run publish --remove-env {name}"
+        )
     for name in args.remove_envs:
         if result.commit is not None:
             print(f"environment {name} removed: {result.folders[name]}/ deleted in this commit")
     where = ", ".join(f"{result.folders[name]}/" for name in names)
     if result.commit is None:
         on = result.branch if result.branch_exists else result.base
-        print(f"no changes: branch {on} of {result.repo} already holds the render of {result.changes.envs_label()} "
-              f"in {where}" + ("" if result.branch_exists else f"; branch {result.branch} not created"))
+        print(
+            f"no changes: branch {on} of {result.repo} already holds the render of {result.changes.envs_label()} "
+            f"in {where}" + ("" if result.branch_exists else f"; branch {result.branch} not created")
+        )
     else:
-        how = (f"the repository was empty: {result.base} starts with an empty commit, {result.branch} on top"
-               if result.started_base else
-               f"new branch from {result.base}" if result.created_branch else
-               f"rebuilt on {result.base}, which moved on since the last update" if result.rebuilt else
-               "on top of the branch")
+        how = (
+            f"the repository was empty: {result.base} starts with an empty commit, {result.branch} on top"
+            if result.started_base
+            else f"new branch from {result.base}"
+            if result.created_branch
+            else f"rebuilt on {result.base}, which moved on since the last update"
+            if result.rebuilt
+            else "on top of the branch"
+        )
         print(f"published {result.commit[:12]} to branch {result.branch} of {result.repo} ({how})")
         print(commit_message(result.changes, args.message).split("\n", 1)[0])
     if forge is None:
@@ -460,8 +607,9 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"no pull request: branch {result.branch} does not exist (nothing to propose)")
         return 0
     try:
-        against_base = compare(files_at(result, result.base), files, names, roots=result.folders,
-                               source=f"{result.repo}@{result.base}")
+        against_base = compare(
+            files_at(result, result.base), files, names, roots=result.folders, source=f"{result.repo}@{result.base}"
+        )
     except GitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -496,8 +644,14 @@ def _crds(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"synth": _synth, "validate": _validate, "diff": _diff, "publish": _publish, "crds": _crds,
-                    "migrate": _migrate}
+        commands = {
+            "synth": _synth,
+            "validate": _validate,
+            "diff": _diff,
+            "publish": _publish,
+            "crds": _crds,
+            "migrate": _migrate,
+        }
         return commands[args.command](args)
     except ConfigError as exc:
         for line in exc.lines():

@@ -40,10 +40,27 @@ JOB_HASH_LENGTH = 10
 """Characters of the content hash at the end of a Job's name."""
 MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
 POSTGRES_SETUP = "db-role"
-SERVER_ENV_PREFIXES = ("OIDC_", "REDIS_", "CACHE_", "SESSION_", "PG", "AWS_", "MLFLOW_S3_", "MLFLOW_SERVER_",
-                       "PROXY_FIX_")
-SERVER_ENV_NAMES = ("SECRET_KEY", "MLFLOW_FLASK_SERVER_SECRET_KEY", "HOME", "LOG_LEVEL", "MLFLOW_LOGGING_LEVEL",
-                    "MLFLOW_DISABLE_TELEMETRY", "DEFAULT_MLFLOW_PERMISSION", "AUTOMATIC_LOGIN_REDIRECT")
+SERVER_ENV_PREFIXES = (
+    "OIDC_",
+    "REDIS_",
+    "CACHE_",
+    "SESSION_",
+    "PG",
+    "AWS_",
+    "MLFLOW_S3_",
+    "MLFLOW_SERVER_",
+    "PROXY_FIX_",
+)
+SERVER_ENV_NAMES = (
+    "SECRET_KEY",
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
+    "HOME",
+    "LOG_LEVEL",
+    "MLFLOW_LOGGING_LEVEL",
+    "MLFLOW_DISABLE_TELEMETRY",
+    "DEFAULT_MLFLOW_PERMISSION",
+    "AUTOMATIC_LOGIN_REDIRECT",
+)
 """The server container's variables the render owns (instances[].server.extraEnv may not set them); a test keeps
 every rendered one covered."""
 
@@ -128,14 +145,23 @@ def engine_objects(env: EnvironmentSettings) -> tuple[ObjectName, ...]:
     """The GitOps engine's objects of an environment (see constructs.gitops)."""
     gitops = env.gitops
     if gitops.engine == "argocd":
-        project = (() if gitops.argocd_project else
-                   (ObjectName("AppProject", gitops.namespace, argocd_project_name(env), SUBDOMAIN),))
+        project = (
+            ()
+            if gitops.argocd_project
+            else (ObjectName("AppProject", gitops.namespace, argocd_project_name(env), SUBDOMAIN),)
+        )
         return (*project, ObjectName("Application", gitops.namespace, argocd_application_name(env), LABEL))
-    source = ((ObjectName("GitRepository", gitops.namespace, flux_source_name(env), SUBDOMAIN),)
-              if gitops.repository_url else ())
+    source = (
+        (ObjectName("GitRepository", gitops.namespace, flux_source_name(env), SUBDOMAIN),)
+        if gitops.repository_url
+        else ()
+    )
     entry = ObjectName("Kustomization", gitops.namespace, flux_entry_name(env), LABEL)
-    return (*source, entry, *(ObjectName("Kustomization", gitops.namespace, engine_object_name(env, unit), LABEL)
-                              for unit in UNITS))
+    return (
+        *source,
+        entry,
+        *(ObjectName("Kustomization", gitops.namespace, engine_object_name(env, unit), LABEL) for unit in UNITS),
+    )
 
 
 @dataclass(frozen=True)
@@ -303,7 +329,7 @@ class Names:
         pg = self.env.postgres
         return (
             f"postgresql://{self.instance.database.role}:"
-            "{{ .password | urlquery | replace \"+\" \"%20\" }}"
+            '{{ .password | urlquery | replace "+" "%20" }}'
             f"@{pg.host}:{pg.port}/{self.instance.database.auth_name}?sslmode={pg.ssl_mode}"
             + (f"&sslrootcert={self.postgres_ca_file}" if pg.ca else "")
         )
@@ -328,34 +354,59 @@ class Names:
         role_object = env.postgres.role_management == "DatabaseRole"
         found = [
             ObjectName("Namespace", None, ns, LABEL, key="namespace"),
-            *(ObjectName("ExternalSecret", ns, secret, SUBDOMAIN) for secret in
-              (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret)),
+            *(
+                ObjectName("ExternalSecret", ns, secret, SUBDOMAIN)
+                for secret in (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret)
+            ),
             *([ObjectName("ExternalSecret", pg, self.role_password_secret, SUBDOMAIN)] if role_object else []),
             *([ObjectName("ExternalSecret", ns, self.redis_secret, SUBDOMAIN)] if redis else []),
-            *(ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
-              for enabled, admin, key in ((env.bootstrap.keycloak, env.keycloak.admin, "keycloak.admin.secretName"),
-                                          (env.bootstrap.minio, env.s3.admin, "s3.admin.secretName"),
-                                          (not role_object, env.postgres.admin, "postgres.admin.secretName"))
-              if enabled and admin.vault_path),
-            *([ObjectName("ExternalSecret", ns, ca.secret_name, SUBDOMAIN, key="postgres.ca.secretName")]
-              if (ca := env.postgres.ca) and ca.vault_path else []),
+            *(
+                ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
+                for enabled, admin, key in (
+                    (env.bootstrap.keycloak, env.keycloak.admin, "keycloak.admin.secretName"),
+                    (env.bootstrap.minio, env.s3.admin, "s3.admin.secretName"),
+                    (not role_object, env.postgres.admin, "postgres.admin.secretName"),
+                )
+                if enabled and admin.vault_path
+            ),
+            *(
+                [ObjectName("ExternalSecret", ns, ca.secret_name, SUBDOMAIN, key="postgres.ca.secretName")]
+                if (ca := env.postgres.ca) and ca.vault_path
+                else []
+            ),
             *([ObjectName("DatabaseRole", pg, self.role_object, SUBDOMAIN)] if role_object else []),
             ObjectName("Database", pg, self.database_object, SUBDOMAIN),
             ObjectName("Database", pg, self.auth_database_object, SUBDOMAIN),
-            *(ObjectName("NetworkPolicy", ns, f"{self.base}-{policy}", SUBDOMAIN) for policy in (
-                "default-deny", "server", MIGRATION,
-                *([POSTGRES_SETUP] if not role_object else []),
-                *([KEYCLOAK_SETUP] if env.bootstrap.keycloak else []),
-                *([MINIO_SETUP] if env.bootstrap.minio else []),
-                *(["redis"] if deploy_redis else [])) if policies),
-            *(ObjectName(kind, ns, self.redis, rule) for kind, rule in (
-                ("ServiceAccount", SUBDOMAIN), ("Service", SERVICE), ("Deployment", SUBDOMAIN)) if deploy_redis),
+            *(
+                ObjectName("NetworkPolicy", ns, f"{self.base}-{policy}", SUBDOMAIN)
+                for policy in (
+                    "default-deny",
+                    "server",
+                    MIGRATION,
+                    *([POSTGRES_SETUP] if not role_object else []),
+                    *([KEYCLOAK_SETUP] if env.bootstrap.keycloak else []),
+                    *([MINIO_SETUP] if env.bootstrap.minio else []),
+                    *(["redis"] if deploy_redis else []),
+                )
+                if policies
+            ),
+            *(
+                ObjectName(kind, ns, self.redis, rule)
+                for kind, rule in (("ServiceAccount", SUBDOMAIN), ("Service", SERVICE), ("Deployment", SUBDOMAIN))
+                if deploy_redis
+            ),
             ObjectName("ServiceAccount", ns, self.bootstrap_service_account, SUBDOMAIN),
             ObjectName("ConfigMap", ns, self.bootstrap_config_map, SUBDOMAIN),
-            *(ObjectName("Job", ns, self.job_prefix(component), LABEL, hashed=True) for component, enabled in (
-                (MIGRATION, True), (POSTGRES_SETUP, not role_object), (KEYCLOAK_SETUP, env.bootstrap.keycloak),
-                (MINIO_SETUP, env.bootstrap.minio))
-              if enabled),
+            *(
+                ObjectName("Job", ns, self.job_prefix(component), LABEL, hashed=True)
+                for component, enabled in (
+                    (MIGRATION, True),
+                    (POSTGRES_SETUP, not role_object),
+                    (KEYCLOAK_SETUP, env.bootstrap.keycloak),
+                    (MINIO_SETUP, env.bootstrap.minio),
+                )
+                if enabled
+            ),
             ObjectName("ServiceAccount", ns, self.server, SUBDOMAIN),
             ObjectName("ConfigMap", ns, self.env_config_map, SUBDOMAIN),
             ObjectName("ConfigMap", ns, self.scripts_config_map, SUBDOMAIN),
@@ -363,9 +414,15 @@ class Names:
             ObjectName("Deployment", ns, self.server, SUBDOMAIN),
             ObjectName("PodDisruptionBudget", ns, self.server, SUBDOMAIN),
             *([ObjectName("HorizontalPodAutoscaler", ns, self.server, SUBDOMAIN)] if inst.autoscaling.enabled else []),
-            *((ObjectName("Middleware", ns, self.forwarded_headers_middleware, SUBDOMAIN),
-               ObjectName("Middleware", ns, self.security_headers_middleware, SUBDOMAIN),
-               ObjectName("IngressRoute", ns, self.server, SUBDOMAIN)) if env.ingress.enabled else ()),
+            *(
+                (
+                    ObjectName("Middleware", ns, self.forwarded_headers_middleware, SUBDOMAIN),
+                    ObjectName("Middleware", ns, self.security_headers_middleware, SUBDOMAIN),
+                    ObjectName("IngressRoute", ns, self.server, SUBDOMAIN),
+                )
+                if env.ingress.enabled
+                else ()
+            ),
             *([ObjectName("ServiceMonitor", ns, self.server, SUBDOMAIN)] if env.monitoring.enabled else []),
         ]
         return tuple(found)

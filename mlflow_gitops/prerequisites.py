@@ -16,8 +16,10 @@ class MissingPrerequisite(Exception):
 
 def require_node() -> None:
     node = shutil.which("node")
-    hint = ("install Node.js 20 (for example `apt install nodejs` or https://nodejs.org) and put `node` on "
-            "PATH: cdk8s renders through it")
+    hint = (
+        "install Node.js 20 (for example `apt install nodejs` or https://nodejs.org) and put `node` on "
+        "PATH: cdk8s renders through it"
+    )
     if node is None:
         raise MissingPrerequisite(f"`node` is not on PATH; {hint}")
     try:
@@ -26,5 +28,6 @@ def require_node() -> None:
         raise MissingPrerequisite(f"`{node} --version` failed ({exc}); {hint}") from None
     found = re.match(r"v(\d+)\.", version)
     if not found or int(found.group(1)) < NODE_MAJOR:
-        raise MissingPrerequisite(f"`{node}` is Node.js {version or 'of unknown version'}, older than "
-                                  f"{NODE_MAJOR}; {hint}")
+        raise MissingPrerequisite(
+            f"`{node}` is Node.js {version or 'of unknown version'}, older than {NODE_MAJOR}; {hint}"
+        )

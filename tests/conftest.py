@@ -31,8 +31,9 @@ FULL_CLUSTER = """cluster:
 """A cluster serving every optional API: CloudNativePG 1.30 (DatabaseRole), the Prometheus Operator, Argo CD."""
 
 
-def render_docs(environ: dict[str, str] | None = None, names: list[str] | None = None,
-                config_dir: Path | None = NO_CONFIG) -> Docs:
+def render_docs(
+    environ: dict[str, str] | None = None, names: list[str] | None = None, config_dir: Path | None = NO_CONFIG
+) -> Docs:
     [rendered] = render(load_environments(names, config_dir, environ or {}))
     return list(rendered.documents)
 
@@ -78,11 +79,16 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 
     def run(*args: str, env: dict[str, str] | None = None, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
         base = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES}
-        return subprocess.run([sys.executable, "-m", "mlflow_gitops", *args], cwd=cwd, env={**base, **(env or {})},
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "mlflow_gitops", *args],
+            cwd=cwd,
+            env={**base, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     return run
-
 
 
 def free_port() -> int:

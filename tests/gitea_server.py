@@ -139,8 +139,12 @@ class GiteaServer:
     # ------------------------------------------------------------------------------------------- lifecycle
 
     def _env(self) -> dict[str, str]:
-        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "USER": "gitea",
-                "GITEA_WORK_DIR": str(self.root)}
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.root),
+            "USER": "gitea",
+            "GITEA_WORK_DIR": str(self.root),
+        }
 
     def start(self) -> GiteaServer:
         started = time.monotonic()
@@ -150,8 +154,18 @@ class GiteaServer:
             argv = [str(binary), "web", "--config", str(self.config), "--work-path", str(self.root)]
             self.process = Process("gitea", argv, self._env(), self.root, self.logdir / "gitea.log").start()
             wait_http(f"{self.url}/api/v1/version", READY_TIMEOUT, self.process)
-            self.admin_cli("user", "create", "--admin", "--username", ADMIN_USER, "--password", ADMIN_PASSWORD,
-                           "--email", ADMIN_EMAIL, "--must-change-password=false")
+            self.admin_cli(
+                "user",
+                "create",
+                "--admin",
+                "--username",
+                ADMIN_USER,
+                "--password",
+                ADMIN_PASSWORD,
+                "--email",
+                ADMIN_EMAIL,
+                "--must-change-password=false",
+            )
             self.token = self.new_token("tests")
         except (GiteaMissing, ServiceError, GiteaError):
             self.stop()
@@ -179,8 +193,16 @@ class GiteaServer:
         """`gitea admin ARGS` on this server's config and database; its stdout (the output never names a secret
         the caller did not pass)."""
         argv = [str(gitea_binary()), "--config", str(self.config), "--work-path", str(self.root), "admin", *args]
-        done = subprocess.run(argv, env=self._env(), cwd=self.root, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            argv,
+            env=self._env(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         if done.returncode != 0:
             raise GiteaError(f"gitea admin {args[0]} {args[1]} exited {done.returncode}: {done.stderr[-500:]}")
         return done.stdout
@@ -188,16 +210,26 @@ class GiteaServer:
     def new_token(self, name: str, scopes: str = "all") -> str:
         """A new access token of the admin (shown once by Gitea, kept by the caller)."""
         suffix = secrets.token_hex(4)
-        token = self.admin_cli("user", "generate-access-token", "--username", ADMIN_USER, "--token-name",
-                               f"{name}-{suffix}", "--scopes", scopes, "--raw").strip()
+        token = self.admin_cli(
+            "user",
+            "generate-access-token",
+            "--username",
+            ADMIN_USER,
+            "--token-name",
+            f"{name}-{suffix}",
+            "--scopes",
+            scopes,
+            "--raw",
+        ).strip()
         if len(token) != 40:
             raise GiteaError(f"generate-access-token printed no token ({len(token)} characters)")
         return token
 
     # ------------------------------------------------------------------------------------------- REST API
 
-    def api(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 204), token: str | None = None,
-            **kwargs: Any) -> Any:
+    def api(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 204), token: str | None = None, **kwargs: Any
+    ) -> Any:
         """`method /api/v1<path>` as the admin (its token unless `token`); the JSON answer (None when empty)."""
         headers = {"Authorization": f"token {token or self.token}"}
         response = self.http.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs)
@@ -206,8 +238,9 @@ class GiteaServer:
         return response.json() if response.content else None
 
     def create_org(self, name: str) -> dict[str, Any]:
-        found = self.http.get(f"{self.url}/api/v1/orgs/{name}", headers={"Authorization": f"token {self.token}"},
-                              timeout=30)
+        found = self.http.get(
+            f"{self.url}/api/v1/orgs/{name}", headers={"Authorization": f"token {self.token}"}, timeout=30
+        )
         if found.status_code == 200:
             return dict(found.json())
         return dict(self.api("POST", "/orgs", json={"username": name, "visibility": "private"}))
@@ -215,8 +248,13 @@ class GiteaServer:
     def create_repo(self, owner: str, name: str) -> dict[str, Any]:
         """A private repository of organisation `owner` whose main holds one commit (a README)."""
         self.create_org(owner)
-        return dict(self.api("POST", f"/orgs/{owner}/repos", json={
-            "name": name, "private": True, "auto_init": True, "default_branch": "main", "readme": "Default"}))
+        return dict(
+            self.api(
+                "POST",
+                f"/orgs/{owner}/repos",
+                json={"name": name, "private": True, "auto_init": True, "default_branch": "main", "readme": "Default"},
+            )
+        )
 
     def pulls(self, owner: str, repo: str, state: str = "all") -> list[dict[str, Any]]:
         return list(self.api("GET", f"/repos/{owner}/{repo}/pulls", params={"state": state, "limit": 50}))
@@ -226,8 +264,11 @@ class GiteaServer:
 
     def git_env(self, token: str | None = None) -> dict[str, str]:
         """Make git send the token to this server only (an extra header scoped to its URL), never in a URL."""
-        return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{self.url}/.extraHeader",
-                "GIT_CONFIG_VALUE_0": f"Authorization: token {token or self.token}"}
+        return {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"http.{self.url}/.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: token {token or self.token}",
+        }
 
 
 @pytest.fixture(scope="session")

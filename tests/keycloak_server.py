@@ -77,14 +77,25 @@ class KeycloakServer:
         home = workdir / "keycloak"
         shutil.copytree(source, home, symlinks=True)
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), "JAVA_HOME": str(jdk),
-            "KC_BOOTSTRAP_ADMIN_USERNAME": BOOTSTRAP_USER, "KC_BOOTSTRAP_ADMIN_PASSWORD": BOOTSTRAP_PASSWORD,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(workdir),
+            "JAVA_HOME": str(jdk),
+            "KC_BOOTSTRAP_ADMIN_USERNAME": BOOTSTRAP_USER,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": BOOTSTRAP_PASSWORD,
             # two shared cores: keep the JVM small and its start quick
             "JAVA_OPTS_KC_HEAP": "-XX:MaxRAMPercentage=25 -XX:InitialRAMPercentage=5",
         }
-        argv = [str(home / "bin" / "kc.sh"), "start", "--optimized", "--http-enabled=true", "--http-host=127.0.0.1",
-                f"--http-port={self.port}", f"--http-management-port={self.management_port}", "--cache=local",
-                "--hostname-strict=false"]
+        argv = [
+            str(home / "bin" / "kc.sh"),
+            "start",
+            "--optimized",
+            "--http-enabled=true",
+            "--http-host=127.0.0.1",
+            f"--http-port={self.port}",
+            f"--http-management-port={self.management_port}",
+            "--cache=local",
+            "--hostname-strict=false",
+        ]
         started = time.monotonic()
         self.process = Process("keycloak", argv, env, home, logdir / "keycloak.log").start()
         try:
@@ -104,9 +115,16 @@ class KeycloakServer:
 
     def token(self) -> str:
         if self._token is None or self._token[1] < time.monotonic() + 10:
-            response = self.http.post(f"{self.url}/realms/master/protocol/openid-connect/token", data={
-                "grant_type": "password", "client_id": "admin-cli", "username": BOOTSTRAP_USER,
-                "password": BOOTSTRAP_PASSWORD}, timeout=30)
+            response = self.http.post(
+                f"{self.url}/realms/master/protocol/openid-connect/token",
+                data={
+                    "grant_type": "password",
+                    "client_id": "admin-cli",
+                    "username": BOOTSTRAP_USER,
+                    "password": BOOTSTRAP_PASSWORD,
+                },
+                timeout=30,
+            )
             if response.status_code != 200:
                 raise KeycloakError(f"bootstrap admin login: HTTP {response.status_code}: {response.text[:300]}")
             body = response.json()
@@ -115,8 +133,13 @@ class KeycloakServer:
 
     def api(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 204), **kwargs: Any) -> Any:
         """`method` /admin/realms`path`; the JSON answer (None when empty); an answer not in `ok` raises."""
-        response = self.http.request(method, f"{self.url}/admin/realms{path}", timeout=30,
-                                     headers={"Authorization": f"Bearer {self.token()}"}, **kwargs)
+        response = self.http.request(
+            method,
+            f"{self.url}/admin/realms{path}",
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.token()}"},
+            **kwargs,
+        )
         if response.status_code not in ok:
             raise KeycloakError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
         if not response.content or not response.headers.get("Content-Type", "").startswith("application/json"):
@@ -125,17 +148,45 @@ class KeycloakServer:
 
     def create_realm(self, realm: str, **fields: Any) -> None:
         """An enabled realm that records admin events (what the tests assert writes on)."""
-        self.api("POST", "", json={"realm": realm, "enabled": True, "adminEventsEnabled": True,
-                                   "adminEventsDetailsEnabled": True, **fields})
+        self.api(
+            "POST",
+            "",
+            json={
+                "realm": realm,
+                "enabled": True,
+                "adminEventsEnabled": True,
+                "adminEventsDetailsEnabled": True,
+                **fields,
+            },
+        )
 
-    def create_user(self, realm: str, username: str, password: str, *, email: str | None = None,
-                    first_name: str = "Test", last_name: str = "User", groups: tuple[str, ...] = ()) -> str:
+    def create_user(
+        self,
+        realm: str,
+        username: str,
+        password: str,
+        *,
+        email: str | None = None,
+        first_name: str = "Test",
+        last_name: str = "User",
+        groups: tuple[str, ...] = (),
+    ) -> str:
         """A user who can log in at once (no required actions): email verified, password not temporary."""
-        self.api("POST", f"/{realm}/users", json={
-            "username": username, "email": email or (username if "@" in username else f"{username}@example.com"),
-            "emailVerified": True, "firstName": first_name, "lastName": last_name, "enabled": True,
-            "requiredActions": [], "groups": [f"/{g}" for g in groups],
-            "credentials": [{"type": "password", "value": password, "temporary": False}]})
+        self.api(
+            "POST",
+            f"/{realm}/users",
+            json={
+                "username": username,
+                "email": email or (username if "@" in username else f"{username}@example.com"),
+                "emailVerified": True,
+                "firstName": first_name,
+                "lastName": last_name,
+                "enabled": True,
+                "requiredActions": [],
+                "groups": [f"/{g}" for g in groups],
+                "credentials": [{"type": "password", "value": password, "temporary": False}],
+            },
+        )
         [user] = self.api("GET", f"/{realm}/users", params={"username": username, "exact": "true"})
         got = {g["name"] for g in self.api("GET", f"/{realm}/users/{user['id']}/groups")}
         if got != set(groups):

@@ -55,8 +55,14 @@ def _free_port() -> int:
 
 
 class MinioServer:
-    def __init__(self, root_user: str = ROOT_USER, root_password: str = ROOT_PASSWORD, port: int | None = None,
-                 logdir: Path | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        root_user: str = ROOT_USER,
+        root_password: str = ROOT_PASSWORD,
+        port: int | None = None,
+        logdir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.root_user, self.root_password = root_user, root_password
         self.extra_env = dict(env or {})  # more MINIO_* settings, e.g. MINIO_SITE_REGION
         self.port = port or _free_port()
@@ -76,13 +82,27 @@ class MinioServer:
 
     def start(self) -> MinioServer:
         binary = minio_binary()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root),
-               "MINIO_ROOT_USER": self.root_user, "MINIO_ROOT_PASSWORD": self.root_password,
-               "MINIO_BROWSER": "off", "MINIO_UPDATE": "off",  # no console, no calls to the update server
-               "MINIO_SCANNER_SPEED": "slowest",  # two shared cores: the background scanner may wait
-               **self.extra_env}
-        argv = [str(binary), "server", str(self.root / "data"), "--address", self.endpoint,
-                "--console-address", f"127.0.0.1:{self.console_port}", "--quiet", "--anonymous"]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.root),
+            "MINIO_ROOT_USER": self.root_user,
+            "MINIO_ROOT_PASSWORD": self.root_password,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",  # no console, no calls to the update server
+            "MINIO_SCANNER_SPEED": "slowest",  # two shared cores: the background scanner may wait
+            **self.extra_env,
+        }
+        argv = [
+            str(binary),
+            "server",
+            str(self.root / "data"),
+            "--address",
+            self.endpoint,
+            "--console-address",
+            f"127.0.0.1:{self.console_port}",
+            "--quiet",
+            "--anonymous",
+        ]
         started = time.monotonic()
         self.process = Process("minio", argv, env, self.root, self.logdir / "minio.log").start()
         try:
@@ -113,15 +133,24 @@ class MinioServer:
 
     def s3(self, access_key: str | None = None, secret_key: str | None = None) -> Any:
         """boto3 S3 client signed as root (default) or as the given user; no retries, path-style addressing."""
-        return boto3.client("s3", endpoint_url=self.url, region_name=self.region,
-                            aws_access_key_id=access_key or self.root_user,
-                            aws_secret_access_key=secret_key or self.root_password,
-                            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"},
-                                          connect_timeout=5, read_timeout=30))
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=access_key or self.root_user,
+            aws_secret_access_key=secret_key or self.root_password,
+            config=Config(
+                retries={"max_attempts": 1}, s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=30
+            ),
+        )
 
     def sdk(self, access_key: str | None = None, secret_key: str | None = None) -> Minio:
-        return Minio(self.endpoint, access_key=access_key or self.root_user,
-                     secret_key=secret_key or self.root_password, secure=False)
+        return Minio(
+            self.endpoint,
+            access_key=access_key or self.root_user,
+            secret_key=secret_key or self.root_password,
+            secure=False,
+        )
 
     def admin(self, access_key: str | None = None, secret_key: str | None = None) -> MinioAdmin:
         credentials = StaticProvider(access_key or self.root_user, secret_key or self.root_password)

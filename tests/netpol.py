@@ -41,8 +41,12 @@ def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
             return False
     for expr in selector.get("matchExpressions") or []:
         key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) \
-                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and labels.get(key) in values)
+            or (op == "Exists" and key not in labels)
+            or (op == "DoesNotExist" and key in labels)
+        ):
             return False
     return True
 
@@ -54,8 +58,10 @@ def _peer_matches(peer: Doc, policy_namespace: str, other: Pod | Address) -> boo
         ip = ipaddress.ip_address(other.ip)
         block = peer["ipBlock"]
         inside = ip.version == ipaddress.ip_network(block["cidr"]).version and ip in ipaddress.ip_network(block["cidr"])
-        return inside and not any(ip.version == ipaddress.ip_network(e).version and ip in ipaddress.ip_network(e)
-                                  for e in block.get("except") or [])
+        return inside and not any(
+            ip.version == ipaddress.ip_network(e).version and ip in ipaddress.ip_network(e)
+            for e in block.get("except") or []
+        )
     if isinstance(other, Address):
         return False
     if "namespaceSelector" in peer:
@@ -76,13 +82,21 @@ def _rule_admits(rule: Doc, key: str, policy_namespace: str, other: Pod | Addres
 def _allowed(docs: list[Doc], pod: Pod, direction: str, other: Pod | Address, port: int) -> bool:
     key = "to" if direction == "Egress" else "from"
     field_name = direction.lower()
-    selecting = [d for d in docs if d.get("kind") == "NetworkPolicy" and d["metadata"]["namespace"] == pod.namespace
-                 and direction in d["spec"].get("policyTypes", [])
-                 and _selects(d["spec"].get("podSelector"), pod.labels)]
+    selecting = [
+        d
+        for d in docs
+        if d.get("kind") == "NetworkPolicy"
+        and d["metadata"]["namespace"] == pod.namespace
+        and direction in d["spec"].get("policyTypes", [])
+        and _selects(d["spec"].get("podSelector"), pod.labels)
+    ]
     if not selecting:
         return True
-    return any(_rule_admits(rule, key, pod.namespace, other, port)
-               for policy in selecting for rule in policy["spec"].get(field_name) or [])
+    return any(
+        _rule_admits(rule, key, pod.namespace, other, port)
+        for policy in selecting
+        for rule in policy["spec"].get(field_name) or []
+    )
 
 
 def connects(docs: list[Doc], source: Pod, destination: Pod | Address, port: int) -> bool:

@@ -14,13 +14,22 @@ from typing import Any
 Spec = Mapping[str, Any]
 
 ALLOWED_VOLUME_TYPES = frozenset(
-    {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"})
-SAFE_SYSCTLS = frozenset({
-    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-})
+    {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+)
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
 ALLOWED_SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
 ALLOWED_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
 ALLOWED_APPARMOR = frozenset({"RuntimeDefault", "Localhost"})
@@ -29,8 +38,11 @@ APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 
 _POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
-_CONTAINER_LISTS = (("containers", "container"), ("initContainers", "init container"),
-                    ("ephemeralContainers", "ephemeral container"))
+_CONTAINER_LISTS = (
+    ("containers", "container"),
+    ("initContainers", "init container"),
+    ("ephemeralContainers", "ephemeral container"),
+)
 
 
 # --- finding pod specs -------------------------------------------------------------------------------
@@ -100,9 +112,12 @@ def _pod_restricted(pod_spec: Spec) -> list[str]:
 def _apparmor_annotations(annotations: Spec) -> list[str]:
     found = []
     for key, value in annotations.items():
-        if key.startswith(APPARMOR_ANNOTATION) and value not in ("", "runtime/default") \
-                and not str(value).startswith("localhost/"):
-            name = key[len(APPARMOR_ANNOTATION):]
+        if (
+            key.startswith(APPARMOR_ANNOTATION)
+            and value not in ("", "runtime/default")
+            and not str(value).startswith("localhost/")
+        ):
+            name = key[len(APPARMOR_ANNOTATION) :]
             found.append(f"container {name!r}: AppArmor annotation {value!r} is not allowed (unconfined)")
     return found
 

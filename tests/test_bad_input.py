@@ -21,8 +21,9 @@ MAX_RSS_MB = 200
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict]:
-    done = subprocess.run([sys.executable, "-m", "tests.badinput.runner", "--json"], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.badinput.runner", "--json"], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     return {r["name"]: r for r in json.loads(done.stdout)}
 
@@ -47,8 +48,19 @@ def test_bad_input_exits_2_with_a_precise_message_and_touches_nothing(case, resu
 
 def test_the_corpus_covers_every_class_of_the_issue():
     groups = {c.group for c in CASES}
-    assert groups >= {"yaml", "schema", "contradiction", "derived", "limits", "namespace", "collision",
-                      "environment", "credentials", "files", "command line"}
+    assert groups >= {
+        "yaml",
+        "schema",
+        "contradiction",
+        "derived",
+        "limits",
+        "namespace",
+        "collision",
+        "environment",
+        "credentials",
+        "files",
+        "command line",
+    }
     assert len(CASES) >= 150
 
 

@@ -62,14 +62,17 @@ def test_keycloak_job_reads_the_servers_client_secret_and_admin_credentials(defa
     admin = one(default_docs, "ExternalSecret", "keycloak-credentials")
     assert admin["metadata"]["namespace"] == "mlflow"
     assert {(d["secretKey"], d["remoteRef"]["key"]) for d in admin["spec"]["data"]} == {
-        ("admin-user", "keycloak/admin"), ("password", "keycloak/admin")}
+        ("admin-user", "keycloak/admin"),
+        ("password", "keycloak/admin"),
+    }
 
 
 def test_client_id_and_groups_claim_come_from_the_config(tmp_path):
     """oidc.clientId names the client in Keycloak and in the server (not Vault); oidc.groupsAttribute is the claim
     the server reads and the one the Job's mapper writes, so a login carries the groups where they are looked for."""
-    (tmp_path / "dev.yaml").write_text("instances:\n  - name: mlflow\n    oidc: {clientId: ml-platform, "
-                                       "groupsAttribute: team_groups}\n")
+    (tmp_path / "dev.yaml").write_text(
+        "instances:\n  - name: mlflow\n    oidc: {clientId: ml-platform, groupsAttribute: team_groups}\n"
+    )
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     job = job_env(docs, "keycloak-setup")
     server = {**one(docs, "ConfigMap", "mlflow-env")["data"]}
@@ -105,21 +108,32 @@ def test_switches_turn_each_job_off(tmp_path):
     (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n")
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert [j["metadata"]["labels"]["app.kubernetes.io/component"] for j in find(docs, "Job")] == [
-        "db-migration", "db-role", "minio-setup"]
+        "db-migration",
+        "db-role",
+        "minio-setup",
+    ]
     assert not find(docs, "ExternalSecret", "keycloak-credentials")
-    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py",
-                                                                         "postgres_setup.py", "minio_setup.py"}
+    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {
+        "migrate_db.py",
+        "wait_for_postgres.py",
+        "postgres_setup.py",
+        "minio_setup.py",
+    }
     (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n  minio: {enabled: false}\n")
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert len(find(docs, "Job")) == 2, "the migration and the db-role Job stay"
-    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py",
-                                                                         "postgres_setup.py"}
+    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {
+        "migrate_db.py",
+        "wait_for_postgres.py",
+        "postgres_setup.py",
+    }
     assert not find(docs, "ExternalSecret", "minio-root-credentials")
 
 
 def test_existing_admin_secret_renders_no_external_secret(tmp_path):
     (tmp_path / "dev.yaml").write_text(
-        "keycloak:\n  admin: {secretName: kc-admin, userKey: user, passwordKey: pass, vaultPath: null}\n")
+        "keycloak:\n  admin: {secretName: kc-admin, userKey: user, passwordKey: pass, vaultPath: null}\n"
+    )
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert not find(docs, "ExternalSecret", "kc-admin")
     assert not find(docs, "ExternalSecret", "keycloak-credentials")
@@ -129,7 +143,8 @@ def test_existing_admin_secret_renders_no_external_secret(tmp_path):
 
 def test_versioning_and_pkce_switches(tmp_path):
     (tmp_path / "dev.yaml").write_text(
-        "bootstrap:\n  minio: {versioning: true}\ninstances:\n  - {name: mlflow, oidc: {pkce: false}}\n")
+        "bootstrap:\n  minio: {versioning: true}\ninstances:\n  - {name: mlflow, oidc: {pkce: false}}\n"
+    )
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert job_env(docs, "minio-setup")["BUCKET_VERSIONING"] == "true"
     # oidc.pkce: true is refused by validate (the plugin sends no PKCE; tests/badinput/cases.py)
@@ -193,9 +208,11 @@ def test_s3_region_is_what_the_server_and_the_minio_job_sign_for(tmp_path, defau
 def test_a_new_secret_generation_runs_every_setup_job_again_and_reloader_rolls_the_pods(default_docs):
     """vault.rotation: the values now in Vault reach PostgreSQL, MinIO (MLFLOW_ROTATE_SECRET: MinIO cannot show a
     secret to compare) and Keycloak; vault.reloadPods: Stakater Reloader rolls the Deployments on a Secret change."""
+
     def jobs(docs: list[dict[str, Any]]) -> dict[str, str]:
-        return {j["metadata"]["labels"]["app.kubernetes.io/component"]: j["metadata"]["name"]
-                for j in find(docs, "Job")}
+        return {
+            j["metadata"]["labels"]["app.kubernetes.io/component"]: j["metadata"]["name"] for j in find(docs, "Job")
+        }
 
     rotated = render_text("vault:\n  rotation: '2026-12'\n  reloadPods: true\n")
     before, after = jobs(default_docs), jobs(rotated)

@@ -57,8 +57,11 @@ OPTIONS = """instances:
 
 def pods(docs: Docs) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(template metadata, pod spec) of every Deployment and Job."""
-    return [(d["spec"]["template"]["metadata"], d["spec"]["template"]["spec"])
-            for d in docs if d["kind"] in ("Deployment", "Job")]
+    return [
+        (d["spec"]["template"]["metadata"], d["spec"]["template"]["spec"])
+        for d in docs
+        if d["kind"] in ("Deployment", "Job")
+    ]
 
 
 def test_every_pod_gets_the_placement_and_metadata() -> None:
@@ -67,8 +70,7 @@ def test_every_pod_gets_the_placement_and_metadata() -> None:
     assert len(found) == 6  # server, Redis, 4 Jobs
     for meta, spec in found:
         assert spec["nodeSelector"] == {"node-role.kubernetes.io/ml": "true"}
-        assert spec["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml",
-                                        "effect": "NoSchedule"}]
+        assert spec["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
         assert "nodeAffinity" in spec["affinity"] and spec["priorityClassName"] == "ml-platform"
         assert spec["imagePullSecrets"] == [{"name": "registry-acme"}]
         assert meta["labels"]["team"] == "research" and meta["labels"]["app.kubernetes.io/instance"] == "mlflow"
@@ -84,13 +86,16 @@ def test_the_servers_own_options() -> None:
     assert env["AUTOMATIC_LOGIN_REDIRECT"] == "true"
     assert env["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] == "true"
     assert (env["PROXY_FIX_X_FOR"], env["PROXY_FIX_X_PREFIX"]) == ("2", "0") and "PROXY_FIX_X_HOST" not in env
-    server = next(c for c in one(docs, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
-                  if c["name"] == "mlflow")
+    server = next(
+        c for c in one(docs, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"] if c["name"] == "mlflow"
+    )
     assert "--static-prefix=/mlflow" in server["args"]
     assert one(docs, "Service", "mlflow")["metadata"]["annotations"] == {"example.com/scrape": "no"}
     assert one(docs, "Service", "mlflow")["metadata"]["labels"]["team"] == "research"
-    assert server["envFrom"][1:] == [{"configMapRef": {"name": "team-settings"}},
-                                     {"secretRef": {"name": "team-tokens"}}]
+    assert server["envFrom"][1:] == [
+        {"configMapRef": {"name": "team-settings"}},
+        {"secretRef": {"name": "team-tokens"}},
+    ]
     assert one(docs, "IngressRoute")["metadata"]["annotations"] == {"example.com/owner": "research"}
 
 

@@ -43,7 +43,9 @@ def test_the_default_cluster_is_the_old_modules_platform(default_docs):
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1].endswith("postgres_setup.py")
     admin = [e for e in find(default_docs, "ExternalSecret") if e["metadata"]["name"] == "postgres-admin-credentials"]
     assert [d["remoteRef"] for d in admin[0]["spec"]["data"]] == [
-        {"key": "postgres/admin", "property": "username"}, {"key": "postgres/admin", "property": "password"}]
+        {"key": "postgres/admin", "property": "username"},
+        {"key": "postgres/admin", "property": "password"},
+    ]
     assert not find(default_docs, "ExternalSecret", "mlflow-db-role"), "no DatabaseRole: no basic-auth Secret"
 
 
@@ -53,9 +55,11 @@ def test_declaring_the_apis_brings_the_optional_parts(full_docs):
 
 
 def test_a_kind_or_its_whole_group_version_declares_it():
-    by_kind = render_text("cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Database, postgresql.cnpg.io/v1/"
-                          "DatabaseRole, external-secrets.io/v1, traefik.io/v1alpha1, kustomize.toolkit.fluxcd.io/v1, "
-                          "monitoring.coreos.com/v1/ServiceMonitor]\n")
+    by_kind = render_text(
+        "cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Database, postgresql.cnpg.io/v1/"
+        "DatabaseRole, external-secrets.io/v1, traefik.io/v1alpha1, kustomize.toolkit.fluxcd.io/v1, "
+        "monitoring.coreos.com/v1/ServiceMonitor]\n"
+    )
     assert find(by_kind, "DatabaseRole") and find(by_kind, "ServiceMonitor")
     switched_off = render_text(FULL_CLUSTER + "monitoring:\n  enabled: false\n")
     assert not find(switched_off, "ServiceMonitor")

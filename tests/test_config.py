@@ -33,7 +33,10 @@ def test_built_in_default_reproduces_the_old_module():
     assert (inst.name, inst.namespace, inst.host) == ("mlflow", "mlflow", "mlflow.example.com")
     assert (inst.database.role, inst.database.name, inst.database.auth_name) == ("mlflow", "mlflow", "mlflow_auth")
     assert (inst.oidc.client_id, inst.oidc.admin_group, inst.oidc.user_group) == (
-        "mlflow", "mlflow-admins", "mlflow-users")
+        "mlflow",
+        "mlflow-admins",
+        "mlflow-users",
+    )
     assert inst.bucket == "mlflow"
 
 
@@ -56,9 +59,16 @@ def test_file_overrides_defaults_and_keeps_the_rest(tmp_path):
 
 def test_environment_variables_override_the_file(tmp_path):
     environ = {
-        "MLFLOW_NAMESPACE": "ml", "MLFLOW_HOST": "ml.acme.io", "MLFLOW_IMAGE_TAG": "9.9", "IMAGE_REGISTRY": "r.io",
-        "MLFLOW_IMAGE_PULL_POLICY": "Always", "KEYCLOAK_HOST": "sso.acme.io", "KEYCLOAK_REALM": "acme",
-        "POSTGRES_NAMESPACE": "db", "MINIO_NAMESPACE": "objects", "PROMETHEUS_NAMESPACE": "prom",
+        "MLFLOW_NAMESPACE": "ml",
+        "MLFLOW_HOST": "ml.acme.io",
+        "MLFLOW_IMAGE_TAG": "9.9",
+        "IMAGE_REGISTRY": "r.io",
+        "MLFLOW_IMAGE_PULL_POLICY": "Always",
+        "KEYCLOAK_HOST": "sso.acme.io",
+        "KEYCLOAK_REALM": "acme",
+        "POSTGRES_NAMESPACE": "db",
+        "MINIO_NAMESPACE": "objects",
+        "PROMETHEUS_NAMESPACE": "prom",
         "MONITORING_ENABLED": "false",
     }
     env = load_one("keycloak:\n  realm: from-file\n", environ, tmp=tmp_path)
@@ -92,54 +102,104 @@ def problems_of(text: str, tmp_path: Path, environ: dict[str, str] | None = None
 
 
 BAD_INPUT = {
-    "unknown key": ("keycloak:\n  realmm: x\n", {}, [
-        "dev.yaml: keycloak.realmm: 'realmm': unknown key",
-        "allowed keys here: admin, adminClientId, adminRealm, displayName, host, realm, url"]),
-    "wrong type": ("instances:\n  - name: a\n    replicas: two\n", {},
-                   ["dev.yaml: instances[0].replicas: 'two': wrong type str; expected integer"]),
-    "host not a DNS name": ("instances:\n  - name: a\n    host: 'Not A Host!'\n", {},
-                            ["dev.yaml: instances[0].host: 'Not A Host!': must be a lower-case DNS name"]),
-    "invalid Kubernetes name": ("instances:\n  - name: MLflow_1\n", {},
-                                ["dev.yaml: instances[0].name: 'MLflow_1': must be an RFC 1123 label"]),
-    "duplicate instance names": ("instances:\n  - name: a\n  - name: a\n", {},
-                                 ["dev.yaml: instances[1].name: 'a': instance name already used by instances[0]"]),
-    "duplicate host": ("instances:\n  - {name: a, host: x.io}\n  - {name: b, host: x.io}\n", {},
-                       ["dev.yaml: instances[1].host: 'x.io': host already used by instances[0]"]),
-    "duplicate YAML key": ("keycloak:\n  realm: a\n  realm: b\n", {},
-                           ["dev.yaml: line 3, column 3: malformed YAML: duplicate key 'realm'"]),
-    "contradicting TLS settings": ("ingress:\n  tls: {secretName: a, certResolver: b}\n", {},
-                                   ["dev.yaml: ingress.tls: secretName and certResolver contradict each other"]),
-    "replicas with pod-local sessions": ("instances:\n  - {name: a, replicas: 2}\n", {},
-                                         ["dev.yaml: instances[0].replicas: 2: more than one replica needs "
-                                          "sessions.store: redis"]),
-    "autoscaling with pod-local sessions": ("instances:\n  - {name: a, autoscaling: {enabled: true}}\n", {},
-                                            ["dev.yaml: instances[0].autoscaling.enabled: True: autoscaling runs "
-                                             "several replicas: it needs sessions.store: redis"]),
+    "unknown key": (
+        "keycloak:\n  realmm: x\n",
+        {},
+        [
+            "dev.yaml: keycloak.realmm: 'realmm': unknown key",
+            "allowed keys here: admin, adminClientId, adminRealm, displayName, host, realm, url",
+        ],
+    ),
+    "wrong type": (
+        "instances:\n  - name: a\n    replicas: two\n",
+        {},
+        ["dev.yaml: instances[0].replicas: 'two': wrong type str; expected integer"],
+    ),
+    "host not a DNS name": (
+        "instances:\n  - name: a\n    host: 'Not A Host!'\n",
+        {},
+        ["dev.yaml: instances[0].host: 'Not A Host!': must be a lower-case DNS name"],
+    ),
+    "invalid Kubernetes name": (
+        "instances:\n  - name: MLflow_1\n",
+        {},
+        ["dev.yaml: instances[0].name: 'MLflow_1': must be an RFC 1123 label"],
+    ),
+    "duplicate instance names": (
+        "instances:\n  - name: a\n  - name: a\n",
+        {},
+        ["dev.yaml: instances[1].name: 'a': instance name already used by instances[0]"],
+    ),
+    "duplicate host": (
+        "instances:\n  - {name: a, host: x.io}\n  - {name: b, host: x.io}\n",
+        {},
+        ["dev.yaml: instances[1].host: 'x.io': host already used by instances[0]"],
+    ),
+    "duplicate YAML key": (
+        "keycloak:\n  realm: a\n  realm: b\n",
+        {},
+        ["dev.yaml: line 3, column 3: malformed YAML: duplicate key 'realm'"],
+    ),
+    "contradicting TLS settings": (
+        "ingress:\n  tls: {secretName: a, certResolver: b}\n",
+        {},
+        ["dev.yaml: ingress.tls: secretName and certResolver contradict each other"],
+    ),
+    "replicas with pod-local sessions": (
+        "instances:\n  - {name: a, replicas: 2}\n",
+        {},
+        ["dev.yaml: instances[0].replicas: 2: more than one replica needs sessions.store: redis"],
+    ),
+    "autoscaling with pod-local sessions": (
+        "instances:\n  - {name: a, autoscaling: {enabled: true}}\n",
+        {},
+        [
+            "dev.yaml: instances[0].autoscaling.enabled: True: autoscaling runs "
+            "several replicas: it needs sessions.store: redis"
+        ],
+    ),
     "Redis both rendered and existing": (
-        "instances:\n  - {name: a, sessions: {store: redis, redis: {host: redis.acme.io}}}\n", {},
-        ["dev.yaml: instances[0].sessions.redis: deploy and host contradict each other"]),
+        "instances:\n  - {name: a, sessions: {store: redis, redis: {host: redis.acme.io}}}\n",
+        {},
+        ["dev.yaml: instances[0].sessions.redis: deploy and host contradict each other"],
+    ),
     "malformed YAML": ("keycloak: [unclosed\n", {}, ["dev.yaml: line 2, column 1: malformed YAML"]),
     "not a mapping": ("- a\n- b\n", {}, ["dev.yaml: 'list': the file must hold a mapping of keys"]),
     "admin Secret collides with an instance Secret": (
-        "keycloak:\n  admin: {secretName: mlflow-db-secret}\n", {},
-        ["dev.yaml: keycloak.admin.secretName: 'mlflow-db-secret': collides with a Secret of instances[0]"]),
+        "keycloak:\n  admin: {secretName: mlflow-db-secret}\n",
+        {},
+        ["dev.yaml: keycloak.admin.secretName: 'mlflow-db-secret': collides with a Secret of instances[0]"],
+    ),
     "admin Secrets collide with each other": (
-        "s3:\n  admin: {secretName: keycloak-credentials}\n", {},
-        ["dev.yaml: s3.admin.secretName: 'keycloak-credentials': the same Secret as keycloak.admin.secretName"]),
+        "s3:\n  admin: {secretName: keycloak-credentials}\n",
+        {},
+        ["dev.yaml: s3.admin.secretName: 'keycloak-credentials': the same Secret as keycloak.admin.secretName"],
+    ),
     "public URL on another host": (
-        "instances:\n  - {name: a, host: a.io, url: 'https://b.io'}\n", {},
-        ["dev.yaml: instances[0].url: 'https://b.io': its host must be the instance host 'a.io'"]),
-    "bad enum": ("image:\n  pullPolicy: Sometimes\n", {},
-                 ["dev.yaml: image.pullPolicy: 'Sometimes': allowed values: Always, IfNotPresent, Never"]),
-    "bad variable value": ("{}\n", {"MLFLOW_HOST": "bad_host"},
-                           ["environment variable MLFLOW_HOST: instances[0].host: 'bad_host': must be a lower-case "
-                            "DNS name"]),
-    "bad boolean variable": ("{}\n", {"MONITORING_ENABLED": "maybe"},
-                             ["environment variable MONITORING_ENABLED: monitoring.enabled: 'maybe': expected true "
-                              "or false"]),
+        "instances:\n  - {name: a, host: a.io, url: 'https://b.io'}\n",
+        {},
+        ["dev.yaml: instances[0].url: 'https://b.io': its host must be the instance host 'a.io'"],
+    ),
+    "bad enum": (
+        "image:\n  pullPolicy: Sometimes\n",
+        {},
+        ["dev.yaml: image.pullPolicy: 'Sometimes': allowed values: Always, IfNotPresent, Never"],
+    ),
+    "bad variable value": (
+        "{}\n",
+        {"MLFLOW_HOST": "bad_host"},
+        ["environment variable MLFLOW_HOST: instances[0].host: 'bad_host': must be a lower-case DNS name"],
+    ),
+    "bad boolean variable": (
+        "{}\n",
+        {"MONITORING_ENABLED": "maybe"},
+        ["environment variable MONITORING_ENABLED: monitoring.enabled: 'maybe': expected true or false"],
+    ),
     "single-instance variable with two instances": (
-        "instances:\n  - {name: a}\n  - {name: b}\n", {"MLFLOW_HOST": "x.io"},
-        ["environment variable MLFLOW_HOST: instances: applies only to an environment with exactly one instance"]),
+        "instances:\n  - {name: a}\n  - {name: b}\n",
+        {"MLFLOW_HOST": "x.io"},
+        ["environment variable MLFLOW_HOST: instances: applies only to an environment with exactly one instance"],
+    ),
 }
 
 
@@ -165,8 +225,11 @@ def test_unknown_environment_lists_the_available_ones(tmp_path):
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("case", ["unknown key", "malformed YAML", "bad variable value", "duplicate instance names"])

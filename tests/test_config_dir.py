@@ -26,8 +26,14 @@ def as_nobody(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     assert setpriv, "setpriv (util-linux) is needed to drop root for the unreadable-file cases"
     env = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES}
     env.update(HOME=str(cwd), PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-                           "mlflow_gitops", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "mlflow_gitops", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture

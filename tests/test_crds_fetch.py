@@ -67,7 +67,13 @@ def test_fetch_writes_each_file_at_its_local_path(served: tuple[Path, str], tmp_
     written = fetch_crds(dest, base_url=base_url, sources=tuple(source for source, _ in fakes))
     assert written == [dest / source.local for source, _ in fakes]
     assert {path.relative_to(dest).parts[0] for path in written} == {
-        "argo-cd", "cloudnative-pg", "external-secrets", "flux", "prometheus-operator", "traefik"}
+        "argo-cd",
+        "cloudnative-pg",
+        "external-secrets",
+        "flux",
+        "prometheus-operator",
+        "traefik",
+    }
     for (_, content), path in zip(fakes, written, strict=True):
         assert path.read_bytes() == content
     assert sorted(p for p in dest.rglob("*") if p.is_file()) == sorted(written)  # no temporary files left
@@ -104,8 +110,10 @@ def test_a_missing_file_is_an_error(served: tuple[Path, str], tmp_path: Path) ->
 
 def test_urls_are_raw_github_urls_at_the_pinned_tag() -> None:
     urls = [source.url() for source in CRD_SOURCES]
-    assert "https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/" \
-           "postgresql.cnpg.io_databases.yaml" in urls
+    assert (
+        "https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/"
+        "postgresql.cnpg.io_databases.yaml" in urls
+    )
     assert all(re.fullmatch(r"https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/v[\d.]+/\S+", url) for url in urls)
     assert len({source.local for source in CRD_SOURCES}) == len(CRD_SOURCES)
 

@@ -46,9 +46,28 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def git(*args: str, cwd: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgSign=false",
-         "-c", "tag.gpgSign=false", "-c", "init.defaultBranch=main", "-c", "core.hooksPath=/dev/null", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, check=True)
+        [
+            "git",
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgSign=false",
+            "-c",
+            "tag.gpgSign=false",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "core.hooksPath=/dev/null",
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -62,8 +81,9 @@ def write_files(root: Path, files: dict[str, str]) -> None:
 def find_file(files: dict[str, str], kind: str) -> str:
     """The key of the file holding the first object of `kind` (file names are not part of the contract)."""
     for key, text in sorted(files.items()):
-        if key.endswith(".yaml") and any(isinstance(d, dict) and d.get("kind") == kind
-                                         for d in yaml.safe_load_all(text)):
+        if key.endswith(".yaml") and any(
+            isinstance(d, dict) and d.get("kind") == kind for d in yaml.safe_load_all(text)
+        ):
             return key
     raise AssertionError(f"no {kind} in the render")
 
@@ -81,9 +101,12 @@ def gitops(tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, str]) -
     bare, work = root / "remote.git", root / "work"
     git("init", "--quiet", "--bare", str(bare), cwd=root)
     git("clone", "--quiet", str(bare), str(work), cwd=root)
-    unrelated = {"README.md": "# GitOps\n", "other/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
-                 "  name: unrelated\n  namespace: other\ndata:\n  password: hunter2\n",
-                 f"{SUBDIR}/other-env/x.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n"}
+    unrelated = {
+        "README.md": "# GitOps\n",
+        "other/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+        "  name: unrelated\n  namespace: other\ndata:\n  password: hunter2\n",
+        f"{SUBDIR}/other-env/x.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n",
+    }
     old = dict(rendered)
     deployment = find_file(old, "Deployment")
     docs = list(yaml.safe_load_all(old[deployment]))
@@ -212,13 +235,16 @@ def test_read_against_refs(gitops: dict, rendered: dict[str, str]) -> None:
 def test_parse_against_keeps_at_signs_of_urls(tmp_path: Path) -> None:
     assert parse_against("git@github.com:org/gitops.git").ref is None
     assert parse_against("git@github.com:org/gitops.git@release/1").ref == "release/1"
-    assert parse_against("https://user@example.com/org/gitops.git").location == \
-        "https://user@example.com/org/gitops.git"
+    assert (
+        parse_against("https://user@example.com/org/gitops.git").location == "https://user@example.com/org/gitops.git"
+    )
     against = parse_against("https://example.com/org/gitops.git@v2")
     assert (against.location, against.ref, against.git) == ("https://example.com/org/gitops.git", "v2", True)
     assert parse_against(str(tmp_path)).git is False
-    assert parse_against("https://x-access-token:s3cr3t@example.com/o/r.git").describe() == \
-        "https://***@example.com/o/r.git"
+    assert (
+        parse_against("https://x-access-token:s3cr3t@example.com/o/r.git").describe()
+        == "https://***@example.com/o/r.git"
+    )
 
 
 def test_subdir_validation() -> None:
@@ -260,14 +286,18 @@ def test_compare_objects_files_and_other_environments() -> None:
     }
     result = compare(old, new, ["dev"], roots={"dev": "clusters/dev"}, source="repo@main")
     assert [(c.status, c.id.label()) for c in result.objects] == [
-        ("changed", "ConfigMap ns/changes"), ("added", "Deployment ns/new"), ("moved", "Namespace ns"),
+        ("changed", "ConfigMap ns/changes"),
+        ("added", "Deployment ns/new"),
+        ("moved", "Namespace ns"),
         ("removed", "Service ns/gone"),
     ]
     [changed] = result.changed
     assert "--- a/clusters/dev/b.yaml\n+++ b/clusters/dev/b.yaml\n" in changed.diff
     assert "-  k: old\n+  k: new\n" in changed.diff
     assert [(f.path, f.status) for f in result.files] == [
-        ("dev/fmt.yaml", "formatting"), ("dev/kustomization.yaml", "changed")]
+        ("dev/fmt.yaml", "formatting"),
+        ("dev/kustomization.yaml", "changed"),
+    ]
     assert "-- a.yaml\n+- b.yaml" in result.files[1].diff
     assert result.summary() == "1 changed, 1 added, 1 removed, 1 moved, 2 other files changed"
     assert "prod-only" not in format_text(result)
@@ -285,15 +315,30 @@ def test_same_kind_in_two_groups_is_two_objects() -> None:
     other = obj("Kustomization", "app", namespace="flux-system", api="example.com/v1")
     both = compare({"e/o.yaml": other}, new, ["e"])
     assert sorted(both.kind_label(c.id) for c in both.objects) == [
-        "Kustomization.example.com", "Kustomization.kustomize.toolkit.fluxcd.io"]
+        "Kustomization.example.com",
+        "Kustomization.kustomize.toolkit.fluxcd.io",
+    ]
 
 
 def test_secrets_are_masked_on_both_sides() -> None:
-    old = {"e/s.yaml": PLANTED, "e/d.yaml": obj("Deployment", "d", api="apps/v1", spec={"env": [
-        {"name": "DB_PASSWORD", "value": "old-pass"}, {"name": "LOG_LEVEL", "value": "info"}]})}
-    new = {"e/s.yaml": PLANTED.replace(PLANTED_VALUE, "bmV3c2VjcmV0"), "e/d.yaml": obj(
-        "Deployment", "d", api="apps/v1", spec={"env": [
-            {"name": "DB_PASSWORD", "value": "new-pass"}, {"name": "LOG_LEVEL", "value": "debug"}]})}
+    old = {
+        "e/s.yaml": PLANTED,
+        "e/d.yaml": obj(
+            "Deployment",
+            "d",
+            api="apps/v1",
+            spec={"env": [{"name": "DB_PASSWORD", "value": "old-pass"}, {"name": "LOG_LEVEL", "value": "info"}]},
+        ),
+    }
+    new = {
+        "e/s.yaml": PLANTED.replace(PLANTED_VALUE, "bmV3c2VjcmV0"),
+        "e/d.yaml": obj(
+            "Deployment",
+            "d",
+            api="apps/v1",
+            spec={"env": [{"name": "DB_PASSWORD", "value": "new-pass"}, {"name": "LOG_LEVEL", "value": "debug"}]},
+        ),
+    }
     result = compare(old, new, ["e"])
     report = format_text(result) + format_markdown(result)
     for secret in (PLANTED_VALUE, "bmV3c2VjcmV0", "old-pass", "new-pass"):
@@ -307,16 +352,29 @@ def test_secrets_are_masked_on_both_sides() -> None:
 
 def test_mask_rules() -> None:
     doc = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "annotations": {
-            "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"c2VjcmV0"}}'}},
-        "data": {"a": "YQ=="}, "stringData": {"b": "plain"},
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "s",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"c2VjcmV0"}}'},
+        },
+        "data": {"a": "YQ=="},
+        "stringData": {"b": "plain"},
         "spec": {
-            "password": "hunter2", "apiToken": 12345, "clientSecret": "x", "secretName": "tls",
-            "passwordSecret": {"name": "role"}, "secretKeyRef": {"name": "s", "key": "password"},
-            "remoteRef": {"key": "mlflow/postgres", "property": "password"}, "secretKey": "AWS_SECRET_ACCESS_KEY",
-            "key": "Zm9vYmFyYmF6cXV4MTIzNDU2", "template": {"password": "{{ .password }}"},
-            "automountServiceAccountToken": False, "dsn": "postgresql://u:p4ss@db/x",
-            "note": "ghp_" + "A1b2" * 9, "url": "https://user:{password}@host/",
+            "password": "hunter2",
+            "apiToken": 12345,
+            "clientSecret": "x",
+            "secretName": "tls",
+            "passwordSecret": {"name": "role"},
+            "secretKeyRef": {"name": "s", "key": "password"},
+            "remoteRef": {"key": "mlflow/postgres", "property": "password"},
+            "secretKey": "AWS_SECRET_ACCESS_KEY",
+            "key": "Zm9vYmFyYmF6cXV4MTIzNDU2",
+            "template": {"password": "{{ .password }}"},
+            "automountServiceAccountToken": False,
+            "dsn": "postgresql://u:p4ss@db/x",
+            "note": "ghp_" + "A1b2" * 9,
+            "url": "https://user:{password}@host/",
         },
     }
     masked, count = mask(doc)
@@ -325,10 +383,16 @@ def test_mask_rules() -> None:
     assert masked["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == MASK
     assert spec["password"] == spec["apiToken"] == spec["clientSecret"] == spec["key"] == spec["note"] == MASK
     assert spec["dsn"] == MASK  # the name says connection string: the whole value
-    kept = {"secretName": "tls", "passwordSecret": {"name": "role"}, "secretKeyRef": {"name": "s", "key": "password"},
-            "remoteRef": {"key": "mlflow/postgres", "property": "password"}, "secretKey": "AWS_SECRET_ACCESS_KEY",
-            "template": {"password": "{{ .password }}"}, "automountServiceAccountToken": False,
-            "url": "https://user:{password}@host/"}
+    kept = {
+        "secretName": "tls",
+        "passwordSecret": {"name": "role"},
+        "secretKeyRef": {"name": "s", "key": "password"},
+        "remoteRef": {"key": "mlflow/postgres", "property": "password"},
+        "secretKey": "AWS_SECRET_ACCESS_KEY",
+        "template": {"password": "{{ .password }}"},
+        "automountServiceAccountToken": False,
+        "url": "https://user:{password}@host/",
+    }
     assert {k: spec[k] for k in kept} == kept
     assert count == 9
     assert doc["spec"]["password"] == "hunter2"  # the input is not modified
@@ -346,8 +410,10 @@ def test_render_has_nothing_to_mask(rendered: dict[str, str]) -> None:
 
 
 def test_markdown_collapses_long_diffs_and_stays_under_the_limit() -> None:
-    big = {f"e/cm{i}.yaml": obj("ConfigMap", f"cm{i}", data={f"k{j}": f"old {i} {j}" for j in range(400)})
-           for i in range(12)}
+    big = {
+        f"e/cm{i}.yaml": obj("ConfigMap", f"cm{i}", data={f"k{j}": f"old {i} {j}" for j in range(400)})
+        for i in range(12)
+    }
     bigger = {k: v.replace("old", "new") for k, v in big.items()}
     result = compare(big, bigger, ["e"])
     body = format_markdown(result)
@@ -355,8 +421,11 @@ def test_markdown_collapses_long_diffs_and_stays_under_the_limit() -> None:
     assert "<details>\n<summary><code>ConfigMap ns/cm0</code> (" in body
     assert "body is limited to 60,000 characters" in body
     assert "| ConfigMap | 0 | 0 | 12 |" in body
-    short = compare({"e/a.yaml": obj("ConfigMap", "a", data={"k": "```"})},
-                    {"e/a.yaml": obj("ConfigMap", "a", data={"k": "````"})}, ["e"])
+    short = compare(
+        {"e/a.yaml": obj("ConfigMap", "a", data={"k": "```"})},
+        {"e/a.yaml": obj("ConfigMap", "a", data={"k": "````"})},
+        ["e"],
+    )
     small = format_markdown(short)
     assert "<details>" not in small and "`````diff\n" in small  # the fence outgrows the content's backticks
     huge = {f"e/c{i}.yaml": obj("ConfigMap", f"c{i}-" + "x" * 200) for i in range(600)}
@@ -366,12 +435,19 @@ def test_markdown_collapses_long_diffs_and_stays_under_the_limit() -> None:
 def test_fields_that_merely_end_in_key_are_masked_only_for_secret_looking_values() -> None:
     """`topologyKey`, a label key or a sort key name a key; only a value that looks like a secret is masked."""
     spec = {
-        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}},
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}
+                ]
+            }
+        },
         "topologySpreadConstraints": [{"topologyKey": "topology.kubernetes.io/zone", "maxSkew": 1}],
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml"}],
-        "sortKey": "created_at", "signingKey": "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
-        "encryptionKey": "0123456789abcdef0123456789abcdef", "masterKey": "hunter2",
+        "sortKey": "created_at",
+        "signingKey": "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
+        "encryptionKey": "0123456789abcdef0123456789abcdef",
+        "masterKey": "hunter2",
     }
     masked, count = mask({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
     out = masked["spec"]

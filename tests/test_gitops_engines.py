@@ -34,13 +34,19 @@ def folders(rendered: Any) -> set[str]:
 def test_examples_cover_dev_staging_and_prod(examples):
     assert sorted(examples) == ["dev", "prod", "staging"]
     assert {name: r.environment.gitops.engine for name, r in examples.items()} == {
-        "dev": "flux", "staging": "flux", "prod": "argocd"}
+        "dev": "flux",
+        "staging": "flux",
+        "prod": "argocd",
+    }
     assert [len(r.environment.instances) for r in examples.values()] == [1, 3, 2]
 
 
 def test_flux_chains_platform_bootstrap_app(default_docs):
-    kustomizations = {k["metadata"]["name"]: k["spec"] for k in find(default_docs, "Kustomization")
-                      if k["metadata"]["name"] != "mlflow-default"}  # the entry point, below
+    kustomizations = {
+        k["metadata"]["name"]: k["spec"]
+        for k in find(default_docs, "Kustomization")
+        if k["metadata"]["name"] != "mlflow-default"
+    }  # the entry point, below
     assert list(kustomizations) == ["mlflow-default-platform", "mlflow-default-bootstrap", "mlflow-default-app"]
     platform, bootstrap, app = kustomizations.values()
     assert "dependsOn" not in platform
@@ -49,8 +55,11 @@ def test_flux_chains_platform_bootstrap_app(default_docs):
     for spec in kustomizations.values():
         assert spec["wait"] is True and spec["prune"] is True
         assert spec["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"}
-    assert [s["path"] for s in kustomizations.values()] == ["./default/platform", "./default/bootstrap",
-                                                            "./default/app"]
+    assert [s["path"] for s in kustomizations.values()] == [
+        "./default/platform",
+        "./default/bootstrap",
+        "./default/app",
+    ]
     assert not find(default_docs, "GitRepository"), "without a repository URL Flux reads flux-system"
 
 
@@ -83,8 +92,11 @@ def test_argocd_one_application_per_environment_over_its_units(examples):
     assert app["metadata"]["name"] == "mlflow-prod" and app["metadata"]["namespace"] == "argocd"
     spec = app["spec"]
     assert spec["project"] == "platform"
-    assert spec["source"] == {"repoURL": "https://github.com/acme/gitops.git", "targetRevision": "main",
-                              "path": "apps/mlflow/prod"}
+    assert spec["source"] == {
+        "repoURL": "https://github.com/acme/gitops.git",
+        "targetRevision": "main",
+        "path": "apps/mlflow/prod",
+    }
     assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
     assert "PruneLast=true" in spec["syncPolicy"]["syncOptions"]
     root = yaml.safe_load(environment_files(prod)["kustomization.yaml"])
@@ -98,15 +110,18 @@ def test_argocd_waves_run_changed_jobs_before_the_server_rolls(examples):
     out-of-sync decision): a changed Job is a new resource, so the app is OutOfSync and the sync applies
     wave 1 (the Jobs), waits for them to be healthy (complete), then wave 2 (the server)."""
     prod = examples["prod"]
-    waves = {unit: {d["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave") for d in docs}
-             for unit, docs in prod.units.items()}
+    waves = {
+        unit: {d["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave") for d in docs}
+        for unit, docs in prod.units.items()
+    }
     assert waves == {"platform": {"0"}, "bootstrap": {"1"}, "app": {"2"}}
     jobs = find(list(prod.documents), "Job")
     assert len(jobs) == 9, "three Jobs per instance"
     for job in jobs:
         assert job["metadata"]["annotations"] == {"argocd.argoproj.io/sync-wave": "1"}, "no hook, no Flux force"
-    assert not any("argocd.argoproj.io/sync-wave" in d["metadata"].get("annotations", {})
-                   for d in examples["dev"].documents), "Flux environments carry no Argo CD annotation"
+    assert not any(
+        "argocd.argoproj.io/sync-wave" in d["metadata"].get("annotations", {}) for d in examples["dev"].documents
+    ), "Flux environments carry no Argo CD annotation"
 
 
 def test_argocd_needs_a_repository_url(tmp_path):
@@ -139,13 +154,18 @@ def validator_for_examples() -> SchemaValidator:
 def test_each_instance_is_isolated(examples):
     prod = examples["prod"]
     docs = list(prod.documents)
-    deployments = [d for d in find(docs, "Deployment")
-                   if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
+    deployments = [
+        d for d in find(docs, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+    ]
     assert sorted(d["metadata"]["namespace"] for d in deployments) == ["forecasting", "research", "vision"]
     roles = sorted(r["spec"]["name"] for r in find(docs, "DatabaseRole"))
     assert roles == ["forecasting", "research", "vision"]
-    vault_paths = {d["remoteRef"]["key"].split("/")[0] for es in find(docs, "ExternalSecret")
-                   for d in es["spec"]["data"] if not d["remoteRef"]["key"].startswith("platform/")}
+    vault_paths = {
+        d["remoteRef"]["key"].split("/")[0]
+        for es in find(docs, "ExternalSecret")
+        for d in es["spec"]["data"]
+        if not d["remoteRef"]["key"].startswith("platform/")
+    }
     assert vault_paths == {"forecasting", "research", "vision", "keycloak"}
     buckets = sorted(j["BUCKET"] for j in (_env(job) for job in find(docs, "Job")) if "BUCKET" in j)
     assert buckets == ["forecasting", "research", "vision"]
@@ -195,7 +215,8 @@ def test_two_environments_on_one_cluster_have_their_own_git_repository(tmp_path)
     Kustomizations (a shared name would make the last environment applied win)."""
     for env, branch in (("blue", "blue"), ("green", "green")):
         (tmp_path / f"{env}.yaml").write_text(
-            f"gitops:\n  repository:\n    url: https://git.example.com/gitops.git\n    branch: {branch}\n")
+            f"gitops:\n  repository:\n    url: https://git.example.com/gitops.git\n    branch: {branch}\n"
+        )
     rendered = render(load_environments(None, tmp_path, {}))
     sources = {}
     for r in rendered:
@@ -218,8 +239,11 @@ def test_flux_entry_point_applies_the_engine_objects_and_holds_the_source(exampl
     dev = examples["dev"]
     files = environment_files(dev)
     entry_files = sorted(p for p in files if p.startswith("entry/"))
-    assert entry_files == ["entry/flux-system_gitrepository_mlflow-gitops-dev.yaml",
-                           "entry/flux-system_kustomization_mlflow-dev.yaml", "entry/kustomization.yaml"]
+    assert entry_files == [
+        "entry/flux-system_gitrepository_mlflow-gitops-dev.yaml",
+        "entry/flux-system_kustomization_mlflow-dev.yaml",
+        "entry/kustomization.yaml",
+    ]
     assert not any(p.startswith("flux/") and "GitRepository" in p for p in files)
     [dev_entry] = [yaml.safe_load(files["entry/flux-system_kustomization_mlflow-dev.yaml"])]
     assert dev_entry["spec"]["path"] == f"./{dev.environment.gitops.path}/dev/flux"
@@ -232,7 +256,8 @@ def test_argocd_renders_a_least_privilege_app_project_unless_one_is_named(tmp_pa
         "cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Cluster, postgresql.cnpg.io/v1/Database, "
         "external-secrets.io/v1, traefik.io/v1alpha1, argoproj.io/v1alpha1]\n"
         "gitops:\n  engine: argocd\n  repository: {url: 'https://git.example.com/acme/gitops.git'}\n"
-        "instances:\n  - name: alpha\n  - name: beta\n    namespace: team-beta\n")
+        "instances:\n  - name: alpha\n  - name: beta\n    namespace: team-beta\n"
+    )
     [rendered] = render(load_environments(None, tmp_path, {}))
     project = one(list(rendered.engine), "AppProject", "mlflow-prod")
     app = one(list(rendered.engine), "Application", "mlflow-prod")
@@ -245,14 +270,16 @@ def test_argocd_renders_a_least_privilege_app_project_unless_one_is_named(tmp_pa
     assert {d["namespace"] for d in spec["destinations"]} == namespaces == {"alpha", "team-beta", "postgres"}
     assert {d["server"] for d in spec["destinations"]} == {"https://kubernetes.default.svc"}
     kinds = {(d["apiVersion"].rpartition("/")[0], d["kind"], "namespace" in d["metadata"]) for d in units}
-    allowed = ({(w["group"], w["kind"], True) for w in spec["namespaceResourceWhitelist"]}
-               | {(w["group"], w["kind"], False) for w in spec["clusterResourceWhitelist"]})
+    allowed = {(w["group"], w["kind"], True) for w in spec["namespaceResourceWhitelist"]} | {
+        (w["group"], w["kind"], False) for w in spec["clusterResourceWhitelist"]
+    }
     assert allowed == kinds and spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
     assert validator_for_examples.validate_all(list(rendered.engine)) == {}
     assert "argocd/argocd_appproject_mlflow-prod.yaml" in environment_files(rendered)
     # a project the user manages is used as named, and not rendered
-    (tmp_path / "prod.yaml").write_text((tmp_path / "prod.yaml").read_text().replace(
-        "  repository:", "  argocd: {project: platform}\n  repository:"))
+    (tmp_path / "prod.yaml").write_text(
+        (tmp_path / "prod.yaml").read_text().replace("  repository:", "  argocd: {project: platform}\n  repository:")
+    )
     [named] = render(load_environments(None, tmp_path, {}))
     assert [d["kind"] for d in named.engine] == ["Application"]
     assert one(list(named.engine), "Application", "mlflow-prod")["spec"]["project"] == "platform"

@@ -81,10 +81,14 @@ def replay(dockerfile: str, root: Path) -> tuple[int, list[str]]:
             os.chown(target, 0, 0)
         elif step.keyword == "RUN":
             command = re.sub(r"(?<![\w.-])/(tmp|opt|usr)\b", lambda m: f"{root}/{m[1]}", step.argument)
-            done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60,
-                                  env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SITE": str(root / SITE_PACKAGES),
-                                       "HOME": str(home)},
-                                  user=uid if uid >= 0 else None)
+            done = subprocess.run(
+                ["sh", "-c", command],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SITE": str(root / SITE_PACKAGES), "HOME": str(home)},
+                user=uid if uid >= 0 else None,
+            )
             if done.returncode != 0:
                 failures.append(f"RUN as uid {uid}: {step.argument}: {done.stderr.strip()}")
     if not (root / SITE_PACKAGES / "installed").exists():
@@ -109,9 +113,11 @@ def test_the_dockerfile_builds_under_the_base_images_user_model(scratch: Path) -
 
 def test_the_replay_sees_the_old_dockerfiles_two_failures(scratch: Path) -> None:
     """What the Dockerfile was before: install as the base image's user, then remove the root-owned copy."""
-    old = ("FROM burakince/mlflow:3.6.0\nCOPY requirements.txt /tmp/requirements.txt\n"
-           "RUN pip install --no-cache-dir -r /tmp/requirements.txt \\\n    && rm /tmp/requirements.txt\n"
-           "USER 10001:10001\n")
+    old = (
+        "FROM burakince/mlflow:3.6.0\nCOPY requirements.txt /tmp/requirements.txt\n"
+        "RUN pip install --no-cache-dir -r /tmp/requirements.txt \\\n    && rm /tmp/requirements.txt\n"
+        "USER 10001:10001\n"
+    )
     _, failures = replay(old, scratch)
     assert any("Operation not permitted" in f or "Permission denied" in f for f in failures), failures
     assert failures[-1].startswith("the packages did not reach the system site-packages")
@@ -120,8 +126,11 @@ def test_the_replay_sees_the_old_dockerfiles_two_failures(scratch: Path) -> None
 def test_the_image_and_the_test_venv_install_the_same_pins() -> None:
     """One pin list: the Dockerfile installs image/requirements.txt, and the Job scripts' clients in the test venv
     (pyproject's test extra) carry the same versions."""
-    pins = dict(line.split("==") for line in (DOCKERFILE.parent / "requirements.txt").read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
+    pins = dict(
+        line.split("==")
+        for line in (DOCKERFILE.parent / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     pyproject = (DOCKERFILE.parents[1] / "pyproject.toml").read_text()
     for package in ("python-keycloak", "minio", "psycopg2-binary"):
         assert f'"{package}=={pins[package]}"' in pyproject, package

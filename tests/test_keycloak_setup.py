@@ -35,12 +35,23 @@ CLIENT_SECRET = "mlflow-client-secret-0123456789abcdef"
 MLFLOW_URL = "https://mlflow.example.com"
 GROUPS = ("mlflow-admins", "mlflow-users")
 OWN_VARIABLES = ("KEYCLOAK_", "OIDC_", "MLFLOW_URL", "WAIT_")
-EXPECTED_MAPPER_CONFIG = {"claim.name": "groups", "full.path": "false", "id.token.claim": "true",
-                          "access.token.claim": "true", "userinfo.token.claim": "true"}
+EXPECTED_MAPPER_CONFIG = {
+    "claim.name": "groups",
+    "full.path": "false",
+    "id.token.claim": "true",
+    "access.token.claim": "true",
+    "userinfo.token.claim": "true",
+}
 KEYCLOAK_MAPPER_EXTRAS = {"introspection.token.claim": "true"}  # Keycloak 26 adds it to a new mapper
-OBJECTS = [f"client {CLIENT}", "client-scope groups", "mapper groups/groups", f"default-scope {CLIENT}/groups",
-           f"default-scope {CLIENT}/profile", f"default-scope {CLIENT}/email",
-           *(f"group {g}" for g in GROUPS)]
+OBJECTS = [
+    f"client {CLIENT}",
+    "client-scope groups",
+    "mapper groups/groups",
+    f"default-scope {CLIENT}/groups",
+    f"default-scope {CLIENT}/profile",
+    f"default-scope {CLIENT}/email",
+    *(f"group {g}" for g in GROUPS),
+]
 _REALMS = itertools.count(1)
 
 
@@ -93,12 +104,21 @@ def realm(keycloak: KeycloakServer, setup_admin: str, request: pytest.FixtureReq
 
 def script_env(url: str, realm: str, **overrides: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARIABLES)}
-    env.update({
-        "KEYCLOAK_URL": url, "KEYCLOAK_REALM": realm, "KEYCLOAK_ADMIN_USER": ADMIN_USER,
-        "KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD, "OIDC_CLIENT_ID": CLIENT, "OIDC_CLIENT_SECRET": CLIENT_SECRET,
-        "MLFLOW_URL": MLFLOW_URL, "OIDC_GROUPS": ",".join(GROUPS), "WAIT_ATTEMPTS": "3",
-        "WAIT_DELAY_SECONDS": "0.05", "KEYCLOAK_TIMEOUT_SECONDS": "10",
-    })
+    env.update(
+        {
+            "KEYCLOAK_URL": url,
+            "KEYCLOAK_REALM": realm,
+            "KEYCLOAK_ADMIN_USER": ADMIN_USER,
+            "KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "OIDC_CLIENT_ID": CLIENT,
+            "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "MLFLOW_URL": MLFLOW_URL,
+            "OIDC_GROUPS": ",".join(GROUPS),
+            "WAIT_ATTEMPTS": "3",
+            "WAIT_DELAY_SECONDS": "0.05",
+            "KEYCLOAK_TIMEOUT_SECONDS": "10",
+        }
+    )
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)
@@ -110,8 +130,14 @@ def script_env(url: str, realm: str, **overrides: str | None) -> dict[str, str]:
 def run_script(url: str, realm: str, *args: str, secrets: tuple[str, ...] = (), **env: str | None) -> Result:
     """Run the script; every run is checked for leaked secrets and tracebacks."""
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], env=script_env(url, realm, **env), cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env=script_env(url, realm, **env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     result = Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
     for secret in (ADMIN_PASSWORD, CLIENT_SECRET, *secrets):
         assert secret not in result.stdout + result.stderr, "a secret was printed"
@@ -157,11 +183,15 @@ def test_first_run_creates_everything(keycloak: KeycloakServer, realm: Realm, ru
     assert_ok(result)
     assert list(result.actions) == OBJECTS
     assert result.verbs() == {
-        f"client {CLIENT}": "created", "client-scope groups": "created", "mapper groups/groups": "created",
+        f"client {CLIENT}": "created",
+        "client-scope groups": "created",
+        "mapper groups/groups": "created",
         f"default-scope {CLIENT}/groups": "created",
         # Keycloak attaches the realm's default scopes (profile, email, ...) to a new client
-        f"default-scope {CLIENT}/profile": "unchanged", f"default-scope {CLIENT}/email": "unchanged",
-        "group mlflow-admins": "created", "group mlflow-users": "created",
+        f"default-scope {CLIENT}/profile": "unchanged",
+        f"default-scope {CLIENT}/email": "unchanged",
+        "group mlflow-admins": "created",
+        "group mlflow-users": "created",
     }
     client = kc.client(name, CLIENT)
     assert kc.client_secret(name, CLIENT) == CLIENT_SECRET
@@ -208,21 +238,39 @@ def test_second_run_changes_nothing(keycloak: KeycloakServer, converged: Realm, 
     assert kc.client_secret(name, CLIENT) == CLIENT_SECRET
 
 
-def test_drift_is_repaired_and_foreign_objects_are_untouched(keycloak: KeycloakServer, converged: Realm,  # noqa: F811
-                                                              run: Run) -> None:
+def test_drift_is_repaired_and_foreign_objects_are_untouched(
+    keycloak: KeycloakServer,  # noqa: F811 (the fixture)
+    converged: Realm,
+    run: Run,
+) -> None:
     kc, name = keycloak, converged.name
-    foreign_uuid = kc.create_client(name, {"clientId": "grafana", "publicClient": False, "secret": "grafana-secret",
-                                           "redirectUris": ["https://grafana.example.com/*"]})
+    foreign_uuid = kc.create_client(
+        name,
+        {
+            "clientId": "grafana",
+            "publicClient": False,
+            "secret": "grafana-secret",
+            "redirectUris": ["https://grafana.example.com/*"],
+        },
+    )
     kc.create_group(name, "grafana-admins")
     kc.create_group(name, "team-a", parent="grafana-admins")
     client_uuid = kc.client(name, CLIENT)["id"]
     foreign_before = kc.client(name, "grafana")
     profile_before = kc.client_scope(name, "profile")
 
-    attributes = {**kc.client(name, CLIENT)["attributes"], "post.logout.redirect.uris": "https://evil.example.com/*",
-                  "other.setting": "kept"}
-    kc.update_client(name, CLIENT, redirectUris=["https://evil.example.com/callback"], directAccessGrantsEnabled=True,
-                     attributes=attributes)
+    attributes = {
+        **kc.client(name, CLIENT)["attributes"],
+        "post.logout.redirect.uris": "https://evil.example.com/*",
+        "other.setting": "kept",
+    }
+    kc.update_client(
+        name,
+        CLIENT,
+        redirectUris=["https://evil.example.com/callback"],
+        directAccessGrantsEnabled=True,
+        attributes=attributes,
+    )
     scope_id = kc.client_scope(name, "groups")["id"]
     kc.api("DELETE", f"/{name}/client-scopes/{scope_id}/protocol-mappers/models/{mapper(kc, name)['id']}")
     for scope in ("groups", "email"):
@@ -234,11 +282,16 @@ def test_drift_is_repaired_and_foreign_objects_are_untouched(keycloak: KeycloakS
 
     assert_ok(result)
     assert result.actions[f"client {CLIENT}"] == (
-        "updated (directAccessGrantsEnabled, redirectUris, attributes.post.logout.redirect.uris)")
+        "updated (directAccessGrantsEnabled, redirectUris, attributes.post.logout.redirect.uris)"
+    )
     assert result.verbs() == {
-        f"client {CLIENT}": "updated", "client-scope groups": "unchanged", "mapper groups/groups": "created",
-        f"default-scope {CLIENT}/groups": "created", f"default-scope {CLIENT}/profile": "unchanged",
-        f"default-scope {CLIENT}/email": "created", "group mlflow-admins": "unchanged",
+        f"client {CLIENT}": "updated",
+        "client-scope groups": "unchanged",
+        "mapper groups/groups": "created",
+        f"default-scope {CLIENT}/groups": "created",
+        f"default-scope {CLIENT}/profile": "unchanged",
+        f"default-scope {CLIENT}/email": "created",
+        "group mlflow-admins": "unchanged",
         "group mlflow-users": "created",
     }
     client = kc.client(name, CLIENT)
@@ -267,17 +320,26 @@ def test_drift_is_repaired_and_foreign_objects_are_untouched(keycloak: KeycloakS
     assert converged.writes(since=mark) == []
 
 
-def test_mapper_config_drift_is_repaired_keeping_keycloak_extras(keycloak: KeycloakServer, converged: Realm,  # noqa: F811
-                                                                 run: Run) -> None:
+def test_mapper_config_drift_is_repaired_keeping_keycloak_extras(
+    keycloak: KeycloakServer,  # noqa: F811 (the fixture)
+    converged: Realm,
+    run: Run,
+) -> None:
     kc, name = keycloak, converged.name
     scope_id = kc.client_scope(name, "groups")["id"]
     before = mapper(kc, name)
     drifted = {**before["config"], "id.token.claim": "false", "full.path": "true", "lightweight.claim": "false"}
-    kc.api("PUT", f"/{name}/client-scopes/{scope_id}/protocol-mappers/models/{before['id']}",
-           json={**before, "config": drifted})
+    kc.api(
+        "PUT",
+        f"/{name}/client-scopes/{scope_id}/protocol-mappers/models/{before['id']}",
+        json={**before, "config": drifted},
+    )
     kc_scope_attrs = {"include.in.token.scope": "false", "gui.order": "7"}
-    kc.api("POST", f"/{name}/client-scopes", json={"name": "unrelated", "protocol": "openid-connect",
-                                                   "attributes": kc_scope_attrs})
+    kc.api(
+        "POST",
+        f"/{name}/client-scopes",
+        json={"name": "unrelated", "protocol": "openid-connect", "attributes": kc_scope_attrs},
+    )
 
     result = run()
 
@@ -311,10 +373,20 @@ def test_client_left_by_the_old_justfile_is_adopted(keycloak: KeycloakServer, re
     """The old justfile created the client through the admin API with a secret of its own (and deleted and
     re-created it on every install): the script adopts it in place and sets MLflow's secret."""
     kc, name = keycloak, realm.name
-    old_uuid = kc.create_client(name, {
-        "clientId": CLIENT, "enabled": True, "protocol": "openid-connect", "publicClient": False,
-        "secret": "old-generated-secret", "redirectUris": [f"{MLFLOW_URL}/callback"], "webOrigins": [MLFLOW_URL],
-        "directAccessGrantsEnabled": False, "attributes": {"client.session.idle.timeout": "1800"}})
+    old_uuid = kc.create_client(
+        name,
+        {
+            "clientId": CLIENT,
+            "enabled": True,
+            "protocol": "openid-connect",
+            "publicClient": False,
+            "secret": "old-generated-secret",
+            "redirectUris": [f"{MLFLOW_URL}/callback"],
+            "webOrigins": [MLFLOW_URL],
+            "directAccessGrantsEnabled": False,
+            "attributes": {"client.session.idle.timeout": "1800"},
+        },
+    )
 
     result = run(secrets=("old-generated-secret",), OIDC_CLIENT_NAME="MLflow")
 
@@ -341,14 +413,15 @@ def test_keycloak_down_fails_after_bounded_retries(realm: Realm, mode: str, requ
     port = free_port() if mode == "refuse" else request.getfixturevalue("silent_port")
     url = f"http://127.0.0.1:{port}"
 
-    result = run_script(url, realm.name, WAIT_ATTEMPTS="2", WAIT_DELAY_SECONDS="0.05",
-                        KEYCLOAK_TIMEOUT_SECONDS="0.5")
+    result = run_script(url, realm.name, WAIT_ATTEMPTS="2", WAIT_DELAY_SECONDS="0.05", KEYCLOAK_TIMEOUT_SECONDS="0.5")
 
     assert result.returncode == 1
     assert result.seconds < 15
     assert result.stdout == ""
-    assert (f"Keycloak did not answer at {url}/realms/master/.well-known/openid-configuration after 2 attempts"
-            in result.stderr)
+    assert (
+        f"Keycloak did not answer at {url}/realms/master/.well-known/openid-configuration after 2 attempts"
+        in result.stderr
+    )
     assert "[1/2] Keycloak not ready" in result.stderr
     assert realm.writes() == []
 
@@ -361,8 +434,10 @@ def test_wrong_admin_password(keycloak: KeycloakServer, realm: Realm, run: Run) 
     assert result.returncode == 1
     assert result.stdout == ""
     # Keycloak 26 answers a refused password grant with 400 invalid_grant (RFC 6749 5.2), not 401
-    assert (f"admin login to {keycloak.url} realm master as {ADMIN_USER} failed: HTTP 400: Invalid user credentials"
-            in result.stderr)
+    assert (
+        f"admin login to {keycloak.url} realm master as {ADMIN_USER} failed: HTTP 400: Invalid user credentials"
+        in result.stderr
+    )
     assert realm.writes() == []
 
 
@@ -404,10 +479,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(keycloak: KeycloakServer, r
     assert_ok(plan)
     assert list(plan.actions) == OBJECTS
     assert plan.verbs() == {
-        f"client {CLIENT}": "would create", "client-scope groups": "would create",
-        "mapper groups/groups": "would create", f"default-scope {CLIENT}/groups": "would create",
-        f"default-scope {CLIENT}/profile": "unchanged", f"default-scope {CLIENT}/email": "unchanged",
-        "group mlflow-admins": "would create", "group mlflow-users": "would create",
+        f"client {CLIENT}": "would create",
+        "client-scope groups": "would create",
+        "mapper groups/groups": "would create",
+        f"default-scope {CLIENT}/groups": "would create",
+        f"default-scope {CLIENT}/profile": "unchanged",
+        f"default-scope {CLIENT}/email": "unchanged",
+        "group mlflow-admins": "would create",
+        "group mlflow-users": "would create",
     }
     assert realm.writes() == []
     assert CLIENT not in {c["clientId"] for c in kc.clients(name)}
@@ -436,17 +515,28 @@ def test_pkce_setting(keycloak: KeycloakServer, realm: Realm, run: Run) -> None:
 
     def authorize() -> requests.Response:
         """The authorization request as the plugin makes it (no code_challenge)."""
-        return requests.get(f"{kc.url}/realms/{name}/protocol/openid-connect/auth", params={
-            "client_id": CLIENT, "redirect_uri": f"{MLFLOW_URL}/callback", "response_type": "code",
-            "scope": "openid profile email groups", "state": "s"}, allow_redirects=False, timeout=30)
+        return requests.get(
+            f"{kc.url}/realms/{name}/protocol/openid-connect/auth",
+            params={
+                "client_id": CLIENT,
+                "redirect_uri": f"{MLFLOW_URL}/callback",
+                "response_type": "code",
+                "scope": "openid profile email groups",
+                "state": "s",
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
 
     assert_ok(run(OIDC_PKCE="true"))
     assert kc.client(name, CLIENT)["attributes"]["pkce.code.challenge.method"] == "S256"
     refused = authorize()
     assert refused.status_code == 302, refused.text[:300]
     error = parse_qs(urlsplit(refused.headers["Location"]).query)
-    assert (error["error"], error["error_description"]) == (["invalid_request"],
-                                                            ["Missing parameter: code_challenge_method"])
+    assert (error["error"], error["error_description"]) == (
+        ["invalid_request"],
+        ["Missing parameter: code_challenge_method"],
+    )
 
     result = run(OIDC_PKCE="false")
 
@@ -467,8 +557,11 @@ def test_groups_claim_follows_the_config(keycloak: KeycloakServer, realm: Realm,
     assert mapper(kc, name)["config"]["claim.name"] == "team_groups"
     user = kc.create_user(name, "carol@example.com", "Carol-Pa55word", groups=("mlflow-users",))
     client = kc.client(name, CLIENT)["id"]
-    userinfo = kc.api("GET", f"/{name}/clients/{client}/evaluate-scopes/generate-example-userinfo",
-                      params={"userId": user, "scope": "openid profile email groups"})
+    userinfo = kc.api(
+        "GET",
+        f"/{name}/clients/{client}/evaluate-scopes/generate-example-userinfo",
+        params={"userId": user, "scope": "openid profile email groups"},
+    )
     assert userinfo["team_groups"] == ["mlflow-users"] and "groups" not in userinfo
     back = run()
     assert back.actions["mapper groups/groups"] == "updated (config.claim.name)"
@@ -510,8 +603,12 @@ def test_secrets_from_files(keycloak: KeycloakServer, realm: Realm, run: Run, tm
     (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
     (tmp_path / "secret").write_text(CLIENT_SECRET + "\n")
 
-    result = run(KEYCLOAK_ADMIN_PASSWORD=None, KEYCLOAK_ADMIN_PASSWORD_FILE=str(tmp_path / "password"),
-                 OIDC_CLIENT_SECRET=None, OIDC_CLIENT_SECRET_FILE=str(tmp_path / "secret"))
+    result = run(
+        KEYCLOAK_ADMIN_PASSWORD=None,
+        KEYCLOAK_ADMIN_PASSWORD_FILE=str(tmp_path / "password"),
+        OIDC_CLIENT_SECRET=None,
+        OIDC_CLIENT_SECRET_FILE=str(tmp_path / "secret"),
+    )
 
     assert_ok(result)
     assert keycloak.client_secret(realm.name, CLIENT) == CLIENT_SECRET
@@ -527,16 +624,28 @@ def test_missing_variable_exits_2_naming_it(realm: Realm, run: Run) -> None:
 def test_missing_and_invalid_variables_are_all_reported_at_once(tmp_path: Path) -> None:
     missing = ("KEYCLOAK_URL", "KEYCLOAK_ADMIN_USER", "KEYCLOAK_ADMIN_PASSWORD", "OIDC_CLIENT_ID", "OIDC_GROUPS")
     unset: dict[str, str | None] = dict.fromkeys(missing)
-    result = run_script("http://127.0.0.1:9", "any", **unset, MLFLOW_URL="mlflow.example.com",  # type: ignore[arg-type]
-                        WAIT_ATTEMPTS="0", OIDC_PKCE="maybe", KEYCLOAK_VERIFY_TLS="sure",
-                        OIDC_CLIENT_SECRET_FILE=str(tmp_path / "absent"), WAIT_DELAY_SECONDS="soon")
+    result = run_script(
+        "http://127.0.0.1:9",
+        "any",
+        **unset,
+        MLFLOW_URL="mlflow.example.com",  # type: ignore[arg-type]
+        WAIT_ATTEMPTS="0",
+        OIDC_PKCE="maybe",
+        KEYCLOAK_VERIFY_TLS="sure",
+        OIDC_CLIENT_SECRET_FILE=str(tmp_path / "absent"),
+        WAIT_DELAY_SECONDS="soon",
+    )
 
     assert result.returncode == 2
     assert result.stdout == ""
     for name in missing:
         assert f"configuration error: {name}" in result.stderr
-    for fragment in ("MLFLOW_URL must be an http(s) URL", "WAIT_ATTEMPTS must be an integer >= 1",
-                     "OIDC_PKCE must be true or false", "KEYCLOAK_VERIFY_TLS must be true or false",
-                     "set either OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both",
-                     "WAIT_DELAY_SECONDS must be a number"):
+    for fragment in (
+        "MLFLOW_URL must be an http(s) URL",
+        "WAIT_ATTEMPTS must be an integer >= 1",
+        "OIDC_PKCE must be true or false",
+        "KEYCLOAK_VERIFY_TLS must be true or false",
+        "set either OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both",
+        "WAIT_DELAY_SECONDS must be a number",
+    ):
         assert fragment in result.stderr

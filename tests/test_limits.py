@@ -20,24 +20,26 @@ from mlflow_gitops.crds import default_crd_dir
 from mlflow_gitops.validation import SchemaValidator
 from tests.conftest import EXAMPLES, FULL_CLUSTER
 
-ARGO_CD_CLUSTER = ("cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Database, external-secrets.io/v1, "
-                   "traefik.io/v1alpha1, argoproj.io/v1alpha1]\n")
+ARGO_CD_CLUSTER = (
+    "cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Database, external-secrets.io/v1, "
+    "traefik.io/v1alpha1, argoproj.io/v1alpha1]\n"
+)
 """A cluster with Argo CD instead of Flux (and CloudNativePG 1.27)."""
 VARIANTS = {
     "default": None,
     "redis-autoscaled": "instances:\n  - {name: team-a, sessions: {store: redis}, autoscaling: {enabled: true}}\n",
     "external-redis": "instances:\n  - {name: team-a, replicas: 2, sessions: {store: redis, redis: {deploy: false, "
-                      "host: redis.data.svc.cluster.local}}}\n",
+    "host: redis.data.svc.cluster.local}}}\n",
     "no-bootstrap-no-policies": "bootstrap:\n  keycloak: {enabled: false}\n  minio: {enabled: false}\n"
-                                "network:\n  policies: false\ninstances:\n  - name: team-a\n",
+    "network:\n  policies: false\ninstances:\n  - name: team-a\n",
     "no-ingress-no-monitoring": "ingress:\n  enabled: false\nmonitoring:\n  enabled: false\n"
-                                "instances:\n  - name: team-a\n  - name: team-b\n",
+    "instances:\n  - name: team-a\n  - name: team-b\n",
     "existing-admin-secrets": "keycloak:\n  admin: {vaultPath: null}\ns3:\n  admin: {vaultPath: null}\n"
-                              "instances:\n  - name: team-a\n",
+    "instances:\n  - name: team-a\n",
     "flux-with-repository": "gitops:\n  repository: {url: 'ssh://git@github.com/acme/gitops.git'}\n"
-                            "instances:\n  - name: team-a\n",
+    "instances:\n  - name: team-a\n",
     "argocd": "gitops:\n  engine: argocd\n  repository: {url: 'https://github.com/acme/gitops.git'}\n"
-              "instances:\n  - name: team-a\n" + ARGO_CD_CLUSTER,
+    "instances:\n  - name: team-a\n" + ARGO_CD_CLUSTER,
     "cnpg-130-prometheus": FULL_CLUSTER + "instances:\n  - name: team-a\n",
 }
 JOB_HASH = re.compile(rf"-[0-9a-f]{{{n.JOB_HASH_LENGTH}}}$")
@@ -61,8 +63,11 @@ def identities(doc: dict) -> tuple[str, str | None, str]:
 
 @pytest.mark.parametrize("variant", [*VARIANTS, "staging", "prod", "dev"])
 def test_the_inventory_validate_checks_is_exactly_what_renders(variant: str, tmp_path: Path) -> None:
-    envs = load_environments([variant], EXAMPLES, {}) if variant not in VARIANTS else load(
-        variant, VARIANTS[variant], tmp_path)
+    envs = (
+        load_environments([variant], EXAMPLES, {})
+        if variant not in VARIANTS
+        else load(variant, VARIANTS[variant], tmp_path)
+    )
     [rendered] = render(envs)
     env = rendered.environment
     predicted = [o.identity for inst in env.instances for o in n.Names(env, inst).objects()]
@@ -86,13 +91,17 @@ def validator() -> SchemaValidator:
     return SchemaValidator(default_crd_dir())
 
 
-@pytest.mark.parametrize(("config", "longest"), [
-    ("instances:\n  - name: {name}\n", 37),
-    ("bootstrap:\n  keycloak: {{enabled: false}}\ninstances:\n  - name: {name}\n", 39),
-    ("bootstrap:\n  keycloak: {{enabled: false}}\n  minio: {{enabled: false}}\ninstances:\n  - name: {name}\n", 39),
-])
-def test_names_at_their_limit_render_valid_objects_and_one_more_is_refused(config: str, longest: int,
-                                                                            tmp_path: Path, validator) -> None:
+@pytest.mark.parametrize(
+    ("config", "longest"),
+    [
+        ("instances:\n  - name: {name}\n", 37),
+        ("bootstrap:\n  keycloak: {{enabled: false}}\ninstances:\n  - name: {name}\n", 39),
+        ("bootstrap:\n  keycloak: {{enabled: false}}\n  minio: {{enabled: false}}\ninstances:\n  - name: {name}\n", 39),
+    ],
+)
+def test_names_at_their_limit_render_valid_objects_and_one_more_is_refused(
+    config: str, longest: int, tmp_path: Path, validator
+) -> None:
     name = "m" + "x" * (longest - 1)
     [rendered] = render(load("edge", config.format(name=name), tmp_path))
     docs = list(rendered.documents)
@@ -117,9 +126,37 @@ def test_environment_names_at_the_limit_of_the_engine_objects(tmp_path: Path) ->
             path.unlink()
 
 
-BRANCHES = ["main", "release/1.2", "feature/x-y_z", "a..b", "x.lock", "a/.hidden", "-x", "/x", "x/", "a//b",
-            "a b", "a~1", "a^", "a:b", "a?", "a*", "a[b", "a\\b", "@", "a@{b", "x.", ".x", "v1.0", "a/b.lock/c",
-            "HEAD", "@x", "a.b/c-d", "ü", "a\tb"]
+BRANCHES = [
+    "main",
+    "release/1.2",
+    "feature/x-y_z",
+    "a..b",
+    "x.lock",
+    "a/.hidden",
+    "-x",
+    "/x",
+    "x/",
+    "a//b",
+    "a b",
+    "a~1",
+    "a^",
+    "a:b",
+    "a?",
+    "a*",
+    "a[b",
+    "a\\b",
+    "@",
+    "a@{b",
+    "x.",
+    ".x",
+    "v1.0",
+    "a/b.lock/c",
+    "HEAD",
+    "@x",
+    "a.b/c-d",
+    "ü",
+    "a\tb",
+]
 
 
 @pytest.mark.parametrize("branch", BRANCHES)
@@ -132,10 +169,12 @@ def test_branch_names_agree_with_git(branch: str) -> None:
 
 
 def crd_duration_pattern() -> re.Pattern[str]:
-    crd = yaml.safe_load((default_crd_dir() / "prometheus-operator" /
-                          "monitoring.coreos.com_servicemonitors.yaml").read_text())
-    endpoint = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "endpoints"]["items"]["properties"]
+    crd = yaml.safe_load(
+        (default_crd_dir() / "prometheus-operator" / "monitoring.coreos.com_servicemonitors.yaml").read_text()
+    )
+    endpoint = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["endpoints"][
+        "items"
+    ]["properties"]
     return re.compile(endpoint["interval"]["pattern"])
 
 

@@ -10,8 +10,16 @@ def test_the_plan_names_the_vault_changes(run_cli) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "(no kubeconfig: the cluster was not inspected)" in out
-    order = [out.index(text) for text in ("Vault mlflow/s3: a dedicated MinIO user", "Vault mlflow/session",
-                                          "Vault postgres/admin", "publish the render", "check: mlflow-gitops diff")]
+    order = [
+        out.index(text)
+        for text in (
+            "Vault mlflow/s3: a dedicated MinIO user",
+            "Vault mlflow/session",
+            "Vault postgres/admin",
+            "publish the render",
+            "check: mlflow-gitops diff",
+        )
+    ]
     assert order == sorted(order)
 
 

@@ -33,21 +33,47 @@ SCRIPT = REPO / "mlflow_gitops" / "scripts" / "minio_setup.py"
 
 SECRET_KEY = "mlflow-Secret-from-vault-42"
 SECRETS = (ROOT_PASSWORD, SECRET_KEY)
-SCRIPT_VARIABLES = ("MINIO_URL", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MINIO_VERIFY_TLS", "MINIO_REGION", "BUCKET",
-                    "BUCKET_VERSIONING", "MLFLOW_ACCESS_KEY", "MLFLOW_SECRET_KEY", "POLICY_NAME", "WAIT_ATTEMPTS",
-                    "WAIT_DELAY_SECONDS", "MLFLOW_ROTATE_SECRET")
-WIDE_POLICY = {"Version": "2012-10-17",
-               "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}]}
+SCRIPT_VARIABLES = (
+    "MINIO_URL",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+    "MINIO_VERIFY_TLS",
+    "MINIO_REGION",
+    "BUCKET",
+    "BUCKET_VERSIONING",
+    "MLFLOW_ACCESS_KEY",
+    "MLFLOW_SECRET_KEY",
+    "POLICY_NAME",
+    "WAIT_ATTEMPTS",
+    "WAIT_DELAY_SECONDS",
+    "MLFLOW_ROTATE_SECRET",
+)
+WIDE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}],
+}
 
 
 def expected_policy(bucket: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
-             "Resource": [f"arn:aws:s3:::{bucket}"]},
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-                                           "s3:ListMultipartUploadParts"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts",
+                ],
+                "Resource": [f"arn:aws:s3:::{bucket}/*"],
+            },
         ],
     }
 
@@ -55,8 +81,14 @@ def expected_policy(bucket: str) -> dict[str, Any]:
 def canonical(document: dict[str, Any]) -> Any:
     """Statements as sets of (effect, sorted actions, sorted resources): MinIO re-serializes what it stores."""
     statements = document.get("Statement") or []
-    return sorted((s["Effect"], sorted([s["Action"]] if isinstance(s["Action"], str) else s["Action"]),
-                   sorted([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])) for s in statements)
+    return sorted(
+        (
+            s["Effect"],
+            sorted([s["Action"]] if isinstance(s["Action"], str) else s["Action"]),
+            sorted([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]),
+        )
+        for s in statements
+    )
 
 
 @dataclass
@@ -83,15 +115,24 @@ def minio(minio_server: MinioServer) -> MinioServer:  # noqa: F811
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def script_env(url: str, names: Names, env: dict[str, str] | None = None,
-               unset: tuple[str, ...] = ()) -> dict[str, str]:
+def script_env(
+    url: str, names: Names, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The process environment for one run: ours without any inherited script variable, plus the settings."""
-    base = {key: value for key, value in os.environ.items()
-            if key not in SCRIPT_VARIABLES and key.removesuffix("_FILE") not in SCRIPT_VARIABLES}
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in SCRIPT_VARIABLES and key.removesuffix("_FILE") not in SCRIPT_VARIABLES
+    }
     settings = {
-        "MINIO_URL": url, "MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD,
-        "BUCKET": names.bucket, "MLFLOW_ACCESS_KEY": names.access_key, "MLFLOW_SECRET_KEY": SECRET_KEY,
-        "WAIT_ATTEMPTS": "3", "WAIT_DELAY_SECONDS": "0.05",
+        "MINIO_URL": url,
+        "MINIO_ROOT_USER": ROOT_USER,
+        "MINIO_ROOT_PASSWORD": ROOT_PASSWORD,
+        "BUCKET": names.bucket,
+        "MLFLOW_ACCESS_KEY": names.access_key,
+        "MLFLOW_SECRET_KEY": SECRET_KEY,
+        "WAIT_ATTEMPTS": "3",
+        "WAIT_DELAY_SECONDS": "0.05",
     }
     settings.update(env or {})
     for name in unset:
@@ -109,11 +150,18 @@ def check_output(result: subprocess.CompletedProcess[str], env: dict[str, str]) 
 
 @pytest.fixture
 def run(minio: MinioServer, names: Names, tmp_path: Path) -> Runner:
-    def run_script(*args: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = (),
-                   timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run_script(
+        *args: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = (), timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         environment = script_env(minio.url, names, env, unset)
-        result = subprocess.run([sys.executable, str(SCRIPT), *args], env=environment, cwd=tmp_path,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT), *args],
+            env=environment,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return check_output(result, environment)
 
     return run_script
@@ -266,11 +314,16 @@ def test_user_reads_and_writes_its_bucket_and_nothing_else(run: Runner, minio: M
     user.get_bucket_location(Bucket=bucket)
     upload = user.create_multipart_upload(Bucket=bucket, Key="big.bin")
     part = user.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 10)
-    assert [p["PartNumber"] for p in user.list_parts(Bucket=bucket, Key="big.bin",
-                                                     UploadId=upload["UploadId"])["Parts"]] == [1]
+    assert [
+        p["PartNumber"] for p in user.list_parts(Bucket=bucket, Key="big.bin", UploadId=upload["UploadId"])["Parts"]
+    ] == [1]
     assert [u["Key"] for u in user.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == ["big.bin"]
-    user.complete_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=upload["UploadId"],
-                                   MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    user.complete_multipart_upload(
+        Bucket=bucket,
+        Key="big.bin",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
     aborted = user.create_multipart_upload(Bucket=bucket, Key="aborted.bin")
     user.abort_multipart_upload(Bucket=bucket, Key="aborted.bin", UploadId=aborted["UploadId"])
     user.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "big.bin"}]})  # MLflow's delete_artifacts
@@ -284,16 +337,22 @@ def test_user_reads_and_writes_its_bucket_and_nothing_else(run: Runner, minio: M
     assert error_code(user.delete_object, Bucket=names.other_bucket, Key="secret.txt") == "AccessDenied"
     assert error_code(user.create_bucket, Bucket=f"{names.bucket}-new") == "AccessDenied"
     assert error_code(user.delete_bucket, Bucket=bucket) == "AccessDenied"
-    assert error_code(user.put_bucket_versioning, Bucket=bucket,
-                      VersioningConfiguration={"Status": "Enabled"}) == "AccessDenied"
+    assert (
+        error_code(user.put_bucket_versioning, Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        == "AccessDenied"
+    )
     assert error_code(user.put_bucket_policy, Bucket=bucket, Policy=json.dumps(WIDE_POLICY)) == "AccessDenied"
     assert error_code(user.get_bucket_policy, Bucket=bucket) == "AccessDenied"
     # ListBuckets is not refused by MinIO but filtered: the user sees its own bucket only, never the others
     assert [b["Name"] for b in user.list_buckets()["Buckets"]] == [bucket]
     user_admin = minio.admin(names.access_key, SECRET_KEY)
-    for call in (user_admin.user_list, user_admin.policy_list, user_admin.info,
-                 lambda: user_admin.attach_policy(["readwrite"], user=names.access_key),
-                 lambda: user_admin.user_add("intruder", "intruder-secret-1")):
+    for call in (
+        user_admin.user_list,
+        user_admin.policy_list,
+        user_admin.info,
+        lambda: user_admin.attach_policy(["readwrite"], user=names.access_key),
+        lambda: user_admin.user_add("intruder", "intruder-secret-1"),
+    ):
         with pytest.raises(MinioAdminException, match=r"Status: 403.*AccessDenied"):
             call()
     assert root.get_object(Bucket=names.other_bucket, Key="secret.txt")["Body"].read() == b"not yours"
@@ -360,7 +419,7 @@ def test_drift_is_repaired(run: Runner, converged: Names, minio: MinioServer) ->
     assert out[f"user {names.access_key}"] == "enabled (was disabled)"
     assert out["policy attachment"] == f"attached {names.policy} to {names.access_key}"
     assert out["done"] == "3 change(s)"
-    assert (f"WARNING: user {names.access_key} also has policies not managed here: readwrite" in result.stdout)
+    assert f"WARNING: user {names.access_key} also has policies not managed here: readwrite" in result.stdout
     stored = policy(minio, names.policy)
     assert stored is not None and canonical(stored) == canonical(expected_policy(names.bucket))
     assert policies_of(minio, names.access_key) == sorted(["readwrite", names.policy])
@@ -384,8 +443,9 @@ def test_policy_changed_only_in_its_resources_is_updated(run: Runner, converged:
     assert authenticates(minio, converged.access_key, SECRET_KEY, converged.bucket) == "ok"
 
 
-def test_deleted_user_is_recreated_with_the_vault_credentials(run: Runner, converged: Names,
-                                                              minio: MinioServer) -> None:
+def test_deleted_user_is_recreated_with_the_vault_credentials(
+    run: Runner, converged: Names, minio: MinioServer
+) -> None:
     minio.admin().user_remove(converged.access_key)
     assert user_info(minio, converged.access_key) is None
 
@@ -409,8 +469,9 @@ def _load_script(monkeypatch: pytest.MonkeyPatch) -> Any:
     return module
 
 
-def test_policy_attached_meanwhile_is_not_an_error(minio: MinioServer, names: Names, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_policy_attached_meanwhile_is_not_an_error(
+    minio: MinioServer, names: Names, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Another run attaches the policy between our user-info read and our attach: MinIO itself answers
     400 XMinioAdminPolicyChangeAlreadyApplied, which the script takes as "unchanged". (In-process, to place the
     concurrent attach exactly there.)"""
@@ -477,9 +538,10 @@ def test_credentials_from_files(run: Runner, minio: MinioServer, names: Names, t
     (tmp_path / "root").write_text(ROOT_PASSWORD + "\n")
     (tmp_path / "secret").write_text(SECRET_KEY + "\n")
 
-    result = run(env={"MINIO_ROOT_PASSWORD_FILE": str(tmp_path / "root"),
-                      "MLFLOW_SECRET_KEY_FILE": str(tmp_path / "secret")},
-                 unset=("MINIO_ROOT_PASSWORD", "MLFLOW_SECRET_KEY"))
+    result = run(
+        env={"MINIO_ROOT_PASSWORD_FILE": str(tmp_path / "root"), "MLFLOW_SECRET_KEY_FILE": str(tmp_path / "secret")},
+        unset=("MINIO_ROOT_PASSWORD", "MLFLOW_SECRET_KEY"),
+    )
 
     assert result.returncode == 0, result.stderr
     assert authenticates(minio, names.access_key, SECRET_KEY, names.bucket) == "ok"  # the trailing newline stripped
@@ -526,8 +588,9 @@ def test_dry_run_reports_drift_without_repairing_it(run: Runner, converged: Name
 
 def test_minio_down_fails_after_bounded_retries(run: Runner) -> None:
     started = time.monotonic()
-    result = run(env={"MINIO_URL": f"http://127.0.0.1:{free_port()}", "WAIT_ATTEMPTS": "3",
-                      "WAIT_DELAY_SECONDS": "0.05"})
+    result = run(
+        env={"MINIO_URL": f"http://127.0.0.1:{free_port()}", "WAIT_ATTEMPTS": "3", "WAIT_DELAY_SECONDS": "0.05"}
+    )
 
     assert result.returncode == 1
     assert time.monotonic() - started < 10
@@ -540,8 +603,9 @@ def test_waits_until_minio_is_up(names: Names, tmp_path: Path) -> None:
     """The Job may start before MinIO: the script keeps trying until a MinIO starting on that port answers."""
     late = MinioServer(port=free_port(), logdir=tmp_path)
     env = script_env(late.url, names, {"WAIT_ATTEMPTS": "30", "WAIT_DELAY_SECONDS": "0.2"})
-    process = subprocess.Popen([sys.executable, str(SCRIPT)], env=env, cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT)], env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         time.sleep(1.5)  # let the script fail a few attempts first
         with late:
@@ -563,8 +627,12 @@ def test_minio_with_a_site_region(names: Names, tmp_path: Path) -> None:
     script creates the bucket in the region MinIO reports (the SDK alone signs CreateBucket for us-east-1)."""
     with MinioServer(port=free_port(), logdir=tmp_path, env={"MINIO_SITE_REGION": "eu-central-1"}) as regional:
         env = script_env(regional.url, names)
-        result = check_output(subprocess.run([sys.executable, str(SCRIPT)], env=env, cwd=tmp_path,
-                                             capture_output=True, text=True, timeout=60), env)
+        result = check_output(
+            subprocess.run(
+                [sys.executable, str(SCRIPT)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+            ),
+            env,
+        )
 
         assert result.returncode == 0, result.stderr
         assert lines(result)[f"bucket {names.bucket}"] == "created"
@@ -572,13 +640,16 @@ def test_minio_with_a_site_region(names: Names, tmp_path: Path) -> None:
         user = regional.s3(names.access_key, SECRET_KEY)
         user.put_object(Bucket=names.bucket, Key="k", Body=b"1")
         assert user.get_object(Bucket=names.bucket, Key="k")["Body"].read() == b"1"
-        again = check_output(subprocess.run([sys.executable, str(SCRIPT)], env=env, cwd=tmp_path,
-                                            capture_output=True, text=True, timeout=60), env)
+        again = check_output(
+            subprocess.run(
+                [sys.executable, str(SCRIPT)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+            ),
+            env,
+        )
         assert lines(again)["done"] == "0 change(s)"
 
 
-def test_wrong_root_password_fails_fast_without_printing_secrets(run: Runner, minio: MinioServer,
-                                                                  names: Names) -> None:
+def test_wrong_root_password_fails_fast_without_printing_secrets(run: Runner, minio: MinioServer, names: Names) -> None:
     wrong = "wrong-Password-also-secret"
 
     started = time.monotonic()
@@ -602,8 +673,14 @@ def test_unknown_root_user_fails(run: Runner) -> None:
 
 def test_dedicated_user_as_root_is_refused_by_minio(run: Runner, converged: Names) -> None:
     """The Job must be given the root credentials: the MLflow user itself may not manage IAM."""
-    result = run(env={"MINIO_ROOT_USER": converged.access_key, "MINIO_ROOT_PASSWORD": SECRET_KEY,
-                      "MLFLOW_ACCESS_KEY": f"{converged.access_key}-2", "MLFLOW_SECRET_KEY": "another-Secret-42"})
+    result = run(
+        env={
+            "MINIO_ROOT_USER": converged.access_key,
+            "MINIO_ROOT_PASSWORD": SECRET_KEY,
+            "MLFLOW_ACCESS_KEY": f"{converged.access_key}-2",
+            "MLFLOW_SECRET_KEY": "another-Secret-42",
+        }
+    )
 
     assert result.returncode == 1
     assert "AccessDenied" in result.stderr
@@ -623,24 +700,31 @@ INVALID = {
 
 
 @pytest.fixture(scope="module")
-def config_errors(minio_server: MinioServer,  # noqa: F811
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Names, dict[str, Any]]]:
+def config_errors(
+    minio_server: MinioServer,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Names, dict[str, Any]]]:
     """All invalid-settings runs, started at once (each is just interpreter start-up), against the real MinIO."""
     cwd = tmp_path_factory.mktemp("config-errors")
     tag = uuid.uuid4().hex[:10]
     names = Names(f"cfg-{tag}", f"cfg-{tag}-readwrite", f"cfg-svc-{tag}", f"cfg-other-{tag}")
     cases = {f"missing-{name}": script_env(minio_server.url, names, unset=(name,)) for name in MISSING}
     for case, (env, _) in INVALID.items():
-        cases[case] = script_env(minio_server.url, names, env,
-                                 unset=("MINIO_ROOT_PASSWORD",) if case == "unreadable" else ())
-    processes = {case: subprocess.Popen([sys.executable, str(SCRIPT)], env=env, cwd=cwd, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for case, env in cases.items()}
+        cases[case] = script_env(
+            minio_server.url, names, env, unset=("MINIO_ROOT_PASSWORD",) if case == "unreadable" else ()
+        )
+    processes = {
+        case: subprocess.Popen(
+            [sys.executable, str(SCRIPT)], env=env, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for case, env in cases.items()
+    }
     results = {}
     for case, process in processes.items():
         stdout, stderr = process.communicate(timeout=60)
-        results[case] = check_output(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr),
-                                     cases[case])
+        results[case] = check_output(
+            subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), cases[case]
+        )
     yield names, results
     assert not bucket_exists(minio_server, names.bucket)  # no run got as far as MinIO
     assert user_info(minio_server, names.access_key) is None

@@ -14,8 +14,9 @@ import pytest
 from tests.conftest import Docs, render_docs
 from tests.netpol import Address, Pod, connects
 
-K3S_TRAEFIK = Pod("kube-system", {"app.kubernetes.io/name": "traefik",
-                                  "app.kubernetes.io/instance": "traefik-kube-system"})
+K3S_TRAEFIK = Pod(
+    "kube-system", {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-kube-system"}
+)
 CLOUDFLARE = Address("104.16.132.229")
 """Where auth.<domain> resolves from a pod when the name goes through a Cloudflare Tunnel."""
 MINIO_POD = Pod("minio", {"app": "minio"})
@@ -99,8 +100,10 @@ def test_default_in_cluster_targets(default_docs):
     assert not connects(default_docs, migration, CLOUDFLARE, 443)
 
 
-REDIS = ("  - name: mlflow\n    replicas: 2\n    sessions:\n      store: redis\n"
-         "      redis:\n        deploy: false\n        host: {host}\n")
+REDIS = (
+    "  - name: mlflow\n    replicas: 2\n    sessions:\n      store: redis\n"
+    "      redis:\n        deploy: false\n        host: {host}\n"
+)
 
 
 def test_an_in_cluster_redis_opens_its_namespace_only(tmp_path):
@@ -112,8 +115,10 @@ def test_an_in_cluster_redis_opens_its_namespace_only(tmp_path):
 
 
 def test_an_external_redis_is_reached_by_address_not_any_pod(tmp_path):
-    docs = env_docs(tmp_path, "instances:\n" + REDIS.format(host="redis.platform.acme.internal") +
-                    "network:\n  redisCidrs: [10.30.0.0/24]\n")
+    docs = env_docs(
+        tmp_path,
+        "instances:\n" + REDIS.format(host="redis.platform.acme.internal") + "network:\n  redisCidrs: [10.30.0.0/24]\n",
+    )
     server = component(docs, "server")
     assert connects(docs, server, Address("10.30.0.7"), 6379)
     assert not connects(docs, server, Address("10.31.0.7"), 6379)

@@ -25,8 +25,14 @@ def synth(run_cli, out: Path, *extra: str, env: dict[str, str] | None = None) ->
 def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
     result = synth(run_cli, tmp_path / "dist")
     folder = tmp_path / "dist" / "default"
-    assert sorted(p.name for p in folder.iterdir()) == ["app", "bootstrap", "entry", "flux", "kustomization.yaml",
-                                                          "platform"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "app",
+        "bootstrap",
+        "entry",
+        "flux",
+        "kustomization.yaml",
+        "platform",
+    ]
     top = yaml.safe_load((folder / "kustomization.yaml").read_text())
     assert top["resources"] == ["platform", "bootstrap", "app"], "the engine's folder is not part of the build"
     seen: dict[str, set[str]] = {}
@@ -42,8 +48,15 @@ def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
             seen.setdefault(unit, set()).add(docs[0]["kind"])
     assert seen["platform"] == {"Namespace", "ExternalSecret", "Database", "NetworkPolicy"}
     assert seen["bootstrap"] == {"ServiceAccount", "ConfigMap", "Job"}
-    assert seen["app"] == {"ServiceAccount", "ConfigMap", "Service", "Deployment", "IngressRoute", "Middleware",
-                           "PodDisruptionBudget"}  # no ServiceMonitor: the default cluster has no Prometheus Operator
+    assert seen["app"] == {
+        "ServiceAccount",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "IngressRoute",
+        "Middleware",
+        "PodDisruptionBudget",
+    }  # no ServiceMonitor: the default cluster has no Prometheus Operator
     assert seen["flux"] == {"Kustomization"}
     assert "default: 35 objects" in result.stdout
     assert "Deployment 1" in result.stdout and str(folder) in result.stdout
@@ -53,13 +66,23 @@ def test_kubectl_kustomize_builds_each_environment(tmp_path, run_cli):
     synth(run_cli, tmp_path / "dist", "--config-dir", str(EXAMPLES), "--env", "staging", "--env", "default")
     for env in ("default", "staging"):
         for folder in ("", "platform", "bootstrap", "app", "flux"):
-            built = subprocess.run(["kubectl", "kustomize", str(tmp_path / "dist" / env / folder)],
-                                   capture_output=True, text=True, timeout=60)
+            built = subprocess.run(
+                ["kubectl", "kustomize", str(tmp_path / "dist" / env / folder)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert built.returncode == 0, built.stderr
             kinds = {d["kind"] for d in yaml.safe_load_all(built.stdout)}
             assert kinds, f"{env}/{folder} built nothing"
-        whole = {d["kind"] for d in yaml.safe_load_all(subprocess.run(
-            ["kubectl", "kustomize", str(tmp_path / "dist" / env)], capture_output=True, text=True).stdout)}
+        whole = {
+            d["kind"]
+            for d in yaml.safe_load_all(
+                subprocess.run(
+                    ["kubectl", "kustomize", str(tmp_path / "dist" / env)], capture_output=True, text=True
+                ).stdout
+            )
+        }
         assert {"Deployment", "ExternalSecret", "Job", "Database"} <= whole
         assert "Kustomization" not in whole
 
@@ -92,15 +115,31 @@ def test_cdk8s_synth_and_the_cli_write_the_same_files(tmp_path, run_cli):
     npx = shutil.which("npx")
     assert npx, "npx is needed (make setup installs the cdk8s CLI)"
     assert (REPO / "node_modules" / ".bin" / "cdk8s").exists(), "run `make setup` (npm ci) first"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "CDK8S_CHECK_UPGRADE": "false", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "CDK8S_CHECK_UPGRADE": "false",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
     for var in ENV_OVERRIDES:
         env.pop(var, None)
-    result = subprocess.run([npx, "cdk8s", "synth", "--output", str(tmp_path / "cdk8s")], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [npx, "cdk8s", "synth", "--output", str(tmp_path / "cdk8s")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
-    cli = subprocess.run([sys.executable, "-m", "mlflow_gitops", "synth", "--out", str(tmp_path / "cli")], cwd=REPO,
-                         env=env, capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [sys.executable, "-m", "mlflow_gitops", "synth", "--out", str(tmp_path / "cli")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 0, cli.stderr
     assert tree_digest(tmp_path / "cdk8s") == tree_digest(tmp_path / "cli")
     assert (tmp_path / "cli" / "default" / "kustomization.yaml").exists()

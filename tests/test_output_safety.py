@@ -22,8 +22,22 @@ from mlflow_gitops.output import header, replace, write_tree
 from mlflow_gitops.output.replace import LEGACY_STAGING_PREFIX, STAGING_PREFIX, OutputError
 from tests.test_config import tree_digest
 
-EVENTS = {"open", "os.mkdir", "os.rename", "os.replace", "os.remove", "os.rmdir", "os.listdir", "os.scandir",
-          "shutil.rmtree", "ctypes.call_function", "fcntl.flock", "os.chmod", "os.symlink", "os.truncate"}
+EVENTS = {
+    "open",
+    "os.mkdir",
+    "os.rename",
+    "os.replace",
+    "os.remove",
+    "os.rmdir",
+    "os.listdir",
+    "os.scandir",
+    "shutil.rmtree",
+    "ctypes.call_function",
+    "fcntl.flock",
+    "os.chmod",
+    "os.symlink",
+    "os.truncate",
+}
 
 
 def render_like(env: str, tag: str, objects: int = 12) -> dict[str, str]:
@@ -78,8 +92,13 @@ def killed_at(n: int, action: Callable[[], None]) -> int:
 
 def visible_leftovers(out: Path, envs: set[str]) -> list[str]:
     """What `git add -A` would pick up besides the environment folders: staging folders are git-ignored."""
-    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--ignored=no", "."], cwd=out,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored=no", "."],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     paths = [line[3:] for line in done.stdout.splitlines()]
     return [p for p in paths if p.split("/", 1)[0] not in envs]
 
@@ -92,15 +111,33 @@ def out(tmp_path: Path) -> Path:
     (folder / "README.md").write_text("the user's own file\n")
     subprocess.run(["git", "init", "-q", "."], cwd=folder, check=True)
     subprocess.run(["git", "add", "README.md"], cwd=folder, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgSign=false", "-c",
-                    "core.hooksPath=/dev/null", "commit", "-q", "-m", "x"], cwd=folder, check=True)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgSign=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "commit",
+            "-q",
+            "-m",
+            "x",
+        ],
+        cwd=folder,
+        check=True,
+    )
     return folder
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames-fallback"])
 def test_kill_sweep_every_point_of_a_write_leaves_old_or_new_and_the_next_run_cleans_up(
-        out: Path, exchange: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    out: Path, exchange: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old, new = render_like("dev", "old"), render_like("dev", "new")
     if not exchange:  # as on a kernel or filesystem without RENAME_EXCHANGE
         real = replace._rename2
@@ -132,6 +169,7 @@ def read_like_kustomize(out: Path, env: str) -> dict[str, str] | None:
     fd = os.open(out / env, os.O_RDONLY | os.O_DIRECTORY)  # FileNotFoundError here: the folder was missing
     seen: dict[str, str] = {}
     try:
+
         def read(relative: str) -> str:
             with open(os.open(relative, os.O_RDONLY, dir_fd=fd)) as handle:
                 seen[f"{env}/{relative}"] = text = handle.read()
@@ -180,9 +218,17 @@ def test_two_synths_at_once_are_serialised_and_the_tree_is_one_render(tmp_path: 
     out = tmp_path / "dist"
     environ = os.environ.copy()
     for round_ in range(3):
-        runs = [subprocess.Popen([sys.executable, "-m", "mlflow_gitops", "synth", "--out", str(out)], cwd=tmp_path,
-                                 env={**environ, "MLFLOW_IMAGE_TAG": tag}, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "mlflow_gitops", "synth", "--out", str(out)],
+                cwd=tmp_path,
+                env={**environ, "MLFLOW_IMAGE_TAG": tag},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for tag in ("a", "b")
+        ]
         outputs = [run.communicate(timeout=180) for run in runs]
         for run, (_, stderr) in zip(runs, outputs, strict=True):
             assert run.returncode == 0, stderr

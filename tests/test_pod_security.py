@@ -55,12 +55,14 @@ def _context(pod: PodSpec, index: int = 0, key: str = "containers") -> dict[str,
 
 def _set(path: str, value: Any) -> Callable[[PodSpec], None]:
     """A mutation setting `value` at a dotted `path` under the pod spec (numbers index lists)."""
+
     def mutate(pod: PodSpec) -> None:
         *parents, last = path.split(".")
         node: Any = pod
         for part in parents:
             node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
         node[int(last) if last.isdigit() else last] = value
+
     mutate.__name__ = f"{path}={value!r}"
     return mutate
 
@@ -69,6 +71,7 @@ def _drop_pod_and_container(field: str) -> Callable[[PodSpec], None]:
     def mutate(pod: PodSpec) -> None:
         pod["securityContext"].pop(field, None)
         _context(pod, 1).pop(field, None)
+
     mutate.__name__ = f"no {field} on the pod and container 1"
     return mutate
 
@@ -76,6 +79,7 @@ def _drop_pod_and_container(field: str) -> Callable[[PodSpec], None]:
 def _add_volume(source: dict[str, Any]) -> Callable[[PodSpec], None]:
     def mutate(pod: PodSpec) -> None:
         pod["volumes"].append({"name": "extra", **source})
+
     mutate.__name__ = f"volume {next(iter(source))}"
     return mutate
 
@@ -94,34 +98,48 @@ VIOLATIONS: list[tuple[Callable[[PodSpec], None], str]] = [
     (_add_volume({"nfs": {"server": "nfs", "path": "/"}}), "pod: volume 'extra' uses the nfs volume type"),
     (_set("containers.0.ports.0.hostPort", 5000), "container 'mlflow': hostPort 5000 must not be set"),
     (_set("containers.0.securityContext.privileged", True), "container 'mlflow': privileged must not be true"),
-    (_set("initContainers.0.securityContext.capabilities.drop", ["NET_RAW"]),
-     "init container 'wait-for-postgres': capabilities.drop must include ALL"),
-    (_set("containers.1.securityContext.capabilities.add", ["SYS_ADMIN"]),
-     "container 'metrics': capabilities.add 'SYS_ADMIN' is not allowed"),
-    (_set("containers.0.securityContext.allowPrivilegeEscalation", True),
-     "container 'mlflow': allowPrivilegeEscalation must be false"),
-    (_set("initContainers.0.securityContext.allowPrivilegeEscalation", None),
-     "init container 'wait-for-postgres': allowPrivilegeEscalation must be false"),
+    (
+        _set("initContainers.0.securityContext.capabilities.drop", ["NET_RAW"]),
+        "init container 'wait-for-postgres': capabilities.drop must include ALL",
+    ),
+    (
+        _set("containers.1.securityContext.capabilities.add", ["SYS_ADMIN"]),
+        "container 'metrics': capabilities.add 'SYS_ADMIN' is not allowed",
+    ),
+    (
+        _set("containers.0.securityContext.allowPrivilegeEscalation", True),
+        "container 'mlflow': allowPrivilegeEscalation must be false",
+    ),
+    (
+        _set("initContainers.0.securityContext.allowPrivilegeEscalation", None),
+        "init container 'wait-for-postgres': allowPrivilegeEscalation must be false",
+    ),
     (_ephemeral_container, "ephemeral container 'debug': allowPrivilegeEscalation must be false"),
-    (_set("containers.1.securityContext.runAsNonRoot", False),
-     "container 'metrics': runAsNonRoot must be true"),
+    (_set("containers.1.securityContext.runAsNonRoot", False), "container 'metrics': runAsNonRoot must be true"),
     (_drop_pod_and_container("runAsNonRoot"), "container 'metrics': runAsNonRoot must be true"),
     (_set("securityContext.runAsNonRoot", False), "pod: runAsNonRoot must not be false"),
     (_set("securityContext.runAsUser", 0), "pod: runAsUser must not be 0"),
     (_set("containers.0.securityContext.runAsUser", 0), "container 'mlflow': runAsUser must not be 0"),
-    (_set("containers.0.securityContext.seccompProfile", {"type": "Unconfined"}),
-     "container 'mlflow': seccompProfile.type must not be Unconfined"),
+    (
+        _set("containers.0.securityContext.seccompProfile", {"type": "Unconfined"}),
+        "container 'mlflow': seccompProfile.type must not be Unconfined",
+    ),
     (_set("securityContext.seccompProfile", {"type": "Unconfined"}), "pod: seccompProfile.type must not be Unconfined"),
     (_drop_pod_and_container("seccompProfile"), "container 'metrics': seccompProfile.type must be RuntimeDefault"),
     (_set("containers.0.securityContext.procMount", "Unmasked"), "container 'mlflow': procMount must be Default"),
-    (_set("securityContext.sysctls", [{"name": "kernel.msgmax", "value": "1"}]),
-     "pod: sysctl 'kernel.msgmax' is not in the safe set"),
-    (_set("containers.0.securityContext.appArmorProfile", {"type": "Unconfined"}),
-     "container 'mlflow': appArmorProfile.type 'Unconfined' is not allowed"),
-    (_set("securityContext.windowsOptions", {"hostProcess": True}),
-     "pod: windowsOptions.hostProcess must not be true"),
-    (_set("containers.0.securityContext.seLinuxOptions", {"type": "spc_t"}),
-     "container 'mlflow': seLinuxOptions.type 'spc_t' is not allowed"),
+    (
+        _set("securityContext.sysctls", [{"name": "kernel.msgmax", "value": "1"}]),
+        "pod: sysctl 'kernel.msgmax' is not in the safe set",
+    ),
+    (
+        _set("containers.0.securityContext.appArmorProfile", {"type": "Unconfined"}),
+        "container 'mlflow': appArmorProfile.type 'Unconfined' is not allowed",
+    ),
+    (_set("securityContext.windowsOptions", {"hostProcess": True}), "pod: windowsOptions.hostProcess must not be true"),
+    (
+        _set("containers.0.securityContext.seLinuxOptions", {"type": "spc_t"}),
+        "container 'mlflow': seLinuxOptions.type 'spc_t' is not allowed",
+    ),
     (_set("securityContext.seLinuxOptions", {"user": "system_u"}), "pod: seLinuxOptions.user must not be set"),
 ]
 
@@ -137,7 +155,8 @@ def test_each_violation_is_reported(pod: PodSpec, mutate: Callable[[PodSpec], No
 def test_apparmor_unconfined_annotation_is_reported(pod: PodSpec) -> None:
     annotations = {"container.apparmor.security.beta.kubernetes.io/mlflow": "unconfined"}
     assert restricted_violations(pod, annotations) == [
-        "container 'mlflow': AppArmor annotation 'unconfined' is not allowed (unconfined)"]
+        "container 'mlflow': AppArmor annotation 'unconfined' is not allowed (unconfined)"
+    ]
     annotations["container.apparmor.security.beta.kubernetes.io/mlflow"] = "runtime/default"
     assert restricted_violations(pod, annotations) == []
 

@@ -32,9 +32,19 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 
 
 def run(pg: Postgres, role: str, password: str = ROLE_PASSWORD, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": str(pg.port), "PGSSLMODE": "disable",
-           "ADMIN_USER": "postgres", "ADMIN_PASSWORD": ADMIN_PASSWORD, "ROLE": role, "ROLE_PASSWORD": password,
-           "WAIT_ATTEMPTS": "2", "WAIT_DELAY_SECONDS": "0.2", **extra}
+    env = {
+        "PATH": os.environ["PATH"],
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(pg.port),
+        "PGSSLMODE": "disable",
+        "ADMIN_USER": "postgres",
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "ROLE": role,
+        "ROLE_PASSWORD": password,
+        "WAIT_ATTEMPTS": "2",
+        "WAIT_DELAY_SECONDS": "0.2",
+        **extra,
+    }
     done = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
     for secret in (ADMIN_PASSWORD, password):
         assert secret not in done.stdout + done.stderr
@@ -43,8 +53,9 @@ def run(pg: Postgres, role: str, password: str = ROLE_PASSWORD, **extra: str) ->
 
 def logs_in(pg: Postgres, role: str, password: str) -> bool:
     try:
-        psycopg2.connect(host="127.0.0.1", port=pg.port, user=role, password=password, dbname="postgres",
-                         connect_timeout=5).close()
+        psycopg2.connect(
+            host="127.0.0.1", port=pg.port, user=role, password=password, dbname="postgres", connect_timeout=5
+        ).close()
     except psycopg2.OperationalError:
         return False
     return True
@@ -65,7 +76,7 @@ def test_first_run_creates_the_role_and_a_second_changes_nothing(postgres: Postg
 
 def test_drift_is_repaired_and_a_new_password_from_vault_arrives(postgres: Postgres) -> None:
     assert run(postgres, "team_b").returncode == 0
-    postgres.psql('ALTER ROLE :"role" NOLOGIN PASSWORD :\'password\';', role="team_b", password="someone-else")
+    postgres.psql("ALTER ROLE :\"role\" NOLOGIN PASSWORD :'password';", role="team_b", password="someone-else")
     repaired = run(postgres, "team_b")
     assert repaired.returncode == 0, repaired.stderr
     assert repaired.stdout.splitlines() == ["role team_b: login enabled", "password of team_b: set"]
@@ -82,11 +93,14 @@ def test_a_wrong_admin_login_fails_without_printing_it(postgres: Postgres) -> No
     assert "wrong-admin-password" not in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ({"ROLE": "Team-A"}, "ROLE 'Team-A': expected a lower-case PostgreSQL name"),
-    ({"ROLE_PASSWORD": ""}, "ROLE_PASSWORD is required"),
-    ({"ADMIN_USER": "team_d"}, "ADMIN_USER is the role 'team_d' itself"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"ROLE": "Team-A"}, "ROLE 'Team-A': expected a lower-case PostgreSQL name"),
+        ({"ROLE_PASSWORD": ""}, "ROLE_PASSWORD is required"),
+        ({"ADMIN_USER": "team_d"}, "ADMIN_USER is the role 'team_d' itself"),
+    ],
+)
 def test_bad_settings_exit_2(postgres: Postgres, override: dict[str, str], message: str) -> None:
     role = override.get("ROLE", "team_d")
     done = run(postgres, role, **{k: v for k, v in override.items() if k != "ROLE"})

@@ -35,8 +35,11 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Postgres, Pa
     if os.geteuid() == 0:
         for name in ("tls.crt", "tls.key"):
             shutil.chown(folder / name, "postgres", "postgres")
-    pg = Postgres(free_port(), tmp_path_factory.mktemp("pg-tls-logs"), settings={
-        "ssl": "on", "ssl_cert_file": str(folder / "tls.crt"), "ssl_key_file": str(folder / "tls.key")}).start()
+    pg = Postgres(
+        free_port(),
+        tmp_path_factory.mktemp("pg-tls-logs"),
+        settings={"ssl": "on", "ssl_cert_file": str(folder / "tls.crt"), "ssl_key_file": str(folder / "tls.key")},
+    ).start()
     pg.psql("CREATE ROLE tls_user LOGIN PASSWORD :'p';", p=PASSWORD)
     for database in ("tls_user", "tls_user_auth"):
         pg.psql(f"CREATE DATABASE {database} OWNER tls_user;")
@@ -46,8 +49,9 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Postgres, Pa
 
 
 def rendered() -> list[dict[str, Any]]:
-    return render_text("postgres:\n  host: 127.0.0.1\n  sslMode: verify-full\n  ca: {}\n"
-                       "instances:\n  - name: tls-user\n")
+    return render_text(
+        "postgres:\n  host: 127.0.0.1\n  sslMode: verify-full\n  ca: {}\ninstances:\n  - name: tls-user\n"
+    )
 
 
 def init_env(docs: list[dict[str, Any]]) -> dict[str, str]:
@@ -65,15 +69,23 @@ def test_the_rendered_pod_settings_verify_the_server(tls: tuple[Postgres, Path])
         if doc["metadata"]["labels"]["app.kubernetes.io/component"] in ("server", "db-migration", "db-role"):
             volumes = {v["name"]: v for v in doc["spec"]["template"]["spec"]["volumes"]}
             assert volumes["postgres-ca"]["secret"]["secretName"] == "postgres-ca", doc["metadata"]["name"]
-    base = {"PATH": os.environ["PATH"], "PGPORT": str(pg.port), "PGUSER": "tls_user", "PGPASSWORD": PASSWORD,
-            "WAIT_ATTEMPTS": "1", "WAIT_DELAY_SECONDS": "0"}
+    base = {
+        "PATH": os.environ["PATH"],
+        "PGPORT": str(pg.port),
+        "PGUSER": "tls_user",
+        "PGPASSWORD": PASSWORD,
+        "WAIT_ATTEMPTS": "1",
+        "WAIT_DELAY_SECONDS": "0",
+    }
     with_ca = {**base, **env, "PGPORT": str(pg.port), "PGSSLROOTCERT": str(ca)}  # the mounted file, here
-    done = subprocess.run([sys.executable, str(SCRIPTS / "wait_for_postgres.py")], env=with_ca, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "wait_for_postgres.py")], env=with_ca, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     without = {**with_ca, "PGSSLROOTCERT": str(ca.parent / "missing.crt"), "HOME": str(ca.parent)}
-    refused = subprocess.run([sys.executable, str(SCRIPTS / "wait_for_postgres.py")], env=without,
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, str(SCRIPTS / "wait_for_postgres.py")], env=without, capture_output=True, text=True, timeout=60
+    )
     assert refused.returncode == 1 and "root certificate file" in refused.stdout, refused.stdout
 
 

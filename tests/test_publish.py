@@ -40,14 +40,32 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def git(*args: str, cwd: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     done = subprocess.run(
-        ["git", "-c", "user.name=Seed", "-c", "user.email=seed@example.com", "-c", "commit.gpgSign=false",
-         "-c", "init.defaultBranch=main", "-c", "core.hooksPath=/dev/null", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, check=True)
+        [
+            "git",
+            "-c",
+            "user.name=Seed",
+            "-c",
+            "user.email=seed@example.com",
+            "-c",
+            "commit.gpgSign=false",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "core.hooksPath=/dev/null",
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
-def render_tree(environ: dict[str, str] | None = None, names: list[str] | None = None,
-                config_dir: Path = NO_CONFIG) -> dict[str, str]:
+def render_tree(
+    environ: dict[str, str] | None = None, names: list[str] | None = None, config_dir: Path = NO_CONFIG
+) -> dict[str, str]:
     return tree(render(load_environments(names, config_dir, environ or {}, gitops_path=SUBDIR)))
 
 
@@ -88,13 +106,15 @@ def remote(tmp_path: Path) -> Path:
     old = render_tree({"MLFLOW_IMAGE_TAG": "0.9"})
     seeded = {f"{SUBDIR}/{k}": v for k, v in old.items()}
     # an object an older render had (every file the tool writes carries its header)
-    seeded[STALE] = header("default") + ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stale\n"
-                                         "  namespace: mlflow\n")
+    seeded[STALE] = header("default") + (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stale\n  namespace: mlflow\n"
+    )
     return seed_remote(tmp_path, {**UNRELATED, **seeded})
 
 
 def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
-        run_cli: Run, remote: Path, tmp_path: Path) -> None:
+    run_cli: Run, remote: Path, tmp_path: Path
+) -> None:
     workdir = tmp_path / "work"
     main_before = git("rev-parse", "main", cwd=remote)
     with FakeGitHub(token=TOKEN) as github:
@@ -113,15 +133,18 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
         assert git("rev-parse", "main", cwd=remote) == main_before
         rendered = render_tree()
         assert files_at(remote, BRANCH, f"{SUBDIR}/default") == {
-            k.removeprefix("default/"): v for k, v in rendered.items()}  # the stale file is gone
+            k.removeprefix("default/"): v for k, v in rendered.items()
+        }  # the stale file is gone
         touched = git("diff", "--no-renames", "--name-only", "main", BRANCH, cwd=remote).splitlines()
         assert touched and all(p.startswith(f"{SUBDIR}/default/") for p in touched)
         assert STALE in touched
         for path, text in UNRELATED.items():
             assert git("show", f"{BRANCH}:{path}", cwd=remote) + "\n" == text
         log = git("log", "-1", "--format=%an <%ae>|%cn <%ce>|%s%n%b", BRANCH, cwd=remote)
-        assert log.startswith("mlflow-gitops <mlflow-gitops@localhost>|mlflow-gitops <mlflow-gitops@localhost>|"
-                              "mlflow-gitops: 1 changed, 0 added, 1 removed, 4 renamed (env default)")
+        assert log.startswith(
+            "mlflow-gitops <mlflow-gitops@localhost>|mlflow-gitops <mlflow-gitops@localhost>|"
+            "mlflow-gitops: 1 changed, 0 added, 1 removed, 4 renamed (env default)"
+        )
         assert "Changed:\n  Deployment mlflow/mlflow" in log and "Removed:\n  ConfigMap mlflow/stale" in log
 
         [listing, create] = github.requests
@@ -132,8 +155,10 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
         assert (create.body["head"], create.body["base"]) == (BRANCH, "main")
         assert create.body["title"] == "mlflow-gitops: 1 changed, 0 added, 1 removed, 4 renamed (env default)"
         assert "| Kind | Added | Removed | Changed |" in create.body["body"]
-        assert "```diff" in create.body["body"] and "+        image: localhost:30500/mlflow:3.6.0-oidc" in \
-            create.body["body"]
+        assert (
+            "```diff" in create.body["body"]
+            and "+        image: localhost:30500/mlflow:3.6.0-oidc" in create.body["body"]
+        )
         for request in github.requests:
             assert request.headers["authorization"] == f"Bearer {TOKEN}"
             assert request.headers["accept"] == "application/vnd.github+json"
@@ -151,8 +176,16 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
         assert git("rev-parse", BRANCH, cwd=remote) == branch_before
 
         # 3. a config change: exactly one commit on top, touching only the files that changed; the PR is updated
-        third = run_cli(*args, "--open-pr", env={**env, "MLFLOW_IMAGE_TAG": "x", "GIT_AUTHOR_NAME": "Release Bot",
-                                                 "GIT_AUTHOR_EMAIL": "bot@example.com"})
+        third = run_cli(
+            *args,
+            "--open-pr",
+            env={
+                **env,
+                "MLFLOW_IMAGE_TAG": "x",
+                "GIT_AUTHOR_NAME": "Release Bot",
+                "GIT_AUTHOR_EMAIL": "bot@example.com",
+            },
+        )
         assert third.returncode == 0, third.stderr
         assert "(on top of the branch)" in third.stdout and "pull request #1 updated" in third.stdout
         assert count(remote, f"{branch_before}..{BRANCH}") == 1
@@ -161,10 +194,14 @@ def test_publish_commits_once_skips_unchanged_and_updates_the_pull_request(
         expected = {f"{SUBDIR}/{k}" for k in rendered.keys() | changed.keys() if rendered.get(k) != changed.get(k)}
         last = git("diff", "--no-renames", "--name-only", f"{BRANCH}~1", BRANCH, cwd=remote)
         assert set(last.splitlines()) == expected
-        assert git("log", "-1", "--format=%an <%ae>|%cn <%ce>", BRANCH, cwd=remote) == \
-            "Release Bot <bot@example.com>|Release Bot <bot@example.com>"
-        assert git("log", "-1", "--format=%s", BRANCH, cwd=remote) == \
-            "mlflow-gitops: 1 changed, 0 added, 0 removed, 4 renamed (env default)"
+        assert (
+            git("log", "-1", "--format=%an <%ae>|%cn <%ce>", BRANCH, cwd=remote)
+            == "Release Bot <bot@example.com>|Release Bot <bot@example.com>"
+        )
+        assert (
+            git("log", "-1", "--format=%s", BRANCH, cwd=remote)
+            == "mlflow-gitops: 1 changed, 0 added, 0 removed, 4 renamed (env default)"
+        )
         assert TOKEN not in third.stdout + third.stderr
 
         assert [r.method for r in github.requests] == ["GET", "POST", "GET", "PATCH"]
@@ -180,8 +217,19 @@ def test_removed_instance_disappears_and_databases_are_retained(run_cli: Run, tm
     config = tmp_path / "environments"
     config.mkdir()
     (config / "dev.yaml").write_text("instances:\n  - name: alpha\n  - name: beta\n")
-    args = ("publish", "--repo", str(remote), "--path", SUBDIR, "--workdir", str(tmp_path / "work"),
-            "--config-dir", str(config), "--env", "dev")
+    args = (
+        "publish",
+        "--repo",
+        str(remote),
+        "--path",
+        SUBDIR,
+        "--workdir",
+        str(tmp_path / "work"),
+        "--config-dir",
+        str(config),
+        "--env",
+        "dev",
+    )
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     before = files_at(remote, BRANCH, f"{SUBDIR}/dev")
@@ -214,8 +262,7 @@ def test_open_pr_needs_a_token_and_a_repository(run_cli: Run, tmp_path: Path) ->
     base = ("publish", "--repo", str(remote), "--path", SUBDIR, "--workdir", str(tmp_path / "work"), "--open-pr")
     no_token = run_cli(*base, env={"GITHUB_TOKEN": "", "GITHUB_REPOSITORY": "org/gitops"})
     assert no_token.returncode == 2
-    assert no_token.stderr.startswith("error: --open-pr needs a GitHub token in the environment variable "
-                                      "GITHUB_TOKEN")
+    assert no_token.stderr.startswith("error: --open-pr needs a GitHub token in the environment variable GITHUB_TOKEN")
     no_repository = run_cli(*base, env={"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": ""})
     assert no_repository.returncode == 2 and "GITHUB_REPOSITORY" in no_repository.stderr
     assert TOKEN not in no_repository.stdout + no_repository.stderr
@@ -230,10 +277,16 @@ def test_bad_input_leaves_the_repository_untouched(run_cli: Run, tmp_path: Path)
         ((*base, "--path", "../outside"), {}, "error: --path '../outside': must stay inside the repository"),
         ((*base, "--path", SUBDIR, "--branch", "bad..name"), {}, "error: --branch 'bad..name': not a valid branch"),
         ((*base, "--path", SUBDIR), {"MONITORING_ENABLED": "maybe"}, "error: environment variable MONITORING_ENABLED"),
-        (("publish", "--repo", str(tmp_path / "nowhere"), "--path", SUBDIR, "--workdir", str(tmp_path / "work")),
-         {}, f"error: --repo {tmp_path / 'nowhere'}: no such folder, and not a git URL"),
-        ((*base, "--path", SUBDIR, "--open-pr", "--branch", "main"), {"GITHUB_TOKEN": TOKEN},
-         "error: --open-pr: --branch and --base are both 'main'"),
+        (
+            ("publish", "--repo", str(tmp_path / "nowhere"), "--path", SUBDIR, "--workdir", str(tmp_path / "work")),
+            {},
+            f"error: --repo {tmp_path / 'nowhere'}: no such folder, and not a git URL",
+        ),
+        (
+            (*base, "--path", SUBDIR, "--open-pr", "--branch", "main"),
+            {"GITHUB_TOKEN": TOKEN},
+            "error: --open-pr: --branch and --base are both 'main'",
+        ),
     ]
     for args, env, message in cases:
         done = run_cli(*args, env=env)
@@ -253,8 +306,7 @@ def obj(name: str, env: str = "e") -> str:
 def test_publish_to_an_empty_repository_and_a_missing_base(tmp_path: Path) -> None:
     bare = tmp_path / "empty.git"
     git("init", "--quiet", "--bare", str(bare), cwd=tmp_path)
-    result = publish({"e/a.yaml": obj("a")}, str(bare), ".", "main", "main", None, tmp_path / "work",
-                     environ={})
+    result = publish({"e/a.yaml": obj("a")}, str(bare), ".", "main", "main", None, tmp_path / "work", environ={})
     assert result.commit and result.created_branch
     assert git("ls-tree", "-r", "--name-only", "main", cwd=bare) == "e/a.yaml"
     assert git("log", "-1", "--format=%s", "main", cwd=bare) == "mlflow-gitops: 0 changed, 1 added, 0 removed (env e)"
@@ -308,8 +360,11 @@ def test_forge_requests_and_errors() -> None:
 
         import urllib.error
         import urllib.request
-        bare = urllib.request.Request(f"{fake.url}/repos/org/gitops/pulls", headers={
-            "Authorization": f"Bearer {TOKEN}", "User-Agent": "x", "Accept": "application/vnd.github+json"})
+
+        bare = urllib.request.Request(
+            f"{fake.url}/repos/org/gitops/pulls",
+            headers={"Authorization": f"Bearer {TOKEN}", "User-Agent": "x", "Accept": "application/vnd.github+json"},
+        )
         with pytest.raises(urllib.error.HTTPError) as no_version:
             urllib.request.urlopen(bare, timeout=10)
         assert no_version.value.code == 400
@@ -329,11 +384,15 @@ def test_forge_requests_and_errors() -> None:
 
 
 def test_publish_refuses_to_replace_a_folder_it_did_not_write(tmp_path: Path) -> None:
-    bare = seed_remote(tmp_path, {"gitops/e/hand-written.yaml": "apiVersion: v1\nkind: ConfigMap\n",
-                                  "README.md": "x\n"})
+    bare = seed_remote(
+        tmp_path, {"gitops/e/hand-written.yaml": "apiVersion: v1\nkind: ConfigMap\n", "README.md": "x\n"}
+    )
     before = refs(bare)
-    with pytest.raises(PublishError, match=r"gitops/e/ on main of .* holds what mlflow-gitops did not write for "
-                                           r"environment 'e': gitops/e/hand-written.yaml") as refused:
+    with pytest.raises(
+        PublishError,
+        match=r"gitops/e/ on main of .* holds what mlflow-gitops did not write for "
+        r"environment 'e': gitops/e/hand-written.yaml",
+    ) as refused:
         publish({"e/a.yaml": obj("a")}, str(bare), "gitops", BRANCH, "main", None, tmp_path / "work", environ={})
     assert refused.value.exit_code == 2
     assert refs(bare) == before, "nothing was pushed"
@@ -376,8 +435,16 @@ def test_after_a_squash_merge_the_next_update_starts_from_the_base(remote: Path,
 
 
 def test_rebuilding_refuses_to_drop_a_commit_someone_else_made(remote: Path, tmp_path: Path) -> None:
-    publish(render_tree({"MLFLOW_IMAGE_TAG": "1.0"}), str(remote), SUBDIR, BRANCH, "main", None, tmp_path / "work",
-            environ={})
+    publish(
+        render_tree({"MLFLOW_IMAGE_TAG": "1.0"}),
+        str(remote),
+        SUBDIR,
+        BRANCH,
+        "main",
+        None,
+        tmp_path / "work",
+        environ={},
+    )
     work = tmp_path / "colleague"
     git("clone", "--quiet", "--branch", BRANCH, str(remote), str(work), cwd=tmp_path)
     (work / "NOTES.md").write_text("a fix by hand\n")
@@ -390,8 +457,16 @@ def test_rebuilding_refuses_to_drop_a_commit_someone_else_made(remote: Path, tmp
     git("push", "--quiet", "origin", "HEAD:main", cwd=work)
     before = refs(remote)
     with pytest.raises(PublishError, match=r"did not make: [0-9a-f]{12} Hand-made fix") as e:
-        publish(render_tree({"MLFLOW_IMAGE_TAG": "1.1"}), str(remote), SUBDIR, BRANCH, "main", None,
-                tmp_path / "work", environ={})
+        publish(
+            render_tree({"MLFLOW_IMAGE_TAG": "1.1"}),
+            str(remote),
+            SUBDIR,
+            BRANCH,
+            "main",
+            None,
+            tmp_path / "work",
+            environ={},
+        )
     assert e.value.exit_code == 2 and refs(remote) == before
 
 
@@ -407,8 +482,17 @@ def test_each_commit_records_the_tool_version_and_the_config_commit(run_cli: Run
     git("add", "-A", cwd=config_repo)
     git("commit", "--quiet", "-m", "config", cwd=config_repo)
     sha = git("rev-parse", "HEAD", cwd=config_repo)
-    args = ("publish", "--repo", str(remote), "--path", SUBDIR, "--workdir", str(tmp_path / "work"),
-            "--config-dir", str(config))
+    args = (
+        "publish",
+        "--repo",
+        str(remote),
+        "--path",
+        SUBDIR,
+        "--workdir",
+        str(tmp_path / "work"),
+        "--config-dir",
+        str(config),
+    )
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr
     trailers = git("log", "-1", "--format=%(trailers:only,unfold)", BRANCH, cwd=remote).splitlines()
@@ -441,7 +525,8 @@ def environments_dir(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_a_first_publish_into_an_empty_repository_starts_the_base_and_opens_the_pull_request(
-        run_cli: Run, tmp_path: Path) -> None:
+    run_cli: Run, tmp_path: Path
+) -> None:
     bare = tmp_path / "empty.git"
     git("init", "--quiet", "--bare", str(bare), cwd=tmp_path)
     config = environments_dir(tmp_path, {"dev.yaml": f"gitops:\n  path: {SUBDIR}\ninstances:\n  - name: alpha\n"})
@@ -450,8 +535,17 @@ def test_a_first_publish_into_an_empty_repository_starts_the_base_and_opens_the_
     assert "(an empty repository)" in diff.stdout and " 0 removed" in diff.stdout
     with FakeGitHub(token=TOKEN) as github:
         env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "org/gitops"}
-        done = run_cli("publish", "--repo", str(bare), "--config-dir", str(config), "--workdir",
-                       str(tmp_path / "work"), "--open-pr", env=env)
+        done = run_cli(
+            "publish",
+            "--repo",
+            str(bare),
+            "--config-dir",
+            str(config),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--open-pr",
+            env=env,
+        )
         assert done.returncode == 0, done.stderr
         assert "new branch from main" not in done.stdout
         assert "the repository was empty: main starts with an empty commit" in done.stdout
@@ -464,15 +558,22 @@ def test_a_first_publish_into_an_empty_repository_starts_the_base_and_opens_the_
 
 def test_publish_and_diff_follow_each_environments_gitops_path(run_cli: Run, tmp_path: Path) -> None:
     remote = seed_remote(tmp_path, UNRELATED)
-    config = environments_dir(tmp_path, {
-        "dev.yaml": "gitops:\n  path: apps/dev-cluster\ninstances:\n  - name: alpha\n",
-        "prod.yaml": "gitops:\n  path: apps/prod-cluster\ninstances:\n  - name: alpha\n"})
+    config = environments_dir(
+        tmp_path,
+        {
+            "dev.yaml": "gitops:\n  path: apps/dev-cluster\ninstances:\n  - name: alpha\n",
+            "prod.yaml": "gitops:\n  path: apps/prod-cluster\ninstances:\n  - name: alpha\n",
+        },
+    )
     workdir = str(tmp_path / "work")
-    done = run_cli("publish", "--repo", str(remote), "--config-dir", str(config), "--workdir", workdir,
-                   "--branch", "main")
+    done = run_cli(
+        "publish", "--repo", str(remote), "--config-dir", str(config), "--workdir", workdir, "--branch", "main"
+    )
     assert done.returncode == 0, done.stderr
-    tops = {p.split("/")[1] + "/" + p.split("/")[2] for p in
-            git("ls-tree", "-r", "--name-only", "main", "--", "apps", cwd=remote).splitlines()}
+    tops = {
+        p.split("/")[1] + "/" + p.split("/")[2]
+        for p in git("ls-tree", "-r", "--name-only", "main", "--", "apps", cwd=remote).splitlines()
+    }
     assert tops == {"dev-cluster/dev", "prod-cluster/prod"}
     same = run_cli("diff", "--config-dir", str(config), "--against", str(remote))
     assert same.returncode == 0, same.stdout + same.stderr
@@ -483,18 +584,33 @@ def test_publish_and_diff_follow_each_environments_gitops_path(run_cli: Run, tmp
 
 
 def test_an_environment_removed_from_the_config_is_named_and_removed_only_when_asked(
-        run_cli: Run, tmp_path: Path) -> None:
+    run_cli: Run, tmp_path: Path
+) -> None:
     remote = seed_remote(tmp_path, UNRELATED)
-    config = environments_dir(tmp_path, {"dev.yaml": "instances:\n  - name: alpha\n",
-                                         "staging.yaml": "instances:\n  - name: alpha\n"})
-    args = ("publish", "--repo", str(remote), "--config-dir", str(config), "--path", SUBDIR,
-            "--workdir", str(tmp_path / "work"), "--branch", "main")
+    config = environments_dir(
+        tmp_path, {"dev.yaml": "instances:\n  - name: alpha\n", "staging.yaml": "instances:\n  - name: alpha\n"}
+    )
+    args = (
+        "publish",
+        "--repo",
+        str(remote),
+        "--config-dir",
+        str(config),
+        "--path",
+        SUBDIR,
+        "--workdir",
+        str(tmp_path / "work"),
+        "--branch",
+        "main",
+    )
     assert run_cli(*args).returncode == 0
     (config / "staging.yaml").unlink()
     kept = run_cli(*args)
     assert kept.returncode == 0, kept.stderr
-    assert (f"warning: {SUBDIR}/staging/ holds the render of environment 'staging', which the config no longer "
-            "has; it stays (and stays applied) until you run publish --remove-env staging") in kept.stdout
+    assert (
+        f"warning: {SUBDIR}/staging/ holds the render of environment 'staging', which the config no longer "
+        "has; it stays (and stays applied) until you run publish --remove-env staging"
+    ) in kept.stdout
     assert git("ls-tree", "--name-only", f"main:{SUBDIR}", cwd=remote).splitlines() == ["dev", "other-env", "staging"]
     removed = run_cli(*args, "--remove-env", "staging")
     assert removed.returncode == 0, removed.stderr

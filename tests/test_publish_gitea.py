@@ -49,13 +49,33 @@ def new_repo(server: GiteaServer) -> str:
 def seed_main(server: GiteaServer, repo: str, root: Path) -> None:
     """Commit an older render of `default` (image tag 0.9) under SUBDIR/default/ to main, pushed over git."""
     work = root / f"seed-{repo}"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, **server.git_env(),
-           "GIT_TERMINAL_PROMPT": "0"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+        **server.git_env(),
+        "GIT_TERMINAL_PROMPT": "0",
+    }
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=Seed", "-c", "user.email=seed@example.com", "-c",
-                        "commit.gpgSign=false", "-c", "core.hooksPath=/dev/null", *args], cwd=root, env=env,
-                       check=True, capture_output=True, text=True, timeout=60)
+        subprocess.run(
+            [
+                "git",
+                "-c",
+                "user.name=Seed",
+                "-c",
+                "user.email=seed@example.com",
+                "-c",
+                "commit.gpgSign=false",
+                "-c",
+                "core.hooksPath=/dev/null",
+                *args,
+            ],
+            cwd=root,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     git("clone", "--quiet", server.repo_url(ORG, repo), str(work))
     for relative, text in render_tree({"MLFLOW_IMAGE_TAG": "0.9"}).items():
@@ -72,8 +92,7 @@ def head(server: GiteaServer, repo: str, branch: str) -> str | None:
 
 
 def commits(server: GiteaServer, repo: str, branch: str) -> int:
-    return len(server.api("GET", f"/repos/{ORG}/{repo}/commits", params={"sha": branch, "limit": 50,
-                                                                          "stat": "false"}))
+    return len(server.api("GET", f"/repos/{ORG}/{repo}/commits", params={"sha": branch, "limit": 50, "stat": "false"}))
 
 
 def config_dir(tmp_path: Path, tag: str) -> Path:
@@ -89,15 +108,24 @@ def only_open(server: GiteaServer, repo: str) -> dict[str, Any]:
     return pull
 
 
-def test_publish_opens_updates_and_reopens_the_pull_request(run_cli: Run, gitea: GiteaServer,
-                                                            tmp_path: Path) -> None:
+def test_publish_opens_updates_and_reopens_the_pull_request(run_cli: Run, gitea: GiteaServer, tmp_path: Path) -> None:
     server, token = gitea, gitea.token
     repo = new_repo(server)
     seed_main(server, repo, tmp_path)
     url = server.repo_url(ORG, repo)
     env = {"GITEA_TOKEN": token, **server.git_env()}  # GITEA_URL: derived from the http --repo URL
-    args = ("publish", "--repo", url, "--path", SUBDIR, "--workdir", str(tmp_path / "work"), "--forge", "gitea",
-            "--open-pr")
+    args = (
+        "publish",
+        "--repo",
+        url,
+        "--path",
+        SUBDIR,
+        "--workdir",
+        str(tmp_path / "work"),
+        "--forge",
+        "gitea",
+        "--open-pr",
+    )
     main_before = head(server, repo, "main")
     outputs = []
 
@@ -107,8 +135,9 @@ def test_publish_opens_updates_and_reopens_the_pull_request(run_cli: Run, gitea:
     assert first.returncode == 0, first.stderr
     assert f"to branch {BRANCH} of {url} (new branch from main)" in first.stdout
     subject = first.stdout.splitlines()[1]
-    assert re.fullmatch(r"mlflow-gitops: 1 changed, \d+ added, \d+ removed(, \d+ renamed)? \(env default\)",
-                        subject), subject
+    assert re.fullmatch(r"mlflow-gitops: 1 changed, \d+ added, \d+ removed(, \d+ renamed)? \(env default\)", subject), (
+        subject
+    )
     assert f"pull request #1 created: {server.url}/{ORG}/{repo}/pulls/1" in first.stdout
     pull = only_open(server, repo)
     assert (pull["number"], pull["head"]["ref"], pull["base"]["ref"], pull["title"]) == (1, BRANCH, "main", subject)
@@ -143,8 +172,9 @@ def test_publish_opens_updates_and_reopens_the_pull_request(run_cli: Run, gitea:
 
     # 4. closed by a reviewer: the next change opens a new pull request (GITEA_URL given explicitly this time)
     server.api("PATCH", f"/repos/{ORG}/{repo}/pulls/1", json={"state": "closed"})
-    fourth = run_cli(*args, "--config-dir", str(config_dir(tmp_path, "4.0.1-oidc")),
-                     env={**env, "GITEA_URL": f"{server.url}/"})
+    fourth = run_cli(
+        *args, "--config-dir", str(config_dir(tmp_path, "4.0.1-oidc")), env={**env, "GITEA_URL": f"{server.url}/"}
+    )
     outputs.append(fourth.stdout + fourth.stderr)
     assert fourth.returncode == 0, fourth.stderr
     assert f"pull request #2 created: {server.url}/{ORG}/{repo}/pulls/2" in fourth.stdout
@@ -158,8 +188,7 @@ def test_publish_opens_updates_and_reopens_the_pull_request(run_cli: Run, gitea:
     assert token not in (server.logdir / "gitea.log").read_text(errors="replace")
 
 
-def test_publish_to_gitea_refuses_bad_or_missing_settings(run_cli: Run, gitea: GiteaServer,
-                                                          tmp_path: Path) -> None:
+def test_publish_to_gitea_refuses_bad_or_missing_settings(run_cli: Run, gitea: GiteaServer, tmp_path: Path) -> None:
     server = gitea
     repo = new_repo(server)
     url = server.repo_url(ORG, repo)
@@ -167,13 +196,26 @@ def test_publish_to_gitea_refuses_bad_or_missing_settings(run_cli: Run, gitea: G
     args = ("publish", "--repo", url, "--path", SUBDIR, "--workdir", str(workdir), "--forge", "gitea", "--open-pr")
 
     # missing settings: exit 2 naming the variable, before anything is cloned or pushed
-    for env, variable in (({"GITEA_TOKEN": ""}, "GITEA_TOKEN"),
-                          ({"GITEA_TOKEN": "x", "GITEA_URL": "ftp://host"}, "GITEA_URL 'ftp://host'")):
+    for env, variable in (
+        ({"GITEA_TOKEN": ""}, "GITEA_TOKEN"),
+        ({"GITEA_TOKEN": "x", "GITEA_URL": "ftp://host"}, "GITEA_URL 'ftp://host'"),
+    ):
         missing = run_cli(*args, env={**server.git_env(), **env})
         assert missing.returncode == 2, missing.stderr
         assert missing.stderr.startswith("error: ") and variable in missing.stderr, missing.stderr
-    scp = run_cli("publish", "--repo", f"git@127.0.0.1:{ORG}/{repo}.git", "--path", SUBDIR, "--workdir",
-                  str(workdir), "--forge", "gitea", "--open-pr", env={"GITEA_TOKEN": "x"})
+    scp = run_cli(
+        "publish",
+        "--repo",
+        f"git@127.0.0.1:{ORG}/{repo}.git",
+        "--path",
+        SUBDIR,
+        "--workdir",
+        str(workdir),
+        "--forge",
+        "gitea",
+        "--open-pr",
+        env={"GITEA_TOKEN": "x"},
+    )
     assert scp.returncode == 2 and "set GITEA_URL" in scp.stderr, scp.stderr
     assert not workdir.exists() and head(server, repo, BRANCH) is None
 
@@ -181,8 +223,9 @@ def test_publish_to_gitea_refuses_bad_or_missing_settings(run_cli: Run, gitea: G
     wrong = "0123456789abcdef" * 2 + "deadbeef"
     refused = run_cli(*args, env={**server.git_env(), "GITEA_TOKEN": wrong})
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert re.search(rf"error: Gitea API GET /repos/{ORG}/{repo}/pulls\?\S+: 401: .*Check GITEA_TOKEN",
-                     refused.stderr), refused.stderr
+    assert re.search(
+        rf"error: Gitea API GET /repos/{ORG}/{repo}/pulls\?\S+: 401: .*Check GITEA_TOKEN", refused.stderr
+    ), refused.stderr
     assert wrong not in refused.stdout + refused.stderr
     assert head(server, repo, BRANCH) is not None and server.pulls(ORG, repo) == []
 
@@ -194,9 +237,16 @@ def test_publish_to_gitea_refuses_bad_or_missing_settings(run_cli: Run, gitea: G
 
 def add_branch(server: GiteaServer, repo: str, branch: str) -> None:
     """A branch from main with one commit of its own (through the contents API)."""
-    server.api("POST", f"/repos/{ORG}/{repo}/contents/{branch}.txt", json={
-        "branch": "main", "new_branch": branch, "message": f"add {branch}",
-        "content": base64.b64encode(branch.encode()).decode()})
+    server.api(
+        "POST",
+        f"/repos/{ORG}/{repo}/contents/{branch}.txt",
+        json={
+            "branch": "main",
+            "new_branch": branch,
+            "message": f"add {branch}",
+            "content": base64.b64encode(branch.encode()).decode(),
+        },
+    )
 
 
 def test_gitea_client_against_the_real_server(gitea: GiteaServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,15 +300,18 @@ def test_gitea_settings_from_the_environment() -> None:
     assert server_from_url("https://example.com/gitops.git") is None
     client = Gitea.from_environment({"GITEA_TOKEN": "t"}, "https://git.example.com/org/gitops.git")
     assert (client.repository, client.api_url) == ("org/gitops", "https://git.example.com/api/v1")
-    local = Gitea.from_environment({"GITEA_TOKEN": "t", "GITEA_URL": "https://g.example/", "GITEA_REPOSITORY": "o/r"},
-                                   "/srv/git/gitops.git")
+    local = Gitea.from_environment(
+        {"GITEA_TOKEN": "t", "GITEA_URL": "https://g.example/", "GITEA_REPOSITORY": "o/r"}, "/srv/git/gitops.git"
+    )
     assert (local.repository, local.api_url) == ("o/r", "https://g.example/api/v1")
     with pytest.raises(ForgeError, match="GITEA_REPOSITORY") as no_repository:
         Gitea.from_environment({"GITEA_TOKEN": "t", "GITEA_URL": "https://g.example"}, "/srv/git/gitops.git")
     assert no_repository.value.exit_code == 2
     with pytest.raises(ForgeError, match="GITEA_REPOSITORY 'not-a-repo'"):
-        Gitea.from_environment({"GITEA_TOKEN": "t", "GITEA_URL": "https://g.example", "GITEA_REPOSITORY": "not-a-repo"},
-                               "/srv/git/gitops.git")
+        Gitea.from_environment(
+            {"GITEA_TOKEN": "t", "GITEA_URL": "https://g.example", "GITEA_REPOSITORY": "not-a-repo"},
+            "/srv/git/gitops.git",
+        )
 
 
 def test_the_diff_comment_is_kept_once_on_a_gitea_pull_request(gitea: GiteaServer) -> None:

@@ -45,14 +45,55 @@ def redis_tls() -> Iterator[tuple[int, ServerTls]]:
     folder = Path(tempfile.mkdtemp(prefix="mlflow-redis-tls-"))
     tls = server_tls(folder, "redis-ca", "redis")
     port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-                               "--tls-cert-file", str(tls.cert), "--tls-key-file", str(tls.key),
-                               "--tls-ca-cert-file", str(tls.ca), "--tls-auth-clients", "no",
-                               "--requirepass", PASSWORD, "--save", "", "--appendonly", "no", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            str(tls.cert),
+            "--tls-key-file",
+            str(tls.key),
+            "--tls-ca-cert-file",
+            str(tls.ca),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 20
-    while subprocess.run(["redis-cli", "--tls", "--cacert", str(tls.ca), "-p", str(port), "-a", PASSWORD,
-                          "--no-auth-warning", "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
+    while (
+        subprocess.run(
+            [
+                "redis-cli",
+                "--tls",
+                "--cacert",
+                str(tls.ca),
+                "-p",
+                str(port),
+                "-a",
+                PASSWORD,
+                "--no-auth-warning",
+                "ping",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        != "PONG"
+    ):
         assert time.monotonic() < deadline and server.poll() is None, "redis-server with TLS did not start"
         time.sleep(0.2)
     yield port, tls
@@ -62,8 +103,10 @@ def redis_tls() -> Iterator[tuple[int, ServerTls]]:
 
 
 def rendered_env(port: int) -> dict[str, str]:
-    docs = render_text("instances:\n  - name: mlflow\n    replicas: 2\n    sessions:\n      store: redis\n"
-                       f"      redis: {{deploy: false, host: localhost, port: {port}, ssl: true}}\n")
+    docs = render_text(
+        "instances:\n  - name: mlflow\n    replicas: 2\n    sessions:\n      store: redis\n"
+        f"      redis: {{deploy: false, host: localhost, port: {port}, ssl: true}}\n"
+    )
     return dict(one(docs, "ConfigMap", "mlflow-env")["data"])
 
 
@@ -71,15 +114,23 @@ def probe(env: dict[str, str], tls: ServerTls, tmp_path: Path) -> subprocess.Com
     venv = ensure_venv()
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir(exist_ok=True)
-    environ = {"PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path), **env,
-               "CACHE_DIR": str(cache_dir), "REDIS_PASSWORD": PASSWORD, "CACHE_REDIS_PASSWORD": PASSWORD,
-               "SSL_CERT_FILE": str(tls.ca)}  # the platform's CA, as a trusted bundle would hold it
-    return subprocess.run([str(venv / "bin" / "python"), "-c", PROBE], env=environ, capture_output=True, text=True,
-                          timeout=180)
+    environ = {
+        "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        **env,
+        "CACHE_DIR": str(cache_dir),
+        "REDIS_PASSWORD": PASSWORD,
+        "CACHE_REDIS_PASSWORD": PASSWORD,
+        "SSL_CERT_FILE": str(tls.ca),
+    }  # the platform's CA, as a trusted bundle would hold it
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", PROBE], env=environ, capture_output=True, text=True, timeout=180
+    )
 
 
-def test_sessions_go_to_redis_over_tls_and_the_cache_stays_pod_local(redis_tls: tuple[int, ServerTls],
-                                                                     tmp_path: Path) -> None:
+def test_sessions_go_to_redis_over_tls_and_the_cache_stays_pod_local(
+    redis_tls: tuple[int, ServerTls], tmp_path: Path
+) -> None:
     port, tls = redis_tls
     env = rendered_env(port)
     assert (env["SESSION_TYPE"], env["REDIS_SSL"], env["CACHE_TYPE"]) == ("redis", "true", "FileSystemCache")
@@ -92,8 +143,13 @@ def test_sessions_go_to_redis_over_tls_and_the_cache_stays_pod_local(redis_tls: 
 def test_the_plugins_redis_cache_cannot_reach_a_tls_redis(redis_tls: tuple[int, ServerTls], tmp_path: Path) -> None:
     """What the render did before: the cache on the same Redis, which the plugin dials without TLS."""
     port, tls = redis_tls
-    env = {**rendered_env(port), "CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": "localhost",
-           "CACHE_REDIS_PORT": str(port), "CACHE_REDIS_DB": "1"}
+    env = {
+        **rendered_env(port),
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_HOST": "localhost",
+        "CACHE_REDIS_PORT": str(port),
+        "CACHE_REDIS_DB": "1",
+    }
     done = probe(env, tls, tmp_path)
     assert done.returncode != 0 and "session store: ok" in done.stdout, done.stdout + done.stderr[-2000:]
     assert "cache: RedisCache ok" not in done.stdout

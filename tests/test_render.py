@@ -8,8 +8,16 @@ import pytest
 
 from tests.conftest import FULL_CLUSTER, Docs, find, one, render_docs, render_text
 
-APP_NAMESPACE_KINDS = {"ServiceAccount", "ConfigMap", "Service", "Deployment", "Job", "IngressRoute", "Middleware",
-                       "ServiceMonitor"}
+APP_NAMESPACE_KINDS = {
+    "ServiceAccount",
+    "ConfigMap",
+    "Service",
+    "Deployment",
+    "Job",
+    "IngressRoute",
+    "Middleware",
+    "ServiceMonitor",
+}
 
 
 def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -51,16 +59,40 @@ def kind_counts(docs: Docs) -> dict[str, int]:
 def test_default_objects_per_kind(default_docs):
     """The old module's platform: CloudNativePG 1.27 (no DatabaseRole: the db-role Job), no Prometheus Operator."""
     assert kind_counts(default_docs) == {
-        "Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 4,
-        "Kustomization": 4, "ExternalSecret": 7, "Database": 2, "IngressRoute": 1, "Middleware": 2,
-        "NetworkPolicy": 6, "PodDisruptionBudget": 1}
+        "Namespace": 1,
+        "ServiceAccount": 2,
+        "ConfigMap": 3,
+        "Service": 1,
+        "Deployment": 1,
+        "Job": 4,
+        "Kustomization": 4,
+        "ExternalSecret": 7,
+        "Database": 2,
+        "IngressRoute": 1,
+        "Middleware": 2,
+        "NetworkPolicy": 6,
+        "PodDisruptionBudget": 1,
+    }
 
 
 def test_a_cluster_with_every_optional_api_gets_the_role_object_and_the_service_monitor(full_docs):
     assert kind_counts(full_docs) == {
-        "Namespace": 1, "ServiceAccount": 2, "ConfigMap": 3, "Service": 1, "Deployment": 1, "Job": 3,
-        "Kustomization": 4, "ExternalSecret": 7, "DatabaseRole": 1, "Database": 2, "IngressRoute": 1,
-        "Middleware": 2, "ServiceMonitor": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 1}
+        "Namespace": 1,
+        "ServiceAccount": 2,
+        "ConfigMap": 3,
+        "Service": 1,
+        "Deployment": 1,
+        "Job": 3,
+        "Kustomization": 4,
+        "ExternalSecret": 7,
+        "DatabaseRole": 1,
+        "Database": 2,
+        "IngressRoute": 1,
+        "Middleware": 2,
+        "ServiceMonitor": 1,
+        "NetworkPolicy": 5,
+        "PodDisruptionBudget": 1,
+    }
 
 
 def test_namespace_is_restricted_and_monitored_where_prometheus_is(default_docs, full_docs):
@@ -76,9 +108,16 @@ def test_server_runs_the_old_modules_command(default_docs):
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["command"] == ["mlflow"]
     args = container["args"]
-    for expected in ("server", "--host=0.0.0.0", "--port=5000", "--backend-store-uri=postgresql://",
-                     "--artifacts-destination=s3://mlflow/", "--serve-artifacts", "--app-name=oidc-auth-fastapi",
-                     "--workers=1"):
+    for expected in (
+        "server",
+        "--host=0.0.0.0",
+        "--port=5000",
+        "--backend-store-uri=postgresql://",
+        "--artifacts-destination=s3://mlflow/",
+        "--serve-artifacts",
+        "--app-name=oidc-auth-fastapi",
+        "--workers=1",
+    ):
         assert expected in args
     assert arg(default_docs, "--expose-prometheus").startswith("/")
 
@@ -114,8 +153,16 @@ def test_server_environment_has_every_value_of_the_old_module(default_docs):
     }
     assert {k: env[k] for k in expected} == expected
     assert env["OIDC_CLIENT_ID"] == "mlflow", "oidc.clientId, not Vault's"
-    for secret_var in ("PGUSER", "PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                       "OIDC_CLIENT_SECRET", "OIDC_USERS_DB_URI", "SECRET_KEY", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+    for secret_var in (
+        "PGUSER",
+        "PGPASSWORD",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "OIDC_CLIENT_SECRET",
+        "OIDC_USERS_DB_URI",
+        "SECRET_KEY",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY",
+    ):
         assert "secretKeyRef" in env[secret_var], secret_var
 
 
@@ -133,11 +180,18 @@ def test_every_writable_path_is_an_empty_dir_under_a_read_only_root(default_docs
 def test_probes_and_resources_of_the_old_module_plus_a_startup_probe(default_docs):
     container = server_container(default_docs)
     for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe] == {"httpGet": {"path": "/health", "port": "http"}, "initialDelaySeconds": 10,
-                                    "periodSeconds": 30, "timeoutSeconds": 3, "failureThreshold": 5}
+        assert container[probe] == {
+            "httpGet": {"path": "/health", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 30,
+            "timeoutSeconds": 3,
+            "failureThreshold": 5,
+        }
     assert container["startupProbe"]["httpGet"]["path"] == "/health"
-    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "512Mi"},
-                                      "limits": {"cpu": "1", "memory": "2Gi"}}
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "512Mi"},
+        "limits": {"cpu": "1", "memory": "2Gi"},
+    }
     strategy = one(default_docs, "Deployment")["spec"]["strategy"]
     assert strategy["rollingUpdate"] == {"maxSurge": "100%", "maxUnavailable": 0}
 
@@ -204,25 +258,31 @@ def test_database_objects_live_in_the_postgres_namespace(full_docs):
 
 
 def test_external_secrets_use_the_old_vault_layout(default_docs):
-    secrets = {(d["metadata"]["namespace"], d["metadata"]["name"]): d["spec"] for d in find(default_docs,
-                                                                                              "ExternalSecret")}
+    secrets = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d["spec"] for d in find(default_docs, "ExternalSecret")
+    }
     for spec in secrets.values():
         assert spec["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "vault-secret-store"}
         assert spec["refreshInterval"] == "1h"
         assert spec["target"]["creationPolicy"] == "Owner"
-    refs = {(ns, name): {(d["secretKey"], d["remoteRef"]["key"], d["remoteRef"]["property"]) for d in spec["data"]}
-            for (ns, name), spec in secrets.items()}
+    refs = {
+        (ns, name): {(d["secretKey"], d["remoteRef"]["key"], d["remoteRef"]["property"]) for d in spec["data"]}
+        for (ns, name), spec in secrets.items()
+    }
     assert refs[("mlflow", "mlflow-db-secret")] == {("password", "mlflow/postgres", "password")}
     login = secrets[("mlflow", "mlflow-db-secret")]["target"]["template"]["data"]
     assert login == {"username": "mlflow", "password": "{{ .password }}"}, "the login is the role, not Vault's"
-    assert refs[("mlflow", "mlflow-s3-secret")] == {("AWS_ACCESS_KEY_ID", "mlflow/s3", "accesskey"),
-                                                    ("AWS_SECRET_ACCESS_KEY", "mlflow/s3", "secretkey")}
+    assert refs[("mlflow", "mlflow-s3-secret")] == {
+        ("AWS_ACCESS_KEY_ID", "mlflow/s3", "accesskey"),
+        ("AWS_SECRET_ACCESS_KEY", "mlflow/s3", "secretkey"),
+    }
     oidc = secrets[("mlflow", "mlflow-oidc-config")]["target"]["template"]["data"]
     assert set(oidc) == {"OIDC_CLIENT_SECRET", "OIDC_USERS_DB_URI"}
     assert "urlquery" in oidc["OIDC_USERS_DB_URI"], "the password must be URL-escaped"
     assert oidc["OIDC_USERS_DB_URI"].startswith("postgresql://mlflow:{{ .password")
     assert oidc["OIDC_USERS_DB_URI"].endswith(
-        "@postgres-cluster-rw.postgres.svc.cluster.local:5432/mlflow_auth?sslmode=prefer")
+        "@postgres-cluster-rw.postgres.svc.cluster.local:5432/mlflow_auth?sslmode=prefer"
+    )
 
 
 def test_every_secret_reference_is_made_by_an_external_secret(default_docs):
@@ -255,7 +315,10 @@ def test_ingress_route_serves_https_on_the_host(default_docs):
     middlewares = {m["metadata"]["name"]: m["spec"]["headers"] for m in find(default_docs, "Middleware")}
     assert {m["name"] for m in rule["middlewares"]} == set(middlewares)
     assert middlewares["mlflow-forwarded-headers"]["customRequestHeaders"] == {
-        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "mlflow.example.com", "X-Forwarded-Port": "443"}
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "mlflow.example.com",
+        "X-Forwarded-Port": "443",
+    }
     security = middlewares["mlflow-security-headers"]
     assert security["stsSeconds"] >= 31536000
     assert security["contentTypeNosniff"] is True
@@ -283,9 +346,17 @@ def test_service_selects_the_server_pods(default_docs):
     assert service["spec"]["selector"].items() <= pod_labels.items()
 
 
-OVERRIDES = {"MLFLOW_NAMESPACE": "ml", "MLFLOW_HOST": "ml.acme.io", "KEYCLOAK_HOST": "sso.acme.io",
-             "KEYCLOAK_REALM": "acme", "MLFLOW_IMAGE_TAG": "3.6.0-oidc-7", "IMAGE_REGISTRY": "registry.acme.io",
-             "MLFLOW_IMAGE_PULL_POLICY": "Always", "POSTGRES_NAMESPACE": "db", "MINIO_NAMESPACE": "objects"}
+OVERRIDES = {
+    "MLFLOW_NAMESPACE": "ml",
+    "MLFLOW_HOST": "ml.acme.io",
+    "KEYCLOAK_HOST": "sso.acme.io",
+    "KEYCLOAK_REALM": "acme",
+    "MLFLOW_IMAGE_TAG": "3.6.0-oidc-7",
+    "IMAGE_REGISTRY": "registry.acme.io",
+    "MLFLOW_IMAGE_PULL_POLICY": "Always",
+    "POSTGRES_NAMESPACE": "db",
+    "MINIO_NAMESPACE": "objects",
+}
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +379,8 @@ def test_host_override_lands_everywhere(overridden):
 
 def test_keycloak_override_lands_in_the_discovery_url(overridden):
     assert server_env(overridden)["OIDC_DISCOVERY_URL"] == (
-        "https://sso.acme.io/realms/acme/.well-known/openid-configuration")
+        "https://sso.acme.io/realms/acme/.well-known/openid-configuration"
+    )
 
 
 def test_namespace_override_lands_on_every_app_object(overridden):
@@ -359,7 +431,8 @@ def test_migration_job_name_changes_with_its_content_only(default_docs):
 def test_deployment_rolls_when_its_config_changes(default_docs):
     def checksum(docs: Docs) -> str:
         return one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"][
-            "mlflow-gitops.io/config-checksum"]
+            "mlflow-gitops.io/config-checksum"
+        ]
 
     assert checksum(render_docs({"KEYCLOAK_REALM": "other"})) != checksum(default_docs)
 
@@ -372,15 +445,22 @@ def test_staging_example_renders_two_isolated_instances(staging_docs):
     assert routes == {"vision": {"certResolver": "letsencrypt"}, "mlflow-nlp": {"certResolver": "letsencrypt"}}
     images = {c["image"] for d in find(staging_docs, "Deployment") for c in d["spec"]["template"]["spec"]["containers"]}
     assert len(images) == 1 and "@sha256:" in images.pop()
-    role_jobs = [j for j in find(staging_docs, "Job")
-                 if j["metadata"]["labels"]["app.kubernetes.io/component"] == "db-role"]
-    roles = {v["value"] for j in role_jobs for v in j["spec"]["template"]["spec"]["containers"][0]["env"]
-             if v["name"] == "ROLE"}
+    role_jobs = [
+        j for j in find(staging_docs, "Job") if j["metadata"]["labels"]["app.kubernetes.io/component"] == "db-role"
+    ]
+    roles = {
+        v["value"]
+        for j in role_jobs
+        for v in j["spec"]["template"]["spec"]["containers"][0]["env"]
+        if v["name"] == "ROLE"
+    }
     assert roles == {"vision", "mlflow_nlp"}
 
 
 def test_public_url_with_a_port_is_allowed_and_used(tmp_path):
-    (tmp_path / "dev.yaml").write_text("instances:\n  - {name: mlflow, host: localhost, url: 'http://localhost:8080'}\n")
+    (tmp_path / "dev.yaml").write_text(
+        "instances:\n  - {name: mlflow, host: localhost, url: 'http://localhost:8080'}\n"
+    )
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     hosts = arg(docs, "--allowed-hosts").split(",")
     assert hosts[:3] == ["localhost", "localhost:443", "localhost:8080"]
@@ -392,6 +472,7 @@ def test_public_url_with_a_port_is_allowed_and_used(tmp_path):
 def test_tmp_holds_multi_gigabyte_artifacts_and_can_be_tmpfs(default_docs):
     """MLflow 3.6 spools each proxied upload and download whole in /tmp: the default holds a model of gigabytes
     (the old 256Mi evicted the only pod for a few hundred MB)."""
+
     def tmp_volume(docs: Docs) -> dict[str, Any]:
         volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
         return next(v["emptyDir"] for v in volumes if v["name"] == "tmp")

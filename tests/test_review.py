@@ -40,14 +40,18 @@ def two_then_one(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, st
 
 
 def test_added_objects_show_their_content_collapsed_in_markdown(
-        two_then_one: tuple[dict[str, str], dict[str, str]]) -> None:
+    two_then_one: tuple[dict[str, str], dict[str, str]],
+) -> None:
     _, one = two_then_one
     body = format_markdown(compare({}, one, ["dev"]))
-    match = re.search(r"<details>\n<summary><code>added: Deployment alpha/alpha</code> \((\d+) lines\)</summary>"
-                      r"\n\n```diff\n--- /dev/null\n\+\+\+ b/dev/app/alpha_deployment_alpha.yaml\n@@ -0,0 \+2,\d+ @@\n"
-                      r"\+apiVersion: apps/v1\n\+kind: Deployment\n", body)
+    match = re.search(
+        r"<details>\n<summary><code>added: Deployment alpha/alpha</code> \((\d+) lines\)</summary>"
+        r"\n\n```diff\n--- /dev/null\n\+\+\+ b/dev/app/alpha_deployment_alpha.yaml\n@@ -0,0 \+2,\d+ @@\n"
+        r"\+apiVersion: apps/v1\n\+kind: Deployment\n",
+        body,
+    )
     assert match, body[:3000]
-    assert "</details>" in body[match.end():]
+    assert "</details>" in body[match.end() :]
 
 
 def test_hunk_line_numbers_are_those_of_the_files(two_then_one: tuple[dict[str, str], dict[str, str]]) -> None:
@@ -78,17 +82,20 @@ def test_hunk_line_numbers_are_those_of_the_files(two_then_one: tuple[dict[str, 
 
 
 def test_a_job_whose_hash_changed_is_one_renamed_object_with_its_diff(
-        two_then_one: tuple[dict[str, str], dict[str, str]]) -> None:
+    two_then_one: tuple[dict[str, str], dict[str, str]],
+) -> None:
     before, _ = two_then_one
     after = {path: text.replace("mlflow:3.6.0-oidc", "mlflow:3.6.1-oidc") for path, text in before.items()}
     moved = {}
     for path, text in after.items():  # rename the migration Jobs as a new spec hash would
         moved[re.sub(r"db-migration-[0-9a-f]{10}", "db-migration-0123456789", path)] = re.sub(
-            r"db-migration-[0-9a-f]{10}", "db-migration-0123456789", text)
+            r"db-migration-[0-9a-f]{10}", "db-migration-0123456789", text
+        )
     result = compare(before, moved, ["dev"])
     renamed = {(c.old_id.name if c.old_id else "", c.id.name) for c in result.renamed}
-    assert ("alpha-db-migration-0123456789" in {new for _, new in renamed}
-            and any(old.startswith("alpha-db-migration-") and old != new for old, new in renamed))
+    assert "alpha-db-migration-0123456789" in {new for _, new in renamed} and any(
+        old.startswith("alpha-db-migration-") and old != new for old, new in renamed
+    )
     assert not [c for c in result.added + result.removed if c.id.kind == "Job"]
     [job] = [c for c in result.renamed if c.id.name == "alpha-db-migration-0123456789"]
     assert "+        image: localhost:30500/mlflow:3.6.1-oidc" in job.diff
@@ -96,8 +103,7 @@ def test_a_job_whose_hash_changed_is_one_renamed_object_with_its_diff(
     assert "~ renamed  Job alpha/alpha-db-migration-0123456789 (was alpha-db-migration-" in text
 
 
-def test_removing_an_instance_is_called_out_as_destructive(
-        two_then_one: tuple[dict[str, str], dict[str, str]]) -> None:
+def test_removing_an_instance_is_called_out_as_destructive(two_then_one: tuple[dict[str, str], dict[str, str]]) -> None:
     two, one = two_then_one
     result = compare(two, one, ["dev"])
     warnings = {result.label(c.id): c.warning for c in result.destructive}
@@ -131,8 +137,9 @@ def test_json_report_and_filters_from_the_command_line(run_cli: Run, tmp_path: P
     (config / "dev.yaml").write_text(ONE)
     out = tmp_path / "dist"
     assert run_cli("synth", "--config-dir", str(config), "--out", str(out), "--quiet").returncode == 0
-    (config / "dev.yaml").write_text(TWO.replace("reclaimPolicy: delete", "reclaimPolicy: delete\n    "
-                                                 "host: alpha.example.org"))
+    (config / "dev.yaml").write_text(
+        TWO.replace("reclaimPolicy: delete", "reclaimPolicy: delete\n    host: alpha.example.org")
+    )
     done = run_cli("diff", "--config-dir", str(config), "--against", str(out), "--format", "json")
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
@@ -143,8 +150,9 @@ def test_json_report_and_filters_from_the_command_line(run_cli: Run, tmp_path: P
     assert statuses[("Namespace", "beta")] == "added" and statuses[("IngressRoute", "alpha")] == "changed"
     assert all(o["diff"] for o in report["objects"])
 
-    only = run_cli("diff", "--config-dir", str(config), "--against", str(out), "--kind", "ingressroute",
-                   "--name", "alp*")
+    only = run_cli(
+        "diff", "--config-dir", str(config), "--against", str(out), "--kind", "ingressroute", "--name", "alp*"
+    )
     assert only.returncode == 1, only.stderr
     assert "(only kind ingressroute; name alp*)" in only.stdout
     listed = [line for line in only.stdout.splitlines() if re.match(r"  [-+~>] ", line)]
@@ -174,10 +182,22 @@ def test_ci_renders_once_and_keeps_one_comment_on_the_config_pull_request(run_cl
         number = GitHub(token, "org/config", github.url).open_or_update("change", "main", "config", "b").number
         for i in range(120):  # other comments first: the tool's own is found past the first page
             github.comments.setdefault("org/config", []).append(
-                {"id": 10 + i, "issue": number, "body": f"review {i}", "html_url": ""})
+                {"id": 10 + i, "issue": number, "body": f"review {i}", "html_url": ""}
+            )
         env = {"GITHUB_TOKEN": token, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "org/config"}
-        args = ("diff", "--config-dir", str(config), "--rendered", str(dist), "--against", str(gitops),
-                "--format", "markdown", "--comment-on-pr", str(number))
+        args = (
+            "diff",
+            "--config-dir",
+            str(config),
+            "--rendered",
+            str(dist),
+            "--against",
+            str(gitops),
+            "--format",
+            "markdown",
+            "--comment-on-pr",
+            str(number),
+        )
         first = run_cli(*args, env=env)
         assert first.returncode == 1, first.stderr
         assert f"comment created on pull request #{number}" in first.stderr and token not in first.stdout + first.stderr
@@ -198,5 +218,9 @@ def test_ci_renders_once_and_keeps_one_comment_on_the_config_pull_request(run_cl
     refused = run_cli("diff", "--config-dir", str(config), "--rendered", str(dist), "--against", str(gitops))
     assert refused.returncode == 2 and "notes.yaml not written by mlflow-gitops" in refused.stderr
     (dist / "dev" / "notes.yaml").write_text(header("dev") + "hand: made\n")
-    assert run_cli("diff", "--config-dir", str(config), "--rendered", str(tmp_path / "nowhere"),
-                   "--against", str(gitops)).returncode == 2
+    assert (
+        run_cli(
+            "diff", "--config-dir", str(config), "--rendered", str(tmp_path / "nowhere"), "--against", str(gitops)
+        ).returncode
+        == 2
+    )

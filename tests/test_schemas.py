@@ -49,10 +49,12 @@ def test_render_covers_core_kinds_and_custom_resources(rendered_docs: list[Doc])
 def test_validators_are_built_once_per_kind(validator: SchemaValidator) -> None:
     assert validator.validator("apps/v1", "Deployment") is validator.validator("apps/v1", "Deployment")
     assert validator.validator("postgresql.cnpg.io/v1", "Database") is validator.validator(
-        "postgresql.cnpg.io/v1", "Database")
+        "postgresql.cnpg.io/v1", "Database"
+    )
 
 
 # --- strictness: each mutation must produce an error naming the document and the path ----------------
+
 
 def _container_field(doc: Doc) -> None:
     doc["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
@@ -89,8 +91,9 @@ NEGATIVE_DEPLOYMENT: list[tuple[Callable[[Doc], None], str]] = [
 
 
 @pytest.mark.parametrize(("mutate", "expected"), NEGATIVE_DEPLOYMENT, ids=lambda v: getattr(v, "__name__", ""))
-def test_deployment_violations_are_reported(rendered_docs: list[Doc], validator: SchemaValidator,
-                                            mutate: Callable[[Doc], None], expected: str) -> None:
+def test_deployment_violations_are_reported(
+    rendered_docs: list[Doc], validator: SchemaValidator, mutate: Callable[[Doc], None], expected: str
+) -> None:
     doc = rendered(rendered_docs, "Deployment")
     mutate(doc)
     errors = validator.errors(doc)
@@ -102,7 +105,8 @@ def test_unknown_field_in_external_secret_spec(rendered_docs: list[Doc], validat
     doc["spec"]["refreshInterval_"] = "1h"
     name = doc["metadata"]["name"]
     assert validator.errors(doc) == [
-        f"ExternalSecret/{name}: $.spec: Additional properties are not allowed ('refreshInterval_' was unexpected)"]
+        f"ExternalSecret/{name}: $.spec: Additional properties are not allowed ('refreshInterval_' was unexpected)"
+    ]
 
 
 def test_unknown_field_deep_in_external_secret(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
@@ -116,18 +120,21 @@ def test_wrong_enum_in_database_reclaim_policy(rendered_docs: list[Doc], validat
     doc = rendered(rendered_docs, "Database")
     doc["spec"]["databaseReclaimPolicy"] = "keep"
     [error] = validator.errors(doc)
-    assert error == (f"Database/{doc['metadata']['name']}: $.spec.databaseReclaimPolicy: "
-                     "'keep' is not one of ['delete', 'retain']")
+    assert error == (
+        f"Database/{doc['metadata']['name']}: $.spec.databaseReclaimPolicy: 'keep' is not one of ['delete', 'retain']"
+    )
 
 
 @pytest.mark.parametrize("kind", ["Database", "ExternalSecret", "IngressRoute", "ServiceMonitor", "DatabaseRole"])
-def test_unknown_metadata_field_on_custom_resource(rendered_docs: list[Doc], validator: SchemaValidator,
-                                                   kind: str) -> None:
+def test_unknown_metadata_field_on_custom_resource(
+    rendered_docs: list[Doc], validator: SchemaValidator, kind: str
+) -> None:
     doc = rendered(rendered_docs, kind)
     doc["metadata"]["annotation"] = {"a": "b"}
     assert validator.errors(doc) == [
         f"{kind}/{doc['metadata']['name']}: $.metadata: Additional properties are not allowed "
-        "('annotation' was unexpected)"]
+        "('annotation' was unexpected)"
+    ]
 
 
 def test_custom_resource_metadata_values_are_typed(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
@@ -155,13 +162,16 @@ def test_missing_required_field_in_external_secret(rendered_docs: list[Doc], val
     assert error.endswith("$.spec.data[0].remoteRef: 'key' is a required property")
 
 
-@pytest.mark.parametrize(("api_version", "kind"), [
-    ("example.com/v1", "Widget"),
-    ("apps/v1", "Deploymnt"),
-    ("postgresql.cnpg.io/v2", "Database"),
-    ("policy.example.com/v1", "PodDisruptionBudget"),  # a core file name, but not the core group
-    ("v1", "Affinity"),  # a core schema file, but not a top-level kind
-])
+@pytest.mark.parametrize(
+    ("api_version", "kind"),
+    [
+        ("example.com/v1", "Widget"),
+        ("apps/v1", "Deploymnt"),
+        ("postgresql.cnpg.io/v2", "Database"),
+        ("policy.example.com/v1", "PodDisruptionBudget"),  # a core file name, but not the core group
+        ("v1", "Affinity"),  # a core schema file, but not a top-level kind
+    ],
+)
 def test_unknown_kind_is_an_error(validator: SchemaValidator, api_version: str, kind: str) -> None:
     doc = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}
     assert validator.errors(doc) == [f"{kind}/x: $: no schema for {api_version} {kind}"]
@@ -182,20 +192,26 @@ def test_wrong_api_version_for_a_core_kind(rendered_docs: list[Doc], validator: 
 
 # --- IntOrString and friends ------------------------------------------------------------------------
 
+
 def test_ingress_route_with_named_port_validates(validator: SchemaValidator) -> None:
     route = {
-        "apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "IngressRoute",
         "metadata": {"name": "web", "namespace": "apps", "labels": {"app": "web"}},
-        "spec": {"entryPoints": ["websecure"],
-                 "routes": [{"kind": "Rule", "match": "Host(`a.example.com`)",
-                             "services": [{"name": "web", "port": "http"}]}]},
+        "spec": {
+            "entryPoints": ["websecure"],
+            "routes": [
+                {"kind": "Rule", "match": "Host(`a.example.com`)", "services": [{"name": "web", "port": "http"}]}
+            ],
+        },
     }
     assert validator.errors(route) == []
     route["spec"]["routes"][0]["services"][0]["port"] = 8080
     assert validator.errors(route) == []
     route["spec"]["routes"][0]["services"][0]["port"] = True
     assert validator.errors(route) == [
-        "IngressRoute/web: $.spec.routes[0].services[0].port: True is not of type 'integer', 'string'"]
+        "IngressRoute/web: $.spec.routes[0].services[0].port: True is not of type 'integer', 'string'"
+    ]
 
 
 def test_rendered_int_or_string_fields_are_accepted(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
@@ -209,7 +225,8 @@ def test_rendered_int_or_string_fields_are_accepted(rendered_docs: list[Doc], va
     container["livenessProbe"]["httpGet"]["port"] = [5000]
     assert validator.errors(doc) == [
         "Deployment/mlflow: $.spec.template.spec.containers[0].livenessProbe.httpGet.port: "
-        "[5000] is not valid under any of the given schemas"]
+        "[5000] is not valid under any of the given schemas"
+    ]
 
 
 def test_fast_path_agrees_with_plain_jsonschema(rendered_docs: list[Doc], validator: SchemaValidator) -> None:

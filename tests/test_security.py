@@ -36,7 +36,11 @@ def checkov(folder: Path) -> dict[str, Any]:
     assert CHECKOV.exists(), f"{CHECKOV} missing: run `make setup` (it builds .checkov-venv)"
     result = subprocess.run(
         [str(CHECKOV), "-d", str(folder), "--config-file", str(CHECKOV_CONFIG), "-o", "json", "--quiet"],
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, capture_output=True, text=True, timeout=300)
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(result.stdout)
     return report[0] if isinstance(report, list) else report
 
@@ -46,7 +50,7 @@ def test_checkov_config_skips_at_most_three_checks_each_with_a_reason():
     skips = yaml.safe_load(text)["skip-check"]
     assert 1 <= len(skips) <= 3
     for check in skips:
-        before = text[:text.index(f"- {check}")].rstrip().splitlines()[-1]
+        before = text[: text.index(f"- {check}")].rstrip().splitlines()[-1]
         assert before.strip().startswith("#") and len(before) > 30, f"{check} needs its reason above it"
 
 
@@ -117,11 +121,14 @@ def test_no_secret_in_the_rendered_output_or_the_snapshots(rendered_tree, tmp_pa
 
 def test_detect_secrets_would_notice_a_secret(tmp_path):
     planted = tmp_path / "leak.yaml"
-    planted.write_text("apiVersion: v1\nkind: Secret\nstringData:\n  password: hunter2-Zq8!xT4#pL\n"
-                       "  aws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
+    planted.write_text(
+        "apiVersion: v1\nkind: Secret\nstringData:\n  password: hunter2-Zq8!xT4#pL\n"
+        "  aws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+    )
     script = tmp_path / "leak-script.yaml"
-    script.write_text("kind: ConfigMap\ndata:\n  s.py: |\n"
-                      "    AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'\n")
+    script.write_text(
+        "kind: ConfigMap\ndata:\n  s.py: |\n    AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'\n"
+    )
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     assert detect_secrets([planted], scratch) != {}
@@ -141,21 +148,33 @@ def policies(docs: Docs) -> dict[str, dict[str, Any]]:
 
 def test_default_deny_then_only_what_each_pod_needs(default_docs):
     specs = policies(default_docs)
-    assert set(specs) == {"mlflow-default-deny", "mlflow-server", "mlflow-db-migration", "mlflow-db-role",
-                          "mlflow-keycloak-setup", "mlflow-minio-setup"}
+    assert set(specs) == {
+        "mlflow-default-deny",
+        "mlflow-server",
+        "mlflow-db-migration",
+        "mlflow-db-role",
+        "mlflow-keycloak-setup",
+        "mlflow-minio-setup",
+    }
     deny = specs["mlflow-default-deny"]
     assert deny["podSelector"] == {"matchLabels": {}} and deny["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in deny and "egress" not in deny
 
     def namespaces(rules: list[dict[str, Any]]) -> set[str]:
-        return {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-                for rule in rules for peer in rule.get("to", rule.get("from", [])) if "namespaceSelector" in peer}
+        return {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in rules
+            for peer in rule.get("to", rule.get("from", []))
+            if "namespaceSelector" in peer
+        }
 
     server = specs["mlflow-server"]
     # Keycloak at a public name: through the ingress controller (kube-system, k3s's Traefik) or by address
     assert namespaces(server["egress"]) == {"kube-system", "postgres", "minio"}
-    ingress = {(r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], r["ports"][0]["port"])
-               for r in server["ingress"]}
+    ingress = {
+        (r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], r["ports"][0]["port"])
+        for r in server["ingress"]
+    }
     assert ingress == {("kube-system", 5000)}, "no Prometheus Operator on the default cluster: no scrape"
     assert namespaces(specs["mlflow-db-migration"]["egress"]) == {"kube-system", "postgres"}
     assert namespaces(specs["mlflow-db-role"]["egress"]) == {"kube-system", "postgres"}
@@ -171,16 +190,20 @@ def test_every_pod_is_selected_by_a_policy_that_matches_its_labels(default_docs)
     for doc in default_docs:
         for _, _spec in pod_specs(doc):
             labels = doc["spec"]["template"]["metadata"]["labels"]
-            selecting = [name for name, spec in specs.items()
-                         if spec["podSelector"]["matchLabels"].items() <= labels.items()
-                         and name != "mlflow-default-deny"]
+            selecting = [
+                name
+                for name, spec in specs.items()
+                if spec["podSelector"]["matchLabels"].items() <= labels.items() and name != "mlflow-default-deny"
+            ]
             assert selecting, f"{doc['kind']} {doc['metadata']['name']} has no allow policy: it could not talk"
 
 
 def test_prometheus_namespace_override_lands_in_the_policy():
     specs = policies(render_text(FULL_CLUSTER, {"PROMETHEUS_NAMESPACE": "observability"}))
-    sources = [r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-               for r in specs["mlflow-server"]["ingress"]]
+    sources = [
+        r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for r in specs["mlflow-server"]["ingress"]
+    ]
     assert sources == ["kube-system", "observability"]
 
 
@@ -200,15 +223,21 @@ def prod_docs() -> Docs:
 
 
 def server_of(docs: Docs, namespace: str) -> dict[str, Any]:
-    [deployment] = [d for d in find(docs, "Deployment")
-                    if d["metadata"]["namespace"] == namespace and d["metadata"]["name"] == namespace]
+    [deployment] = [
+        d
+        for d in find(docs, "Deployment")
+        if d["metadata"]["namespace"] == namespace and d["metadata"]["name"] == namespace
+    ]
     return deployment
 
 
 def env_of(deployment: dict[str, Any], docs: Docs) -> dict[str, Any]:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    config = {c["metadata"]["name"]: c["data"] for c in find(docs, "ConfigMap")
-              if c["metadata"]["namespace"] == deployment["metadata"]["namespace"]}
+    config = {
+        c["metadata"]["name"]: c["data"]
+        for c in find(docs, "ConfigMap")
+        if c["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    }
     out: dict[str, Any] = {}
     for source in container["envFrom"]:
         out.update(config[source["configMapRef"]["name"]])
@@ -233,8 +262,11 @@ def test_several_replicas_share_redis_sessions_and_one_secret_key(prod_docs):
     [hpa] = [h for h in find(prod_docs, "HorizontalPodAutoscaler") if h["metadata"]["namespace"] == "research"]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 6)
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "research"}
-    migrations = [j for j in find(prod_docs, "Job") if j["metadata"]["namespace"] == "research"
-                  and "db-migration" in j["metadata"]["name"]]
+    migrations = [
+        j
+        for j in find(prod_docs, "Job")
+        if j["metadata"]["namespace"] == "research" and "db-migration" in j["metadata"]["name"]
+    ]
     assert len(migrations) == 1, "the migration stays a single Job, never run by replicas"
 
 
@@ -246,9 +278,17 @@ def test_rendered_redis_is_restricted_and_reachable_only_from_the_server(prod_do
     [policy] = [p for p in find(prod_docs, "NetworkPolicy") if p["metadata"]["name"] == "research-redis"]
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "egress" not in policy["spec"]
     [rule] = policy["spec"]["ingress"]
-    assert rule["from"] == [{"podSelector": {"matchLabels": {
-        "app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": "research",
-        "app.kubernetes.io/component": "server"}}}]
+    assert rule["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "mlflow",
+                    "app.kubernetes.io/instance": "research",
+                    "app.kubernetes.io/component": "server",
+                }
+            }
+        }
+    ]
 
 
 def test_existing_redis_is_used_without_rendering_one(prod_docs):
@@ -263,8 +303,9 @@ def test_external_postgres_cidr_and_client_namespaces(prod_docs):
     [server] = [p["spec"] for p in find(prod_docs, "NetworkPolicy") if p["metadata"]["name"] == "vision-server"]
     cidrs = [peer["ipBlock"]["cidr"] for rule in server["egress"] for peer in rule.get("to", []) if "ipBlock" in peer]
     assert "10.20.0.0/24" in cidrs
-    sources = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-               for peer in server["ingress"][0]["from"]}
+    sources = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in server["ingress"][0]["from"]
+    }
     assert sources == {"traefik-system", "notebooks", "pipelines"}
 
 

@@ -53,6 +53,9 @@ class ConfigError(Exception):
 def key_path(parts: tuple[Any, ...] | list[Any]) -> str:
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{shorten(str(part), MAX_VALUE_SHOWN)}" if out
-                                                          else shorten(str(part), MAX_VALUE_SHOWN))
+        out += (
+            f"[{part}]"
+            if isinstance(part, int)
+            else (f".{shorten(str(part), MAX_VALUE_SHOWN)}" if out else shorten(str(part), MAX_VALUE_SHOWN))
+        )
     return out

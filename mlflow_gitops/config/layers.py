@@ -39,8 +39,16 @@ def _names(value: Any, source: str) -> list[str]:
         return [value]
     if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
         return list(value)
-    raise ConfigError([Problem(source, EXTENDS, "must be a file name or a list of file names (relative to this "
-                               "file), such as _base.yaml", value)])
+    raise ConfigError(
+        [
+            Problem(
+                source,
+                EXTENDS,
+                "must be a file name or a list of file names (relative to this file), such as _base.yaml",
+                value,
+            )
+        ]
+    )
 
 
 def layers(path: Path, display: Callable[[Path], str]) -> list[Layer]:
@@ -58,11 +66,26 @@ def layers(path: Path, display: Callable[[Path], str]) -> list[Layer]:
             chain = " -> ".join(display(p) for p in [*visiting, real])
             raise ConfigError([Problem(named_by or source, EXTENDS, f"extends itself through {chain}")])
         if len(found) + len(visiting) >= MAX_LAYERS:
-            raise ConfigError([Problem(named_by or source, EXTENDS, f"more than {MAX_LAYERS} files extend one "
-                                       "another; an environment is made of at most that many")])
+            raise ConfigError(
+                [
+                    Problem(
+                        named_by or source,
+                        EXTENDS,
+                        f"more than {MAX_LAYERS} files extend one another; an environment is made of at most that many",
+                    )
+                ]
+            )
         if not file.is_file():
-            raise ConfigError([Problem(named_by or source, EXTENDS, "no such file (the path is relative to the "
-                                       "file that names it)", str(file))])
+            raise ConfigError(
+                [
+                    Problem(
+                        named_by or source,
+                        EXTENDS,
+                        "no such file (the path is relative to the file that names it)",
+                        str(file),
+                    )
+                ]
+            )
         doc = read_yaml(file, source)
         bases = _names(doc.pop(EXTENDS), source) if EXTENDS in doc else []
         visiting.append(real)
@@ -99,7 +122,7 @@ def _walk(layer_list: list[Layer]) -> tuple[dict[tuple[Any, ...], str], list[str
                 continue
             earlier = origins.get(path)
             if path in mappings:  # a mapping replaced whole by a value: its keys were set earlier
-                below = [k for k in origins if k[:len(path)] == path]
+                below = [k for k in origins if k[: len(path)] == path]
                 earlier = earlier or (origins[below[0]] if below else None)
                 for known in below:
                     del origins[known]

@@ -22,8 +22,9 @@ def dns_label(value: str) -> str | None:
     if len(value) > LABEL_MAX:
         return f"is {len(value)} characters; at most {LABEL_MAX} are allowed"
     if not _LABEL.match(value):
-        return ("must be an RFC 1123 label: lower-case letters, digits and '-', starting and ending with a letter "
-                "or digit")
+        return (
+            "must be an RFC 1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit"
+        )
     return None
 
 
@@ -32,8 +33,10 @@ def rfc1035_label(value: str) -> str | None:
     if len(value) > LABEL_MAX:
         return f"is {len(value)} characters; at most {LABEL_MAX} are allowed"
     if not _RFC1035.match(value):
-        return ("must be an RFC 1035 label: lower-case letters, digits and '-', starting with a letter and ending "
-                "with a letter or digit")
+        return (
+            "must be an RFC 1035 label: lower-case letters, digits and '-', starting with a letter and ending "
+            "with a letter or digit"
+        )
     return None
 
 
@@ -56,8 +59,10 @@ def s3_bucket(value: str) -> str | None:
     if not 3 <= len(value) <= 63:
         return f"has {len(value)} character{'s' if len(value) != 1 else ''}; an S3 bucket name needs 3 to 63"
     if not _BUCKET.match(value):
-        return ("must be an S3 bucket name: lower-case letters, digits, '.' and '-', starting and ending with a "
-                "letter or digit")
+        return (
+            "must be an S3 bucket name: lower-case letters, digits, '.' and '-', starting and ending with a "
+            "letter or digit"
+        )
     if ".." in value or ".-" in value or "-." in value:
         return "must not hold '..', '.-' or '-.' (S3 bucket naming rules)"
     if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", value):
@@ -80,10 +85,12 @@ RESERVED_DATABASES = ("postgres", "template0", "template1")
 
 def pg_identifier(value: str) -> str | None:
     if len(value) > PG_IDENTIFIER_MAX:
-        return (f"is {len(value)} characters; PostgreSQL keeps only the first {PG_IDENTIFIER_MAX} of a name "
-                f"(at most {PG_IDENTIFIER_MAX} are allowed)")
+        return (
+            f"is {len(value)} characters; PostgreSQL keeps only the first {PG_IDENTIFIER_MAX} of a name "
+            f"(at most {PG_IDENTIFIER_MAX} are allowed)"
+        )
     if not _PG_IDENTIFIER.match(value):
-        return ("must be a PostgreSQL identifier: lower-case letters, digits and '_', not starting with a digit")
+        return "must be a PostgreSQL identifier: lower-case letters, digits and '_', not starting with a digit"
     return None
 
 
@@ -120,8 +127,10 @@ def cidr(value: str) -> str | None:
     return None
 
 
-_URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<userinfo>[^/@]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
-                  r"(?::(?P<port>[^/?#]*))?")
+_URL = re.compile(
+    r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<userinfo>[^/@]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
+    r"(?::(?P<port>[^/?#]*))?"
+)
 
 
 def url_port(url: str) -> str | None:
@@ -147,8 +156,17 @@ def url_password(url: str) -> str | None:
 
 _CPU = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<milli>m?)$")
 _MEMORY = re.compile(r"^(?P<number>[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_MEMORY_FACTORS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-                   "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_MEMORY_FACTORS = {
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 
 
 def cpu_cores(value: str) -> Decimal | None:
@@ -189,8 +207,10 @@ def go_duration(value: str) -> str | None:
     return None
 
 
-_PROMETHEUS_DURATION = re.compile(r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?"
-                                  r"(([0-9]+)ms)?)$")
+_PROMETHEUS_DURATION = re.compile(
+    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?"
+    r"(([0-9]+)ms)?)$"
+)
 """The ServiceMonitor CRD's pattern (prometheus-operator v0.93 `Duration`): each unit once, largest first."""
 
 

@@ -147,8 +147,14 @@ def _apply_env(
         source = f"environment variable {var}"
         if not environ[var].strip():
             shown = key_path(tuple(0 if part == "*" else part for part in path))
-            problems.append(Problem(source, shown, "set but empty; give a value or unset the variable to keep the "
-                                    "config's value", environ[var]))
+            problems.append(
+                Problem(
+                    source,
+                    shown,
+                    "set but empty; give a value or unset the variable to keep the config's value",
+                    environ[var],
+                )
+            )
             continue
         try:
             value = parse(environ[var])
@@ -160,8 +166,12 @@ def _apply_env(
             if not isinstance(instances, list) or len(instances) != 1 or not isinstance(instances[0], dict):
                 count = len(instances) if isinstance(instances, list) else 0
                 problems.append(
-                    Problem(source, "instances", f"applies only to an environment with exactly one instance; "
-                            f"this one has {count}: set the key per instance in the file instead")
+                    Problem(
+                        source,
+                        "instances",
+                        f"applies only to an environment with exactly one instance; "
+                        f"this one has {count}: set the key per instance in the file instead",
+                    )
                 )
                 continue
             instances[0][path[2]] = value
@@ -240,25 +250,43 @@ def _same(value: Any) -> Any:
 
 
 def _pods(raw: dict[str, Any]) -> s.PodSettings:
-    return s.PodSettings(**_given(raw, {
-        "nodeSelector": ("node_selector", _pairs), "tolerations": ("tolerations", tuple),
-        "affinity": ("affinity", _same),
-        "priorityClassName": ("priority_class_name", _same), "imagePullSecrets": ("image_pull_secrets", tuple),
-        "labels": ("labels", _pairs), "annotations": ("annotations", _pairs),
-    }))
+    return s.PodSettings(
+        **_given(
+            raw,
+            {
+                "nodeSelector": ("node_selector", _pairs),
+                "tolerations": ("tolerations", tuple),
+                "affinity": ("affinity", _same),
+                "priorityClassName": ("priority_class_name", _same),
+                "imagePullSecrets": ("image_pull_secrets", tuple),
+                "labels": ("labels", _pairs),
+                "annotations": ("annotations", _pairs),
+            },
+        )
+    )
 
 
 def _server_options(raw: dict[str, Any]) -> s.ServerOptions:
-    return s.ServerOptions(**_given(raw, {
-        "logLevel": ("log_level", _same), "automaticLoginRedirect": ("automatic_login_redirect", _same),
-        "staticPrefix": ("static_prefix", _same), "extraEnv": ("extra_env", _pairs),
-        "serviceAnnotations": ("service_annotations", _pairs), "ingressAnnotations": ("ingress_annotations", _pairs),
-        "proxyFix": ("proxy_fix", _pairs), "sidecars": ("sidecars", tuple),
-        "initContainers": ("init_containers", tuple),
-        "extraVolumes": ("extra_volumes", tuple), "extraVolumeMounts": ("extra_volume_mounts", tuple),
-        "extraEnvFrom": ("extra_env_from", lambda sources: tuple(next(iter(x.items())) for x in sources)),
-        "serviceLabels": ("service_labels", _pairs),
-    }))
+    return s.ServerOptions(
+        **_given(
+            raw,
+            {
+                "logLevel": ("log_level", _same),
+                "automaticLoginRedirect": ("automatic_login_redirect", _same),
+                "staticPrefix": ("static_prefix", _same),
+                "extraEnv": ("extra_env", _pairs),
+                "serviceAnnotations": ("service_annotations", _pairs),
+                "ingressAnnotations": ("ingress_annotations", _pairs),
+                "proxyFix": ("proxy_fix", _pairs),
+                "sidecars": ("sidecars", tuple),
+                "initContainers": ("init_containers", tuple),
+                "extraVolumes": ("extra_volumes", tuple),
+                "extraVolumeMounts": ("extra_volume_mounts", tuple),
+                "extraEnvFrom": ("extra_env_from", lambda sources: tuple(next(iter(x.items())) for x in sources)),
+                "serviceLabels": ("service_labels", _pairs),
+            },
+        )
+    )
 
 
 REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
@@ -266,9 +294,17 @@ REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
 
 def _sessions(raw: dict[str, Any]) -> s.SessionSettings:
     redis = raw.get("redis", {})
-    return s.SessionSettings(store=raw.get("store", "filesystem"), redis=s.RedisSettings(
-        deploy=redis.get("deploy", True), host=redis.get("host"), port=redis.get("port", 6379),
-        db=redis.get("db", 0), ssl=redis.get("ssl", False), image=redis.get("image", REDIS_IMAGE)))
+    return s.SessionSettings(
+        store=raw.get("store", "filesystem"),
+        redis=s.RedisSettings(
+            deploy=redis.get("deploy", True),
+            host=redis.get("host"),
+            port=redis.get("port", 6379),
+            db=redis.get("db", 0),
+            ssl=redis.get("ssl", False),
+            image=redis.get("image", REDIS_IMAGE),
+        ),
+    )
 
 
 def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSettings:
@@ -279,8 +315,9 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
     postgres_host = pg.get("host", f"{pg['cluster']}-rw.{pg['namespace']}.svc.cluster.local")
     s3_endpoint = s3.get("endpoint", f"http://minio.{s3['minioNamespace']}.svc.cluster.local:9000")
     instances = tuple(_instance(raw) for raw in doc["instances"])
-    cluster = s.ClusterSettings(kube_version=doc["cluster"]["kubeVersion"],
-                                api_versions=tuple(doc["cluster"]["apiVersions"]))
+    cluster = s.ClusterSettings(
+        kube_version=doc["cluster"]["kubeVersion"], api_versions=tuple(doc["cluster"]["apiVersions"])
+    )
     return s.EnvironmentSettings(
         name=name,
         source=source,
@@ -307,8 +344,7 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             host=postgres_host,
             port=pg["port"],
             ssl_mode=pg["sslMode"],
-            role_management=pg.get("roleManagement",
-                                   "DatabaseRole" if cluster.serves(s.DATABASE_ROLE) else "job"),
+            role_management=pg.get("roleManagement", "DatabaseRole" if cluster.serves(s.DATABASE_ROLE) else "job"),
             admin=_admin_secret(pg["admin"]),
             ca=_ca_secret(pg["ca"]) if "ca" in pg else None,
         ),
@@ -320,8 +356,11 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
             region=s3.get("region"),
         ),
         vault=s.VaultSettings(
-            store=vault["store"], store_kind=vault["storeKind"], refresh_interval=vault["refreshInterval"],
-            rotation=vault.get("rotation"), reload_pods=vault.get("reloadPods", False),
+            store=vault["store"],
+            store_kind=vault["storeKind"],
+            refresh_interval=vault["refreshInterval"],
+            rotation=vault.get("rotation"),
+            reload_pods=vault.get("reloadPods", False),
         ),
         ingress=s.IngressSettings(
             enabled=ingress["enabled"],
@@ -354,10 +393,18 @@ def _outside_cidrs(net: dict[str, Any], key: str, hosts: list[str]) -> tuple[str
     return s.ANYWHERE if any(s.cluster_service(h) is None for h in hosts) else ()
 
 
-def _network(net: dict[str, Any], keycloak_url: str, postgres_host: str, s3_endpoint: str,
-             instances: tuple[s.InstanceSettings, ...]) -> s.NetworkSettings:
-    redis_hosts = [i.sessions.redis.host for i in instances if i.sessions.store == "redis"
-                   and not i.sessions.redis.deploy and i.sessions.redis.host]
+def _network(
+    net: dict[str, Any],
+    keycloak_url: str,
+    postgres_host: str,
+    s3_endpoint: str,
+    instances: tuple[s.InstanceSettings, ...],
+) -> s.NetworkSettings:
+    redis_hosts = [
+        i.sessions.redis.host
+        for i in instances
+        if i.sessions.store == "redis" and not i.sessions.redis.deploy and i.sessions.redis.host
+    ]
     return s.NetworkSettings(
         policies=net["policies"],
         ingress_namespace=net["ingressNamespace"],
@@ -391,17 +438,25 @@ def _gitops(raw: dict[str, Any]) -> s.GitOpsSettings:
 
 
 def _ca_secret(raw: dict[str, Any]) -> s.CaSecret:
-    return s.CaSecret(secret_name=raw.get("secretName", "postgres-ca"), key=raw.get("key", "ca.crt"),
-                      vault_path=raw.get("vaultPath", "postgres/ca"))
+    return s.CaSecret(
+        secret_name=raw.get("secretName", "postgres-ca"),
+        key=raw.get("key", "ca.crt"),
+        vault_path=raw.get("vaultPath", "postgres/ca"),
+    )
 
 
 def _admin_secret(raw: dict[str, Any]) -> s.AdminSecret:
-    return s.AdminSecret(secret_name=raw["secretName"], user_key=raw["userKey"], password_key=raw["passwordKey"],
-                         vault_path=raw.get("vaultPath"))
+    return s.AdminSecret(
+        secret_name=raw["secretName"],
+        user_key=raw["userKey"],
+        password_key=raw["passwordKey"],
+        vault_path=raw.get("vaultPath"),
+    )
 
 
-def load_environment(name: str, path: Path | None, environ: Mapping[str, str],
-                     gitops_path: str | None = None) -> s.EnvironmentSettings:
+def load_environment(
+    name: str, path: Path | None, environ: Mapping[str, str], gitops_path: str | None = None
+) -> s.EnvironmentSettings:
     """Load one environment from `path` (None: the built-in default environment).
 
     `gitops_path` (publish --path) overrides `gitops.path`, which the engine objects point at.
@@ -432,16 +487,24 @@ def load_environment(name: str, path: Path | None, environ: Mapping[str, str],
 
     instances = merged.get("instances")
     if isinstance(instances, list) and len(instances) > _max_instances():
-        raise ConfigError([Problem(origin(("instances",)), "instances", f"{len(instances)} instances; at most "
-                                   f"{_max_instances()} are allowed in one environment")])
+        raise ConfigError(
+            [
+                Problem(
+                    origin(("instances",)),
+                    "instances",
+                    f"{len(instances)} instances; at most {_max_instances()} are allowed in one environment",
+                )
+            ]
+        )
     problems += _schema_problems(merged, origin)
     if problems:
         raise ConfigError(problems)
     env = _settings(name, source, merged)
     precedence = (BUILT_IN, *(layer.source for layer in stack), *dict.fromkeys(set_by.values()))
     file_origins = key_origins(stack)
-    by_variables = [f"{key_path(key)} ({by} over {file_origins[key]})" for key, by in set_by.items()
-                    if key in file_origins]
+    by_variables = [
+        f"{key_path(key)} ({by} over {file_origins[key]})" for key, by in set_by.items() if key in file_origins
+    ]
     env = dataclasses.replace(env, precedence=precedence, overrides=(*overrides(stack), *by_variables))
     problems = rules.problems(env, origin, explicit)
     if problems:
@@ -467,8 +530,13 @@ def _max_instances() -> int:
     return int(schema()["properties"]["instances"]["maxItems"])
 
 
-_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 
 
 def _entry_problem(path: Path) -> str | None:
@@ -494,8 +562,11 @@ def _folder_problem(config_dir: Path) -> str | None:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return "a symbolic link that loops"
-        return f"a symbolic link to {os.readlink(config_dir)!r}, which does not exist" if config_dir.is_symlink() \
+        return (
+            f"a symbolic link to {os.readlink(config_dir)!r}, which does not exist"
+            if config_dir.is_symlink()
             else f"cannot be read: {exc.strerror or exc}"
+        )
     if not stat.S_ISDIR(info.st_mode):
         return "not a folder"
     return None
@@ -516,8 +587,9 @@ def discover(config_dir: Path) -> dict[str, Path]:
     try:
         entries = sorted(os.listdir(config_dir))
     except OSError as exc:
-        raise ConfigError([Problem(f"--config-dir {where}", "", f"cannot list the folder: {exc.strerror or exc}")]
-                          ) from None
+        raise ConfigError(
+            [Problem(f"--config-dir {where}", "", f"cannot list the folder: {exc.strerror or exc}")]
+        ) from None
     problems: list[Problem] = []
     found: dict[str, Path] = {}
     for entry in entries:
@@ -526,20 +598,37 @@ def discover(config_dir: Path) -> dict[str, Path]:
             continue  # hidden files belong to other tools; `_name.yaml` is a base that environments extend
         path = config_dir / entry
         if f".{suffix}" not in SUFFIXES:
-            problems.append(Problem(_display(path), "", f"the suffix must be .yaml or .yml in lower case; rename "
-                                    f"the file to {stem}.{suffix.lower()}"))
+            problems.append(
+                Problem(
+                    _display(path),
+                    "",
+                    f"the suffix must be .yaml or .yml in lower case; rename the file to {stem}.{suffix.lower()}",
+                )
+            )
             continue
         problem = _entry_problem(path)
         if problem:
             problems.append(Problem(_display(path), "", problem))
             continue
         if not ENV_NAME.match(stem) or len(stem) > 63:
-            problems.append(Problem(_display(path), "", "an environment file name must be an RFC 1123 label "
-                                    "(lower-case letters, digits, '-', at most 63): it names the output folder", stem))
+            problems.append(
+                Problem(
+                    _display(path),
+                    "",
+                    "an environment file name must be an RFC 1123 label "
+                    "(lower-case letters, digits, '-', at most 63): it names the output folder",
+                    stem,
+                )
+            )
             continue
         if stem in found:
-            problems.append(Problem(_display(path), "", f"{found[stem].name} defines the environment {stem!r} too; "
-                                    "keep one of the two files"))
+            problems.append(
+                Problem(
+                    _display(path),
+                    "",
+                    f"{found[stem].name} defines the environment {stem!r} too; keep one of the two files",
+                )
+            )
             continue
         found[stem] = path
     if problems:
@@ -559,8 +648,15 @@ def load_environments(
     files = discover(config_dir) if config_dir is not None else {}
     problems: list[Problem] = []
     if config_dir is not None and not files and not names:
-        raise ConfigError([Problem(f"--config-dir {_display(config_dir)}", "", "holds no environment file "
-                                   "(<name>.yaml or <name>.yml); name one with --env or add a file")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"--config-dir {_display(config_dir)}",
+                    "",
+                    "holds no environment file (<name>.yaml or <name>.yml); name one with --env or add a file",
+                )
+            ]
+        )
     wanted = list(names) if names else (list(files) or [DEFAULT_ENVIRONMENT])
     for name in wanted:
         if name not in files and name != DEFAULT_ENVIRONMENT:

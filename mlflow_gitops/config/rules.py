@@ -38,8 +38,16 @@ _RULES: dict[str, tuple[Callable[[str], str | None], int, str]] = {
     n.LABEL: (limits.dns_label, limits.LABEL_MAX, "the name becomes a label value"),
 }
 """Per naming rule: the checker, the length limit and why it applies."""
-WELL_KNOWN_PLATFORM_NAMESPACES = ("default", "flux-system", "argocd", "cnpg-system", "external-secrets", "vault",
-                                  "traefik", "cert-manager")
+WELL_KNOWN_PLATFORM_NAMESPACES = (
+    "default",
+    "flux-system",
+    "argocd",
+    "cnpg-system",
+    "external-secrets",
+    "vault",
+    "traefik",
+    "cert-manager",
+)
 """Namespaces of the platform an instance must never take over (besides kube-* and the ones the config names)."""
 
 
@@ -59,8 +67,19 @@ def problems(env: s.EnvironmentSettings, origin: Origin, explicit: Explicit) -> 
     found = list(_urls(ctx))
     if found:
         return found
-    for rule in (_contradictions, _cluster, _instances, _platform_namespaces, _network, _resources, _server_options,
-                 _gitops, _durations, _derived_names, _collisions):
+    for rule in (
+        _contradictions,
+        _cluster,
+        _instances,
+        _platform_namespaces,
+        _network,
+        _resources,
+        _server_options,
+        _gitops,
+        _durations,
+        _derived_names,
+        _collisions,
+    ):
         found += rule(ctx)
     return found
 
@@ -68,7 +87,8 @@ def problems(env: s.EnvironmentSettings, origin: Origin, explicit: Explicit) -> 
 def _urls(ctx: Context) -> Iterator[Problem]:
     env = ctx.env
     urls: list[tuple[tuple[Any, ...], str]] = [
-        (("keycloak", "url"), env.keycloak.url), (("s3", "endpoint"), env.s3.endpoint),
+        (("keycloak", "url"), env.keycloak.url),
+        (("s3", "endpoint"), env.s3.endpoint),
         (("gitops", "argocd", "destinationServer"), env.gitops.argocd_destination),
         *((("instances", i, "url"), inst.url) for i, inst in enumerate(env.instances)),
     ]
@@ -92,16 +112,24 @@ def _contradictions(ctx: Context) -> Iterator[Problem]:
     for later, (key, admin) in enumerate(admins):
         for earlier_key, earlier in admins[:later]:
             if admin.secret_name == earlier.secret_name and (admin.vault_path or earlier.vault_path):
-                yield ctx.problem((key, "admin", "secretName"), f"the same Secret as {earlier_key}.admin.secretName: "
-                                  "two ExternalSecrets would make it", admin.secret_name)
+                yield ctx.problem(
+                    (key, "admin", "secretName"),
+                    f"the same Secret as {earlier_key}.admin.secretName: two ExternalSecrets would make it",
+                    admin.secret_name,
+                )
     if env.postgres.ssl_mode in ("verify-ca", "verify-full") and env.postgres.ca is None:
-        yield ctx.problem(("postgres", "sslMode"), "libpq then verifies the server's certificate against a CA, and "
-                          "none is configured (every connection would fail): set postgres.ca (CloudNativePG: the "
-                          "ca.crt of its <cluster>-ca Secret, in Vault postgres/ca) or use sslMode require",
-                          env.postgres.ssl_mode)
+        yield ctx.problem(
+            ("postgres", "sslMode"),
+            "libpq then verifies the server's certificate against a CA, and "
+            "none is configured (every connection would fail): set postgres.ca (CloudNativePG: the "
+            "ca.crt of its <cluster>-ca Secret, in Vault postgres/ca) or use sslMode require",
+            env.postgres.ssl_mode,
+        )
     if env.gitops.engine == "argocd" and not env.gitops.repository_url:
-        yield ctx.problem(("gitops", "repository", "url"),
-                          "Argo CD Applications need the GitOps repository's URL: set it (or use engine flux)")
+        yield ctx.problem(
+            ("gitops", "repository", "url"),
+            "Argo CD Applications need the GitOps repository's URL: set it (or use engine flux)",
+        )
 
 
 MIN_KUBE_VERSION = (1, 27)
@@ -117,19 +145,36 @@ def needed_apis(env: s.EnvironmentSettings) -> list[tuple[str, tuple[Any, ...], 
         ("postgresql.cnpg.io/v1/Database", ("postgres",), "the tracking and auth databases"),
     ]
     if env.postgres.role_management == "DatabaseRole":
-        needs.append((s.DATABASE_ROLE, ("postgres", "roleManagement"),
-                      "the login role (CloudNativePG 1.30 or newer; on 1.27-1.29 set postgres.roleManagement: job)"))
+        needs.append(
+            (
+                s.DATABASE_ROLE,
+                ("postgres", "roleManagement"),
+                "the login role (CloudNativePG 1.30 or newer; on 1.27-1.29 set postgres.roleManagement: job)",
+            )
+        )
     if env.ingress.enabled:
-        needs += [(f"traefik.io/v1alpha1/{kind}", ("ingress", "enabled"), "the route to the server")
-                  for kind in ("IngressRoute", "Middleware")]
+        needs += [
+            (f"traefik.io/v1alpha1/{kind}", ("ingress", "enabled"), "the route to the server")
+            for kind in ("IngressRoute", "Middleware")
+        ]
     if env.monitoring.enabled:
-        needs.append((s.SERVICE_MONITOR, ("monitoring", "enabled"),
-                      "Prometheus' scrape of the metrics port (the Prometheus Operator)"))
+        needs.append(
+            (
+                s.SERVICE_MONITOR,
+                ("monitoring", "enabled"),
+                "Prometheus' scrape of the metrics port (the Prometheus Operator)",
+            )
+        )
     if env.gitops.engine == "flux":
         needs.append(("kustomize.toolkit.fluxcd.io/v1/Kustomization", ("gitops", "engine"), "Flux's ordered units"))
         if env.gitops.repository_url:
-            needs.append(("source.toolkit.fluxcd.io/v1/GitRepository", ("gitops", "repository", "url"),
-                          "Flux's source of the GitOps repository"))
+            needs.append(
+                (
+                    "source.toolkit.fluxcd.io/v1/GitRepository",
+                    ("gitops", "repository", "url"),
+                    "Flux's source of the GitOps repository",
+                )
+            )
     else:
         needs.append(("argoproj.io/v1alpha1/Application", ("gitops", "engine"), "Argo CD's ordered units"))
     return needs
@@ -141,14 +186,20 @@ def _cluster(ctx: Context) -> Iterator[Problem]:
     cluster = ctx.env.cluster
     major, minor = (int(part) for part in cluster.kube_version.split("."))
     if (major, minor) < MIN_KUBE_VERSION:
-        yield ctx.problem(("cluster", "kubeVersion"), "older than Kubernetes 1.27, which the render needs (the "
-                          "PodDisruptionBudget's unhealthyPodEvictionPolicy)", cluster.kube_version)
+        yield ctx.problem(
+            ("cluster", "kubeVersion"),
+            "older than Kubernetes 1.27, which the render needs (the PodDisruptionBudget's unhealthyPodEvictionPolicy)",
+            cluster.kube_version,
+        )
     for api, key, purpose in needed_apis(ctx.env):
         if not cluster.serves(api):
             group_version, kind = api.rsplit("/", 1)
-            yield ctx.problem(key, f"the render needs {kind} ({group_version}) for {purpose}, and cluster.apiVersions "
-                              f"does not list it: add {group_version} (or {api}) there if the cluster serves it, "
-                              "or change this setting")
+            yield ctx.problem(
+                key,
+                f"the render needs {kind} ({group_version}) for {purpose}, and cluster.apiVersions "
+                f"does not list it: add {group_version} (or {api}) there if the cluster serves it, "
+                "or change this setting",
+            )
 
 
 def _instances(ctx: Context) -> Iterator[Problem]:
@@ -160,49 +211,77 @@ def _instances(ctx: Context) -> Iterator[Problem]:
         where = ("instances", index)
         pod_local = inst.sessions.store == "filesystem"
         if inst.replicas > 1 and pod_local:
-            yield ctx.problem((*where, "replicas"),
-                              "more than one replica needs sessions.store: redis; the plugin's filesystem sessions "
-                              "are pod-local, so a login that returns to another pod fails. Allowed with "
-                              "filesystem: 1", inst.replicas)
+            yield ctx.problem(
+                (*where, "replicas"),
+                "more than one replica needs sessions.store: redis; the plugin's filesystem sessions "
+                "are pod-local, so a login that returns to another pod fails. Allowed with "
+                "filesystem: 1",
+                inst.replicas,
+            )
         if inst.autoscaling.enabled and pod_local:
-            yield ctx.problem((*where, "autoscaling", "enabled"),
-                              "autoscaling runs several replicas: it needs sessions.store: redis", True)
+            yield ctx.problem(
+                (*where, "autoscaling", "enabled"),
+                "autoscaling runs several replicas: it needs sessions.store: redis",
+                True,
+            )
         if inst.autoscaling.enabled and inst.autoscaling.min_replicas > inst.autoscaling.max_replicas:
-            yield ctx.problem((*where, "autoscaling"), f"minReplicas {inst.autoscaling.min_replicas} exceeds "
-                              f"maxReplicas {inst.autoscaling.max_replicas}")
+            yield ctx.problem(
+                (*where, "autoscaling"),
+                f"minReplicas {inst.autoscaling.min_replicas} exceeds maxReplicas {inst.autoscaling.max_replicas}",
+            )
         if inst.oidc.pkce:
             # mlflow-oidc-auth 5.6.1 registers its Authlib client without code_challenge_method (auth.py
             # get_oauth_instance: client_kwargs={"scope": ...} only), so it never sends a code_challenge: a client
             # that requires PKCE refuses every login (Keycloak: "Missing parameter: code_challenge_method").
-            yield ctx.problem((*where, "oidc", "pkce"),
-                              "the MLflow OIDC plugin (mlflow-oidc-auth 5.6.1) sends no PKCE code_challenge, so a "
-                              "Keycloak client that requires PKCE refuses every login; remove it or set false (the "
-                              "client stays confidential: its secret protects the code exchange)", True)
+            yield ctx.problem(
+                (*where, "oidc", "pkce"),
+                "the MLflow OIDC plugin (mlflow-oidc-auth 5.6.1) sends no PKCE code_challenge, so a "
+                "Keycloak client that requires PKCE refuses every login; remove it or set false (the "
+                "client stays confidential: its secret protects the code exchange)",
+                True,
+            )
         redis = inst.sessions.redis
         if inst.sessions.store == "redis" and not redis.deploy and not redis.host:
-            yield ctx.problem((*where, "sessions", "redis", "host"),
-                              "sessions.redis.deploy is false: name the existing Redis with host")
+            yield ctx.problem(
+                (*where, "sessions", "redis", "host"),
+                "sessions.redis.deploy is false: name the existing Redis with host",
+            )
         if inst.sessions.store == "redis" and redis.deploy and redis.host:
-            yield ctx.problem((*where, "sessions", "redis"), "deploy and host contradict each other: render a Redis "
-                              "(deploy: true) or use an existing one (deploy: false, host)")
+            yield ctx.problem(
+                (*where, "sessions", "redis"),
+                "deploy and host contradict each other: render a Redis "
+                "(deploy: true) or use an existing one (deploy: false, host)",
+            )
         for label, sub, get in _UNIQUE:
             value = get(inst)
             if value in seen[label]:
-                yield ctx.problem((*where, *sub.split(".")),
-                                  f"{label} already used by instances[{seen[label][value]}]; each instance needs its "
-                                  "own", value)
+                yield ctx.problem(
+                    (*where, *sub.split(".")),
+                    f"{label} already used by instances[{seen[label][value]}]; each instance needs its own",
+                    value,
+                )
             seen[label].setdefault(value, index)
         own = n.Names(env, inst).instance_secrets
         for section, admin in admins.items():
             if admin.secret_name in own:
-                yield ctx.problem((section, "admin", "secretName"),
-                                  f"collides with a Secret of instances[{index}]; pick another name", admin.secret_name)
+                yield ctx.problem(
+                    (section, "admin", "secretName"),
+                    f"collides with a Secret of instances[{index}]; pick another name",
+                    admin.secret_name,
+                )
         if s.url_host(inst.url) != inst.host:
-            yield ctx.problem((*where, "url"), f"its host must be the instance host {inst.host!r} (the allowed hosts, "
-                              "redirect URI and IngressRoute all derive from it)", inst.url)
+            yield ctx.problem(
+                (*where, "url"),
+                f"its host must be the instance host {inst.host!r} (the allowed hosts, "
+                "redirect URI and IngressRoute all derive from it)",
+                inst.url,
+            )
         if inst.database.name == inst.database.auth_name:
-            yield ctx.problem((*where, "database"), "name and authName must differ: the plugin's Alembic tables "
-                              "would collide with MLflow's", inst.database.name)
+            yield ctx.problem(
+                (*where, "database"),
+                "name and authName must differ: the plugin's Alembic tables would collide with MLflow's",
+                inst.database.name,
+            )
         for db in (inst.database.name, inst.database.auth_name):
             if db in databases and databases[db] != index:
                 yield ctx.problem((*where, "database"), f"database already used by instances[{databases[db]}]", db)
@@ -230,15 +309,23 @@ def _platform_namespaces(ctx: Context) -> Iterator[Problem]:
         if reason is None and (ns.startswith("kube-") or ns in WELL_KNOWN_PLATFORM_NAMESPACES):
             reason = "a namespace of Kubernetes or of the platform's operators"
         if reason:
-            yield ctx.problem(path, f"the instance namespace {ns!r} is {reason}: an instance namespace gets "
-                              "default-deny NetworkPolicies and restricted Pod Security, and is pruned with the "
-                              "instance; give the instance its own namespace", ns)
+            yield ctx.problem(
+                path,
+                f"the instance namespace {ns!r} is {reason}: an instance namespace gets "
+                "default-deny NetworkPolicies and restricted Pod Security, and is pruned with the "
+                "instance; give the instance its own namespace",
+                ns,
+            )
 
 
 def _network(ctx: Context) -> Iterator[Problem]:
     net = ctx.env.network
-    for key, cidrs in (("keycloakCidrs", net.keycloak_cidrs), ("postgresCidrs", net.postgres_cidrs),
-                       ("s3Cidrs", net.s3_cidrs), ("redisCidrs", net.redis_cidrs)):
+    for key, cidrs in (
+        ("keycloakCidrs", net.keycloak_cidrs),
+        ("postgresCidrs", net.postgres_cidrs),
+        ("s3Cidrs", net.s3_cidrs),
+        ("redisCidrs", net.redis_cidrs),
+    ):
         for index, value in enumerate(cidrs):
             problem = limits.cidr(value)
             if problem:
@@ -249,43 +336,68 @@ def _resources(ctx: Context) -> Iterator[Problem]:
     for index, inst in enumerate(ctx.env.instances):
         res = inst.resources
         for resource, request, limit, parse in (
-                ("cpu", res.cpu_request, res.cpu_limit, limits.cpu_cores),
-                ("memory", res.memory_request, res.memory_limit, limits.memory_bytes)):
+            ("cpu", res.cpu_request, res.cpu_limit, limits.cpu_cores),
+            ("memory", res.memory_request, res.memory_limit, limits.memory_bytes),
+        ):
             wanted, allowed = parse(request), parse(limit)
             base = ("instances", index, "resources")
             if allowed is not None and allowed <= 0:
-                yield ctx.problem((*base, "limits", resource), "a limit of zero: the container could not run; "
-                                  "set a positive quantity", limit)
+                yield ctx.problem(
+                    (*base, "limits", resource),
+                    "a limit of zero: the container could not run; set a positive quantity",
+                    limit,
+                )
             elif wanted is not None and allowed is not None and wanted > allowed:
-                yield ctx.problem((*base, "requests", resource), f"the request exceeds the limit {limit!r}; the API "
-                                  "server refuses a request greater than its limit", request)
+                yield ctx.problem(
+                    (*base, "requests", resource),
+                    f"the request exceeds the limit {limit!r}; the API server refuses a request greater than its limit",
+                    request,
+                )
         tmp_bytes, memory_limit = limits.memory_bytes(inst.tmp.size_limit), limits.memory_bytes(res.memory_limit)
         if tmp_bytes is not None and tmp_bytes <= 0:
-            yield ctx.problem(("instances", index, "tmp", "sizeLimit"), "zero: MLflow could not spool a single "
-                              "artifact transfer", inst.tmp.size_limit)
-        elif inst.tmp.medium == "memory" and tmp_bytes is not None and memory_limit is not None \
-                and tmp_bytes >= memory_limit:
-            yield ctx.problem(("instances", index, "tmp", "sizeLimit"), "with medium memory /tmp is tmpfs counted "
-                              f"against the memory limit {res.memory_limit!r}: a full /tmp would get the server "
-                              "OOM-killed; lower it, raise resources.limits.memory or use medium disk",
-                              inst.tmp.size_limit)
+            yield ctx.problem(
+                ("instances", index, "tmp", "sizeLimit"),
+                "zero: MLflow could not spool a single artifact transfer",
+                inst.tmp.size_limit,
+            )
+        elif (
+            inst.tmp.medium == "memory"
+            and tmp_bytes is not None
+            and memory_limit is not None
+            and tmp_bytes >= memory_limit
+        ):
+            yield ctx.problem(
+                ("instances", index, "tmp", "sizeLimit"),
+                "with medium memory /tmp is tmpfs counted "
+                f"against the memory limit {res.memory_limit!r}: a full /tmp would get the server "
+                "OOM-killed; lower it, raise resources.limits.memory or use medium disk",
+                inst.tmp.size_limit,
+            )
 
 
 def _server_options(ctx: Context) -> Iterator[Problem]:
     for index, inst in enumerate(ctx.env.instances):
         for name, _ in inst.server.extra_env:
             if n.render_owns_env(name):
-                yield ctx.problem(("instances", index, "server", "extraEnv", name), "the render sets this variable "
-                                  "itself (from the config or a Secret): set the config key it comes from instead",
-                                  name)
+                yield ctx.problem(
+                    ("instances", index, "server", "extraEnv", name),
+                    "the render sets this variable "
+                    "itself (from the config or a Secret): set the config key it comes from instead",
+                    name,
+                )
         yield from _extra_parts(ctx, index, inst)
-        for where, pairs in ((("pods", "labels"), inst.pods.labels), (("server", "serviceLabels"),
-                                                                        inst.server.service_labels)):
+        for where, pairs in (
+            (("pods", "labels"), inst.pods.labels),
+            (("server", "serviceLabels"), inst.server.service_labels),
+        ):
             for key, _ in pairs:
                 if key.startswith("app.kubernetes.io/"):
-                    yield ctx.problem(("instances", index, *where, key), "app.kubernetes.io/* labels are the "
-                                      "render's (selectors, NetworkPolicies and the PodDisruptionBudget match them)",
-                                      key)
+                    yield ctx.problem(
+                        ("instances", index, *where, key),
+                        "app.kubernetes.io/* labels are the "
+                        "render's (selectors, NetworkPolicies and the PodDisruptionBudget match them)",
+                        key,
+                    )
 
 
 RENDERED_CONTAINERS = ("mlflow", "metrics", "wait-for-postgres")
@@ -302,25 +414,40 @@ def _extra_parts(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator
         for position, container in enumerate(containers):
             name = str(container["name"])
             if name in names:
-                yield ctx.problem((*base, key, position, "name"), "a container of the server pod already has this "
-                                  f"name (the render's: {', '.join(RENDERED_CONTAINERS)})", name)
+                yield ctx.problem(
+                    (*base, key, position, "name"),
+                    "a container of the server pod already has this "
+                    f"name (the render's: {', '.join(RENDERED_CONTAINERS)})",
+                    name,
+                )
             names.add(name)
     volumes: set[str] = set()
     for position, volume in enumerate(server.extra_volumes):
         name = str(volume["name"])
         if name in RENDERED_VOLUMES or name in volumes:
-            yield ctx.problem((*base, "extraVolumes", position, "name"), "a volume of the server pod already has "
-                              f"this name (the render's: {', '.join(RENDERED_VOLUMES)})", name)
+            yield ctx.problem(
+                (*base, "extraVolumes", position, "name"),
+                f"a volume of the server pod already has this name (the render's: {', '.join(RENDERED_VOLUMES)})",
+                name,
+            )
         volumes.add(name)
     mounts: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
-        (("extraVolumeMounts", position), mount) for position, mount in enumerate(server.extra_volume_mounts)]
+        (("extraVolumeMounts", position), mount) for position, mount in enumerate(server.extra_volume_mounts)
+    ]
     for key, containers in (("initContainers", server.init_containers), ("sidecars", server.sidecars)):
-        mounts += [((key, c, "volumeMounts", m), mount) for c, container in enumerate(containers)
-                   for m, mount in enumerate(container.get("volumeMounts") or [])]
+        mounts += [
+            ((key, c, "volumeMounts", m), mount)
+            for c, container in enumerate(containers)
+            for m, mount in enumerate(container.get("volumeMounts") or [])
+        ]
     for where, mount in mounts:
         if mount["name"] not in volumes:
-            yield ctx.problem((*base, *where, "name"), "no volume of this name in extraVolumes: the API server "
-                              "refuses a mount of a volume the pod does not have", mount["name"])
+            yield ctx.problem(
+                (*base, *where, "name"),
+                "no volume of this name in extraVolumes: the API server "
+                "refuses a mount of a volume the pod does not have",
+                mount["name"],
+            )
 
 
 def _gitops(ctx: Context) -> Iterator[Problem]:
@@ -354,12 +481,16 @@ def _durations(ctx: Context) -> Iterator[Problem]:
             yield ctx.problem(path, "must be longer than zero", value)
     if bad or not env.monitoring.enabled:
         return
-    interval, timeout = (limits.go_duration_ns(v) or 0
-                         for v in (env.monitoring.interval, env.monitoring.scrape_timeout))
+    interval, timeout = (
+        limits.go_duration_ns(v) or 0 for v in (env.monitoring.interval, env.monitoring.scrape_timeout)
+    )
     if timeout > interval:
-        yield ctx.problem(("monitoring", "scrapeTimeout"), f"longer than monitoring.interval "
-                          f"{env.monitoring.interval!r}: Prometheus refuses a scrape timeout above its interval",
-                          env.monitoring.scrape_timeout)
+        yield ctx.problem(
+            ("monitoring", "scrapeTimeout"),
+            f"longer than monitoring.interval "
+            f"{env.monitoring.interval!r}: Prometheus refuses a scrape timeout above its interval",
+            env.monitoring.scrape_timeout,
+        )
 
 
 DERIVED_FROM = {
@@ -399,13 +530,19 @@ def _derived_names(ctx: Context) -> Iterator[Problem]:
             value = _get(inst, path[2:])
             if obj.length > limit:
                 allowed = limit - (obj.length - len(value))
-                message = (f"too long: it makes the {obj.kind} name {obj.shown!r} of {obj.length} characters, and "
-                           f"{why}, of at most {limit}; use at most {allowed} characters")
+                message = (
+                    f"too long: it makes the {obj.kind} name {obj.shown!r} of {obj.length} characters, and "
+                    f"{why}, of at most {limit}; use at most {allowed} characters"
+                )
                 if path not in worst or allowed < worst[path][0]:
                     worst[path] = (allowed, message)
             else:
-                yield ctx.problem(path, f"it makes the {obj.kind} name {obj.shown!r}, which {problem} ({why})"
-                                  + (" (derived from the instance name)" if derived else ""), value)
+                yield ctx.problem(
+                    path,
+                    f"it makes the {obj.kind} name {obj.shown!r}, which {problem} ({why})"
+                    + (" (derived from the instance name)" if derived else ""),
+                    value,
+                )
         for path, (_, message) in sorted(worst.items(), key=lambda item: key_path(item[0])):
             yield ctx.problem(path, message, _get(inst, path[2:]))
         yield from _storage_names(ctx, index, inst)
@@ -414,24 +551,35 @@ def _derived_names(ctx: Context) -> Iterator[Problem]:
         problem = check(obj.name)
         if problem:
             allowed = limit - (len(obj.name) - len(env.name))
-            yield Problem(env.source, "", f"the environment name {env.name!r} makes the {obj.kind} name "
-                          f"{obj.name!r}, which {problem} ({why}); name the environment file with at most {allowed} "
-                          "characters")
+            yield Problem(
+                env.source,
+                "",
+                f"the environment name {env.name!r} makes the {obj.kind} name "
+                f"{obj.name!r}, which {problem} ({why}); name the environment file with at most {allowed} "
+                "characters",
+            )
             return
 
 
 def _storage_names(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator[Problem]:
     db = inst.database
-    for key, value, check in (("bucket", inst.bucket, limits.s3_bucket), ("database.role", db.role, limits.pg_role),
-                              ("database.name", db.name, limits.pg_database),
-                              ("database.authName", db.auth_name, limits.pg_database)):
+    for key, value, check in (
+        ("bucket", inst.bucket, limits.s3_bucket),
+        ("database.role", db.role, limits.pg_role),
+        ("database.name", db.name, limits.pg_database),
+        ("database.authName", db.auth_name, limits.pg_database),
+    ):
         problem = check(value)
         if problem is None:
             continue
         path, derived = _blame(ctx, index, key)
         hint = f" (derived from {key_path(path[2:])}; set instances[{index}].{key} to choose it)" if derived else ""
-        label = {"bucket": "bucket", "database.role": "PostgreSQL role", "database.name": "database",
-                 "database.authName": "auth database"}[key]
+        label = {
+            "bucket": "bucket",
+            "database.role": "PostgreSQL role",
+            "database.name": "database",
+            "database.authName": "auth database",
+        }[key]
         yield ctx.problem(path, f"the {label} name {value!r} {problem}{hint}", _get(inst, path[2:]))
 
 
@@ -452,8 +600,11 @@ def _collisions(ctx: Context) -> Iterator[Problem]:
             other = owner.setdefault(obj.identity, index)
             if other != index:
                 where = f"namespace {obj.namespace!r}" if obj.namespace else "the cluster"
-                yield ctx.problem(("instances", index, "name"),
-                                  f"its {obj.kind} {obj.shown!r} in {where} is also rendered by instances[{other}] "
-                                  f"({env.instances[other].name!r}): one would overwrite the other; rename one "
-                                  "instance", inst.name)
+                yield ctx.problem(
+                    ("instances", index, "name"),
+                    f"its {obj.kind} {obj.shown!r} in {where} is also rendered by instances[{other}] "
+                    f"({env.instances[other].name!r}): one would overwrite the other; rename one "
+                    "instance",
+                    inst.name,
+                )
                 break

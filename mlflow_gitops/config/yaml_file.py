@@ -39,7 +39,8 @@ class _UniqueKeyLoader(_Loader):  # type: ignore[misc, valid-type]
             if not isinstance(key, str):
                 shown = type(key).__name__ if isinstance(key, list | dict | set | tuple | bytes) else repr(key)
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a key must be a string, found {shown}", key_node.start_mark)
+                    None, None, f"a key must be a string, found {shown}", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
@@ -47,7 +48,8 @@ class _UniqueKeyLoader(_Loader):  # type: ignore[misc, valid-type]
         for key in mapping:  # keys brought in by a merge
             if not isinstance(key, str):
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a key must be a string, found {key!r}", node.start_mark)
+                    None, None, f"a key must be a string, found {key!r}", node.start_mark
+                )
         return mapping
 
 
@@ -65,8 +67,15 @@ def _check_shape(text: str, source: str) -> None:
             sizes.pop(event.anchor or "", None)  # an alias inside refers to this collection: recursive
             stack.append((event.anchor, 1))
             if len(stack) > MAX_DEPTH:
-                raise ConfigError([Problem(source, _where(event.start_mark),
-                                           f"nested more than {MAX_DEPTH} levels deep; an environment file needs 6")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            source,
+                            _where(event.start_mark),
+                            f"nested more than {MAX_DEPTH} levels deep; an environment file needs 6",
+                        )
+                    ]
+                )
             continue
         if isinstance(event, yaml.CollectionEndEvent):
             anchor, size = stack.pop()
@@ -74,9 +83,16 @@ def _check_shape(text: str, source: str) -> None:
             anchor, size = event.anchor, 1
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor not in sizes:
-                raise ConfigError([Problem(source, _where(event.start_mark),
-                                           f"alias *{event.anchor} refers to a value that holds it (a recursive "
-                                           "alias) or to no anchor")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            source,
+                            _where(event.start_mark),
+                            f"alias *{event.anchor} refers to a value that holds it (a recursive "
+                            "alias) or to no anchor",
+                        )
+                    ]
+                )
             anchor, size = None, sizes[event.anchor]
         else:
             continue
@@ -87,9 +103,16 @@ def _check_shape(text: str, source: str) -> None:
         else:
             total += size
         if total + sum(open_size for _, open_size in stack) > MAX_VALUES:
-            raise ConfigError([Problem(source, _where(event.start_mark),
-                                       f"expands to more than {MAX_VALUES} values (YAML aliases repeat what they "
-                                       "point at); an environment file needs a few thousand")])
+            raise ConfigError(
+                [
+                    Problem(
+                        source,
+                        _where(event.start_mark),
+                        f"expands to more than {MAX_VALUES} values (YAML aliases repeat what they "
+                        "point at); an environment file needs a few thousand",
+                    )
+                ]
+            )
 
 
 def _read_bytes(path: Path, source: str) -> bytes:
@@ -104,8 +127,16 @@ def _read_bytes(path: Path, source: str) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError([Problem(source, "", "not a regular file: an environment file must be a plain file")])
         if info.st_size > MAX_FILE_BYTES:
-            raise ConfigError([Problem(source, "", f"the file is {info.st_size} bytes; at most {MAX_FILE_BYTES} "
-                                       "are allowed (an environment file is a few KB)")])
+            raise ConfigError(
+                [
+                    Problem(
+                        source,
+                        "",
+                        f"the file is {info.st_size} bytes; at most {MAX_FILE_BYTES} "
+                        "are allowed (an environment file is a few KB)",
+                    )
+                ]
+            )
         chunks, size = [], 0
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
@@ -140,4 +171,3 @@ def read_yaml(path: Path, source: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError([Problem(source, "", "the file must hold a mapping of keys", type(doc).__name__)])
     return doc
-

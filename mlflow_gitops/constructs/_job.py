@@ -22,10 +22,20 @@ ENGINE_ANNOTATIONS = {
 }
 
 
-def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names, component: str,
-               script: str, scripts_checksum: str, variables: Sequence[pod.EnvVar],
-               init_containers: Sequence[pod.Container] = (), resources: pod.Resources = pod.JOB,
-               postgres: bool = False) -> str:
+def gitops_job(
+    scope: Construct,
+    id: str,
+    *,
+    env: EnvironmentSettings,
+    names: n.Names,
+    component: str,
+    script: str,
+    scripts_checksum: str,
+    variables: Sequence[pod.EnvVar],
+    init_containers: Sequence[pod.Container] = (),
+    resources: pod.Resources = pod.JOB,
+    postgres: bool = False,
+) -> str:
     """Render a Job named `<instance>-<component>-<hash of its spec>` that runs `script` once; return the name.
 
     It runs on the custom image with the `<instance>-bootstrap` ServiceAccount (no token) and the scripts
@@ -46,24 +56,34 @@ def gitops_job(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.
             "backoffLimit": BACKOFF_LIMIT,
             "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
             "template": {
-                "metadata": pod.template_metadata(labels, names.instance.pods,
-                                                  {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}),
+                "metadata": pod.template_metadata(
+                    labels, names.instance.pods, {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}
+                ),
                 "spec": pod.restricted_pod_spec(
-                    service_account=names.bootstrap_service_account, placement=names.instance.pods,
+                    service_account=names.bootstrap_service_account,
+                    placement=names.instance.pods,
                     restartPolicy="Never",
                     initContainers=list(init_containers) or None,
-                    containers=[pod.container(
-                        component,
-                        image=env.image.ref,
-                        pull_policy=env.image.pull_policy,
-                        res=resources,
-                        command=pod.script_command(script),
-                        env=[*variables, *pod.plain_env({"HOME": "/tmp", "MLFLOW_DISABLE_TELEMETRY": "true"})],
-                        volumeMounts=[pod.volume_mount("tmp", "/tmp"), pod.scripts_mount(),
-                                      *(pod.postgres_ca_mounts(env) if postgres else [])],
-                    )],
-                    volumes=[pod.empty_dir("tmp"), pod.scripts_volume(names.bootstrap_config_map),
-                             *(pod.postgres_ca_volumes(env) if postgres else [])],
+                    containers=[
+                        pod.container(
+                            component,
+                            image=env.image.ref,
+                            pull_policy=env.image.pull_policy,
+                            res=resources,
+                            command=pod.script_command(script),
+                            env=[*variables, *pod.plain_env({"HOME": "/tmp", "MLFLOW_DISABLE_TELEMETRY": "true"})],
+                            volumeMounts=[
+                                pod.volume_mount("tmp", "/tmp"),
+                                pod.scripts_mount(),
+                                *(pod.postgres_ca_mounts(env) if postgres else []),
+                            ],
+                        )
+                    ],
+                    volumes=[
+                        pod.empty_dir("tmp"),
+                        pod.scripts_volume(names.bootstrap_config_map),
+                        *(pod.postgres_ca_volumes(env) if postgres else []),
+                    ],
                 ),
             },
         },

@@ -21,11 +21,21 @@ METADATA = ("name", "namespace", "labels", "annotations", "finalizers")
 """The metadata fields a manifest may set (cdk8s.ApiObjectMetadata takes them under the same names)."""
 
 
-def metadata(name: str, namespace: str | None = None, labels: Mapping[str, str] | None = None,
-             annotations: Mapping[str, str] | None = None, finalizers: list[str] | None = None) -> dict[str, Any]:
+def metadata(
+    name: str,
+    namespace: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    finalizers: list[str] | None = None,
+) -> dict[str, Any]:
     """ObjectMeta of a manifest (None: absent)."""
-    return {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations,
-            "finalizers": finalizers}
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": labels,
+        "annotations": annotations,
+        "finalizers": finalizers,
+    }
 
 
 def canonical(value: Any) -> Any:
@@ -53,11 +63,18 @@ def api_object(scope: Construct, id: str, manifest: Manifest) -> cdk8s.ApiObject
     unknown = set(meta) - set(METADATA)
     if unknown:
         raise ValueError(f"{id}: metadata fields other than {', '.join(METADATA)}: {', '.join(sorted(unknown))}")
-    obj = cdk8s.ApiObject(scope, id, api_version=manifest["apiVersion"], kind=manifest["kind"],
-                          metadata=cdk8s.ApiObjectMetadata(**{key: value for key, value in meta.items()
-                                                              if value is not None}))
-    ops = [cdk8s.JsonPatch.add(f"/{key}", canonical(manifest[key]))
-           for key in sorted(manifest) if key not in HEAD and manifest[key] is not None]
+    obj = cdk8s.ApiObject(
+        scope,
+        id,
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        metadata=cdk8s.ApiObjectMetadata(**{key: value for key, value in meta.items() if value is not None}),
+    )
+    ops = [
+        cdk8s.JsonPatch.add(f"/{key}", canonical(manifest[key]))
+        for key in sorted(manifest)
+        if key not in HEAD and manifest[key] is not None
+    ]
     if ops:
         obj.add_json_patch(*ops)
     return obj

@@ -93,8 +93,15 @@ def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.
     """
     pg = env.postgres
     return [
-        *plain_env({"PGHOST": pg.host, "PGPORT": str(pg.port), "PGDATABASE": instance.database.name,
-                    "PGSSLMODE": pg.ssl_mode, **postgres_ca_env(names)}),
+        *plain_env(
+            {
+                "PGHOST": pg.host,
+                "PGPORT": str(pg.port),
+                "PGDATABASE": instance.database.name,
+                "PGSSLMODE": pg.ssl_mode,
+                **postgres_ca_env(names),
+            }
+        ),
         secret_env("PGUSER", names.db_secret, "username"),
         secret_env("PGPASSWORD", names.db_secret, "password"),
     ]
@@ -105,15 +112,25 @@ def extra_container(spec: Mapping[str, Any], pull_policy: str) -> Container:
     res = spec.get("resources") or {}
     requests, limits = res.get("requests") or {}, res.get("limits") or {}
     return container(
-        str(spec["name"]), image=str(spec["image"]), pull_policy=pull_policy,
-        res=Resources(cpu_request=requests.get("cpu", SMALL.cpu_request),
-                      memory_request=requests.get("memory", SMALL.memory_request),
-                      cpu_limit=limits.get("cpu", SMALL.cpu_limit),
-                      memory_limit=limits.get("memory", SMALL.memory_limit)),
-        command=spec.get("command"), args=spec.get("args"),
+        str(spec["name"]),
+        image=str(spec["image"]),
+        pull_policy=pull_policy,
+        res=Resources(
+            cpu_request=requests.get("cpu", SMALL.cpu_request),
+            memory_request=requests.get("memory", SMALL.memory_request),
+            cpu_limit=limits.get("cpu", SMALL.cpu_limit),
+            memory_limit=limits.get("memory", SMALL.memory_limit),
+        ),
+        command=spec.get("command"),
+        args=spec.get("args"),
         env=plain_env(dict(spec.get("env") or {})) or None,
-        ports=[container_port(p["name"], p["containerPort"]) if p.get("name") else
-               {"containerPort": p["containerPort"], "protocol": "TCP"} for p in spec.get("ports") or []] or None,
+        ports=[
+            container_port(p["name"], p["containerPort"])
+            if p.get("name")
+            else {"containerPort": p["containerPort"], "protocol": "TCP"}
+            for p in spec.get("ports") or []
+        ]
+        or None,
         volumeMounts=[dict(m) for m in spec.get("volumeMounts") or []] or None,
     )
 
@@ -132,8 +149,20 @@ def postgres_ca_env(names: n.Names) -> dict[str, str]:
 def postgres_ca_volumes(env: EnvironmentSettings) -> list[Volume]:
     """The CA Secret as a volume of a pod that connects to PostgreSQL (none without a CA)."""
     ca = env.postgres.ca
-    return [{"name": n.POSTGRES_CA_VOLUME, "secret": {"secretName": ca.secret_name, "defaultMode": 0o444,
-                                                       "items": [{"key": ca.key, "path": ca.key}]}}] if ca else []
+    return (
+        [
+            {
+                "name": n.POSTGRES_CA_VOLUME,
+                "secret": {
+                    "secretName": ca.secret_name,
+                    "defaultMode": 0o444,
+                    "items": [{"key": ca.key, "path": ca.key}],
+                },
+            }
+        ]
+        if ca
+        else []
+    )
 
 
 def postgres_ca_mounts(env: EnvironmentSettings) -> list[dict[str, Any]]:
@@ -193,8 +222,14 @@ def container(name: str, *, image: str, pull_policy: str, res: Resources, **fiel
     }
 
 
-def restricted_pod_spec(*, service_account: str, containers: Sequence[Container], volumes: Sequence[Volume],
-                        placement: PodSettings, **fields: Any) -> dict[str, Any]:
+def restricted_pod_spec(
+    *,
+    service_account: str,
+    containers: Sequence[Container],
+    volumes: Sequence[Volume],
+    placement: PodSettings,
+    **fields: Any,
+) -> dict[str, Any]:
     """A PodSpec with no service account token, no service links and the restricted pod security context,
     placed as the instance's `pods` say; `fields` are the other PodSpec fields, camelCase, None for absent."""
     return {
@@ -213,11 +248,14 @@ def restricted_pod_spec(*, service_account: str, containers: Sequence[Container]
     }
 
 
-def template_metadata(labels: Mapping[str, str], placement: PodSettings,
-                      annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+def template_metadata(
+    labels: Mapping[str, str], placement: PodSettings, annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """A pod template's metadata: the render's labels and annotations, plus the instance's extra ones."""
-    return {"labels": {**dict(placement.labels), **labels},
-            "annotations": {**dict(placement.annotations), **(annotations or {})} or None}
+    return {
+        "labels": {**dict(placement.labels), **labels},
+        "annotations": {**dict(placement.annotations), **(annotations or {})} or None,
+    }
 
 
 def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> Container:

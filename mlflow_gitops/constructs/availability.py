@@ -19,27 +19,47 @@ class Availability(Construct):
     def __init__(self, scope: Construct, id: str, *, instance: InstanceSettings, names: n.Names) -> None:
         super().__init__(scope, id)
         meta = metadata(names.server, names.namespace, names.labels("server"))
-        api_object(self, "disruption-budget", {
-            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
-            "spec": {
-                "maxUnavailable": 1,
-                # a pod that is running but not ready protects nothing: a drain may always evict it (policy/v1,
-                # GA in Kubernetes 1.31) instead of waiting for the budget to be healthy again
-                "unhealthyPodEvictionPolicy": "AlwaysAllow",
-                "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
+        api_object(
+            self,
+            "disruption-budget",
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta,
+                "spec": {
+                    "maxUnavailable": 1,
+                    # a pod that is running but not ready protects nothing: a drain may always evict it (policy/v1,
+                    # GA in Kubernetes 1.31) instead of waiting for the budget to be healthy again
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                    "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
+                },
             },
-        })
+        )
         scaling = instance.autoscaling
         if scaling.enabled:
-            api_object(self, "autoscaler", {
-                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta,
-                "spec": {
-                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.server},
-                    "minReplicas": scaling.min_replicas,
-                    "maxReplicas": scaling.max_replicas,
-                    "metrics": [{"type": "Resource", "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu_utilization},
-                    }}],
+            api_object(
+                self,
+                "autoscaler",
+                {
+                    "apiVersion": "autoscaling/v2",
+                    "kind": "HorizontalPodAutoscaler",
+                    "metadata": meta,
+                    "spec": {
+                        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.server},
+                        "minReplicas": scaling.min_replicas,
+                        "maxReplicas": scaling.max_replicas,
+                        "metrics": [
+                            {
+                                "type": "Resource",
+                                "resource": {
+                                    "name": "cpu",
+                                    "target": {
+                                        "type": "Utilization",
+                                        "averageUtilization": scaling.target_cpu_utilization,
+                                    },
+                                },
+                            }
+                        ],
+                    },
                 },
-            })
+            )

@@ -33,24 +33,44 @@ class Bootstrap(Construct):
     Their admin credentials come from Secrets the `Secrets` construct brings in (platform unit).
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
-                 names: n.Names) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
+    ) -> None:
         super().__init__(scope, id)
         role_job = env.postgres.role_management == "job"
-        scripts = (*MIGRATION_SCRIPTS, *(name for name, enabled in (
-            (POSTGRES_SETUP, role_job), (KEYCLOAK_SETUP, env.bootstrap.keycloak), (MINIO_SETUP, env.bootstrap.minio))
-            if enabled))
+        scripts = (
+            *MIGRATION_SCRIPTS,
+            *(
+                name
+                for name, enabled in (
+                    (POSTGRES_SETUP, role_job),
+                    (KEYCLOAK_SETUP, env.bootstrap.keycloak),
+                    (MINIO_SETUP, env.bootstrap.minio),
+                )
+                if enabled
+            ),
+        )
         labels = names.labels("bootstrap")
-        api_object(self, "service-account", {
-            "apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": metadata(names.bootstrap_service_account, names.namespace, labels),
-            "automountServiceAccountToken": False,
-        })
-        api_object(self, "scripts", {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": metadata(names.bootstrap_config_map, names.namespace, labels),
-            "data": script_sources(scripts),
-        })
+        api_object(
+            self,
+            "service-account",
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": metadata(names.bootstrap_service_account, names.namespace, labels),
+                "automountServiceAccountToken": False,
+            },
+        )
+        api_object(
+            self,
+            "scripts",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": metadata(names.bootstrap_config_map, names.namespace, labels),
+                "data": script_sources(scripts),
+            },
+        )
         Migration(self, "migration", env=env, instance=instance, names=names)
         if role_job:
             self._postgres(env, instance, names)
@@ -61,58 +81,97 @@ class Bootstrap(Construct):
 
     def _keycloak(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
         kc, oidc, admin = env.keycloak, instance.oidc, env.keycloak.admin
-        self._job(n.KEYCLOAK_SETUP, KEYCLOAK_SETUP, env, names, [
-            *pod.plain_env({
-                "KEYCLOAK_URL": kc.url,
-                "KEYCLOAK_REALM": kc.realm,
-                "KEYCLOAK_ADMIN_REALM": kc.admin_realm,
-                "KEYCLOAK_ADMIN_CLIENT_ID": kc.admin_client_id,
-                "MLFLOW_URL": names.public_url,
-                "OIDC_GROUPS": f"{oidc.admin_group},{oidc.user_group}",
-                "OIDC_PKCE": str(oidc.pkce).lower(),
-                "OIDC_CLIENT_ID": oidc.client_id,
-                "OIDC_GROUPS_CLAIM": oidc.groups_attribute,
-                "OIDC_CLIENT_NAME": f"MLflow ({instance.name})",
-            }),
-            pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
-            pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
-            pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
-        ])
+        self._job(
+            n.KEYCLOAK_SETUP,
+            KEYCLOAK_SETUP,
+            env,
+            names,
+            [
+                *pod.plain_env(
+                    {
+                        "KEYCLOAK_URL": kc.url,
+                        "KEYCLOAK_REALM": kc.realm,
+                        "KEYCLOAK_ADMIN_REALM": kc.admin_realm,
+                        "KEYCLOAK_ADMIN_CLIENT_ID": kc.admin_client_id,
+                        "MLFLOW_URL": names.public_url,
+                        "OIDC_GROUPS": f"{oidc.admin_group},{oidc.user_group}",
+                        "OIDC_PKCE": str(oidc.pkce).lower(),
+                        "OIDC_CLIENT_ID": oidc.client_id,
+                        "OIDC_GROUPS_CLAIM": oidc.groups_attribute,
+                        "OIDC_CLIENT_NAME": f"MLflow ({instance.name})",
+                    }
+                ),
+                pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
+                pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
+                pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
+            ],
+        )
 
     def _postgres(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
         pg, admin = env.postgres, env.postgres.admin
-        self._job(n.POSTGRES_SETUP, POSTGRES_SETUP, env, names, [
-            *pod.plain_env({"PGHOST": pg.host, "PGPORT": str(pg.port), "PGSSLMODE": pg.ssl_mode,
-                            **pod.postgres_ca_env(names), "ROLE": instance.database.role}),
-            pod.secret_env("ADMIN_USER", admin.secret_name, admin.user_key),
-            pod.secret_env("ADMIN_PASSWORD", admin.secret_name, admin.password_key),
-            pod.secret_env("ROLE_PASSWORD", names.db_secret, "password"),
-        ])
+        self._job(
+            n.POSTGRES_SETUP,
+            POSTGRES_SETUP,
+            env,
+            names,
+            [
+                *pod.plain_env(
+                    {
+                        "PGHOST": pg.host,
+                        "PGPORT": str(pg.port),
+                        "PGSSLMODE": pg.ssl_mode,
+                        **pod.postgres_ca_env(names),
+                        "ROLE": instance.database.role,
+                    }
+                ),
+                pod.secret_env("ADMIN_USER", admin.secret_name, admin.user_key),
+                pod.secret_env("ADMIN_PASSWORD", admin.secret_name, admin.password_key),
+                pod.secret_env("ROLE_PASSWORD", names.db_secret, "password"),
+            ],
+        )
 
     def _minio(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
         admin = env.s3.admin
-        self._job(n.MINIO_SETUP, MINIO_SETUP, env, names, [
-            *pod.plain_env({
-                "MINIO_URL": env.s3.endpoint,
-                "MINIO_VERIFY_TLS": str(not env.s3.ignore_tls).lower(),
-                "BUCKET": instance.bucket,
-                "BUCKET_VERSIONING": str(env.bootstrap.bucket_versioning).lower(),
-                "POLICY_NAME": names.bucket_policy,
-                **({"MINIO_REGION": env.s3.region} if env.s3.region else {}),
-                # MinIO cannot tell whether a user's secret is Vault's: a rotation sets it again
-                **({"MLFLOW_ROTATE_SECRET": "true"} if env.vault.rotation else {}),
-            }),
-            pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
-            pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),
-            pod.secret_env("MLFLOW_ACCESS_KEY", names.s3_secret, "AWS_ACCESS_KEY_ID"),
-            pod.secret_env("MLFLOW_SECRET_KEY", names.s3_secret, "AWS_SECRET_ACCESS_KEY"),
-        ])
+        self._job(
+            n.MINIO_SETUP,
+            MINIO_SETUP,
+            env,
+            names,
+            [
+                *pod.plain_env(
+                    {
+                        "MINIO_URL": env.s3.endpoint,
+                        "MINIO_VERIFY_TLS": str(not env.s3.ignore_tls).lower(),
+                        "BUCKET": instance.bucket,
+                        "BUCKET_VERSIONING": str(env.bootstrap.bucket_versioning).lower(),
+                        "POLICY_NAME": names.bucket_policy,
+                        **({"MINIO_REGION": env.s3.region} if env.s3.region else {}),
+                        # MinIO cannot tell whether a user's secret is Vault's: a rotation sets it again
+                        **({"MLFLOW_ROTATE_SECRET": "true"} if env.vault.rotation else {}),
+                    }
+                ),
+                pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
+                pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),
+                pod.secret_env("MLFLOW_ACCESS_KEY", names.s3_secret, "AWS_ACCESS_KEY_ID"),
+                pod.secret_env("MLFLOW_SECRET_KEY", names.s3_secret, "AWS_SECRET_ACCESS_KEY"),
+            ],
+        )
 
-    def _job(self, component: str, script: str, env: EnvironmentSettings, names: n.Names,
-             variables: list[pod.EnvVar]) -> None:
+    def _job(
+        self, component: str, script: str, env: EnvironmentSettings, names: n.Names, variables: list[pod.EnvVar]
+    ) -> None:
         """A setup Job; `vault.rotation` in its environment, so a new generation runs it again."""
         rotation = env.vault.rotation
         variables = [*variables, *pod.plain_env({"SECRET_ROTATION": rotation} if rotation else {})]
-        gitops_job(self, component, env=env, names=names, component=component, script=script,
-                   scripts_checksum=pod.content_hash(script_source(script)), variables=variables,
-                   resources=SETUP_RESOURCES, postgres=component == n.POSTGRES_SETUP)
+        gitops_job(
+            self,
+            component,
+            env=env,
+            names=names,
+            component=component,
+            script=script,
+            scripts_checksum=pod.content_hash(script_source(script)),
+            variables=variables,
+            resources=SETUP_RESOURCES,
+            postgres=component == n.POSTGRES_SETUP,
+        )

@@ -22,36 +22,47 @@ class Database(Construct):
     objects) never drops its data unless the config asked for `delete` beforehand.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
-                 names: n.Names) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
+    ) -> None:
         super().__init__(scope, id)
         cluster, db = {"name": env.postgres.cluster}, instance.database
         labels = names.labels("database")
         if env.postgres.role_management == "DatabaseRole":
-            api_object(self, "role", {
-                "apiVersion": API_VERSION, "kind": "DatabaseRole",
-                "metadata": metadata(names.role_object, names.postgres_namespace, labels),
-                "spec": {
-                    "cluster": cluster,
-                    "name": db.role,
-                    "login": True,
-                    "passwordSecret": {"name": names.role_password_secret},
-                    "ensure": "present",
-                    "databaseRoleReclaimPolicy": instance.reclaim_policy,
+            api_object(
+                self,
+                "role",
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "DatabaseRole",
+                    "metadata": metadata(names.role_object, names.postgres_namespace, labels),
+                    "spec": {
+                        "cluster": cluster,
+                        "name": db.role,
+                        "login": True,
+                        "passwordSecret": {"name": names.role_password_secret},
+                        "ensure": "present",
+                        "databaseRoleReclaimPolicy": instance.reclaim_policy,
+                    },
                 },
-            })
+            )
         for construct_id, object_name, database in (
             ("tracking", names.database_object, db.name),
             ("auth", names.auth_database_object, db.auth_name),
         ):
-            api_object(self, construct_id, {
-                "apiVersion": API_VERSION, "kind": "Database",
-                "metadata": metadata(object_name, names.postgres_namespace, labels),
-                "spec": {
-                    "cluster": cluster,
-                    "name": database,
-                    "owner": db.role,
-                    "ensure": "present",
-                    "databaseReclaimPolicy": instance.reclaim_policy,
+            api_object(
+                self,
+                construct_id,
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "Database",
+                    "metadata": metadata(object_name, names.postgres_namespace, labels),
+                    "spec": {
+                        "cluster": cluster,
+                        "name": database,
+                        "owner": db.role,
+                        "ensure": "present",
+                        "databaseReclaimPolicy": instance.reclaim_policy,
+                    },
                 },
-            })
+            )

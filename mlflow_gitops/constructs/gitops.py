@@ -44,20 +44,25 @@ class FluxSync(Construct):
         previous: str | None = None
         for unit in UNITS:
             name = n.engine_object_name(env, unit)
-            api_object(self, unit, {
-                "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-                "metadata": metadata(name, gitops.namespace, LABELS),
-                "spec": {
-                    "interval": gitops.interval,
-                    "path": f"./{unit_path(env, unit)}",
-                    "prune": True,
-                    "wait": True,
-                    "timeout": gitops.timeout,
-                    "retryInterval": "1m",
-                    "sourceRef": {"kind": "GitRepository", "name": _flux_source(env)},
-                    "dependsOn": [{"name": previous}] if previous else None,
+            api_object(
+                self,
+                unit,
+                {
+                    "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                    "kind": "Kustomization",
+                    "metadata": metadata(name, gitops.namespace, LABELS),
+                    "spec": {
+                        "interval": gitops.interval,
+                        "path": f"./{unit_path(env, unit)}",
+                        "prune": True,
+                        "wait": True,
+                        "timeout": gitops.timeout,
+                        "retryInterval": "1m",
+                        "sourceRef": {"kind": "GitRepository", "name": _flux_source(env)},
+                        "dependsOn": [{"name": previous}] if previous else None,
+                    },
                 },
-            })
+            )
             previous = name
 
 
@@ -73,28 +78,38 @@ class FluxEntry(Construct):
         super().__init__(scope, id)
         gitops = env.gitops
         if gitops.repository_url:
-            api_object(self, "source", {
-                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-                "metadata": metadata(n.flux_source_name(env), gitops.namespace, LABELS),
-                "spec": {
-                    "url": gitops.repository_url,
-                    "interval": gitops.interval,
-                    "ref": {"branch": gitops.branch},
-                    "secretRef": {"name": gitops.secret_name} if gitops.secret_name else None,
+            api_object(
+                self,
+                "source",
+                {
+                    "apiVersion": "source.toolkit.fluxcd.io/v1",
+                    "kind": "GitRepository",
+                    "metadata": metadata(n.flux_source_name(env), gitops.namespace, LABELS),
+                    "spec": {
+                        "url": gitops.repository_url,
+                        "interval": gitops.interval,
+                        "ref": {"branch": gitops.branch},
+                        "secretRef": {"name": gitops.secret_name} if gitops.secret_name else None,
+                    },
                 },
-            })
-        api_object(self, "entry", {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": metadata(n.flux_entry_name(env), gitops.namespace, LABELS),
-            "spec": {
-                "interval": gitops.interval,
-                "path": f"./{environment_path(env)}/flux",
-                "prune": True,
-                "timeout": gitops.timeout,
-                "retryInterval": "1m",
-                "sourceRef": {"kind": "GitRepository", "name": _flux_source(env)},
+            )
+        api_object(
+            self,
+            "entry",
+            {
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                "kind": "Kustomization",
+                "metadata": metadata(n.flux_entry_name(env), gitops.namespace, LABELS),
+                "spec": {
+                    "interval": gitops.interval,
+                    "path": f"./{environment_path(env)}/flux",
+                    "prune": True,
+                    "timeout": gitops.timeout,
+                    "retryInterval": "1m",
+                    "sourceRef": {"kind": "GitRepository", "name": _flux_source(env)},
+                },
             },
-        })
+        )
 
 
 ARGOCD_SYNC_WAVE = "argocd.argoproj.io/sync-wave"
@@ -115,22 +130,31 @@ class ArgoCdSync(Construct):
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings) -> None:
         super().__init__(scope, id)
         gitops = env.gitops
-        api_object(self, "application", {
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": metadata(n.argocd_application_name(env), gitops.namespace, LABELS,
-                                 finalizers=[ARGOCD_FINALIZER]),
-            "spec": {
-                "project": n.argocd_project(env),
-                "source": {"repoURL": gitops.repository_url or "", "targetRevision": gitops.branch,
-                           "path": environment_path(env)},
-                "destination": {"server": gitops.argocd_destination},
-                "syncPolicy": {
-                    "automated": {"prune": True, "selfHeal": True},
-                    "syncOptions": ["PruneLast=true"],
-                    "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
+        api_object(
+            self,
+            "application",
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                "metadata": metadata(
+                    n.argocd_application_name(env), gitops.namespace, LABELS, finalizers=[ARGOCD_FINALIZER]
+                ),
+                "spec": {
+                    "project": n.argocd_project(env),
+                    "source": {
+                        "repoURL": gitops.repository_url or "",
+                        "targetRevision": gitops.branch,
+                        "path": environment_path(env),
+                    },
+                    "destination": {"server": gitops.argocd_destination},
+                    "syncPolicy": {
+                        "automated": {"prune": True, "selfHeal": True},
+                        "syncOptions": ["PruneLast=true"],
+                        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
+                    },
                 },
             },
-        })
+        )
 
 
 ARGOCD_PROJECT_WAVE = "-1"
@@ -146,22 +170,32 @@ class ArgoCdProject(Construct):
     `targets` are the (group, kind, namespace) of every object of the units; namespace "" for cluster-scoped.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings,
-                 targets: tuple[tuple[str, str, str], ...]) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env: EnvironmentSettings, targets: tuple[tuple[str, str, str], ...]
+    ) -> None:
         super().__init__(scope, id)
         gitops = env.gitops
         namespaces = sorted({ns for _, _, ns in targets if ns})
         cluster_kinds = sorted({(group, kind) for group, kind, ns in targets if not ns})
         namespaced_kinds = sorted({(group, kind) for group, kind, ns in targets if ns})
-        api_object(self, "project", {
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
-            "metadata": metadata(n.argocd_project_name(env), gitops.namespace, LABELS,
-                                 annotations={ARGOCD_SYNC_WAVE: ARGOCD_PROJECT_WAVE}),
-            "spec": {
-                "description": f"mlflow-gitops environment {env.name}: only what its render holds",
-                "sourceRepos": [gitops.repository_url or ""],
-                "destinations": [{"server": gitops.argocd_destination, "namespace": ns} for ns in namespaces],
-                "clusterResourceWhitelist": [{"group": group, "kind": kind} for group, kind in cluster_kinds],
-                "namespaceResourceWhitelist": [{"group": group, "kind": kind} for group, kind in namespaced_kinds],
+        api_object(
+            self,
+            "project",
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "AppProject",
+                "metadata": metadata(
+                    n.argocd_project_name(env),
+                    gitops.namespace,
+                    LABELS,
+                    annotations={ARGOCD_SYNC_WAVE: ARGOCD_PROJECT_WAVE},
+                ),
+                "spec": {
+                    "description": f"mlflow-gitops environment {env.name}: only what its render holds",
+                    "sourceRepos": [gitops.repository_url or ""],
+                    "destinations": [{"server": gitops.argocd_destination, "namespace": ns} for ns in namespaces],
+                    "clusterResourceWhitelist": [{"group": group, "kind": kind} for group, kind in cluster_kinds],
+                    "namespaceResourceWhitelist": [{"group": group, "kind": kind} for group, kind in namespaced_kinds],
+                },
             },
-        })
+        )

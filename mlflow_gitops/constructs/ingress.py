@@ -21,41 +21,70 @@ class Ingress(Construct):
     (HSTS, nosniff, frame options SAMEORIGIN, referrer policy).
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
-                 names: n.Names) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
+    ) -> None:
         super().__init__(scope, id)
         labels = names.labels("ingress")
 
         def middleware(id: str, name: str, headers: dict[str, Any]) -> None:
-            api_object(self, id, {"apiVersion": API_VERSION, "kind": "Middleware",
-                                  "metadata": metadata(name, names.namespace, labels), "spec": {"headers": headers}})
+            api_object(
+                self,
+                id,
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "Middleware",
+                    "metadata": metadata(name, names.namespace, labels),
+                    "spec": {"headers": headers},
+                },
+            )
 
-        middleware("forwarded-headers", names.forwarded_headers_middleware, {"customRequestHeaders": {
-            "X-Forwarded-Proto": "https",
-            "X-Forwarded-Host": instance.host,
-            "X-Forwarded-Port": "443",
-        }})
-        middleware("security-headers", names.security_headers_middleware, {
-            "stsSeconds": HSTS_SECONDS,
-            "stsIncludeSubdomains": True,
-            "forceSTSHeader": True,
-            "contentTypeNosniff": True,
-            "customFrameOptionsValue": "SAMEORIGIN",
-            "referrerPolicy": "strict-origin-when-cross-origin",
-        })
-        api_object(self, "route", {
-            "apiVersion": API_VERSION, "kind": "IngressRoute",
-            "metadata": metadata(names.server, names.namespace, labels,
-                                 dict(instance.server.ingress_annotations) or None),
-            "spec": {
-                "entryPoints": [env.ingress.entry_point],
-                "routes": [{
-                    "kind": "Rule",
-                    "match": f"Host(`{instance.host}`)",
-                    "middlewares": [{"name": name} for name in (
-                        names.forwarded_headers_middleware, names.security_headers_middleware)],
-                    "services": [{"name": names.server, "port": n.HTTP_PORT_NAME}],
-                }],
-                "tls": {"secretName": names.tls_secret, "certResolver": env.ingress.tls_cert_resolver},
+        middleware(
+            "forwarded-headers",
+            names.forwarded_headers_middleware,
+            {
+                "customRequestHeaders": {
+                    "X-Forwarded-Proto": "https",
+                    "X-Forwarded-Host": instance.host,
+                    "X-Forwarded-Port": "443",
+                }
             },
-        })
+        )
+        middleware(
+            "security-headers",
+            names.security_headers_middleware,
+            {
+                "stsSeconds": HSTS_SECONDS,
+                "stsIncludeSubdomains": True,
+                "forceSTSHeader": True,
+                "contentTypeNosniff": True,
+                "customFrameOptionsValue": "SAMEORIGIN",
+                "referrerPolicy": "strict-origin-when-cross-origin",
+            },
+        )
+        api_object(
+            self,
+            "route",
+            {
+                "apiVersion": API_VERSION,
+                "kind": "IngressRoute",
+                "metadata": metadata(
+                    names.server, names.namespace, labels, dict(instance.server.ingress_annotations) or None
+                ),
+                "spec": {
+                    "entryPoints": [env.ingress.entry_point],
+                    "routes": [
+                        {
+                            "kind": "Rule",
+                            "match": f"Host(`{instance.host}`)",
+                            "middlewares": [
+                                {"name": name}
+                                for name in (names.forwarded_headers_middleware, names.security_headers_middleware)
+                            ],
+                            "services": [{"name": names.server, "port": n.HTTP_PORT_NAME}],
+                        }
+                    ],
+                    "tls": {"secretName": names.tls_secret, "certResolver": env.ingress.tls_cert_resolver},
+                },
+            },
+        )

@@ -19,13 +19,22 @@ class Migration(Construct):
     plugin's auth database to the current schema (`migrate_db.py`). See `gitops_job` for its naming.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
-                 names: n.Names) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
+    ) -> None:
         super().__init__(scope, id)
         self.job_name = gitops_job(
-            self, "job", env=env, names=names, component=n.MIGRATION, script=MIGRATE_DB,
+            self,
+            "job",
+            env=env,
+            names=names,
+            component=n.MIGRATION,
+            script=MIGRATE_DB,
             scripts_checksum=pod.content_hash(script_sources(SCRIPTS)),
-            init_containers=[pod.wait_for_postgres(env, instance, names)], postgres=True,
-            variables=[*pod.postgres_env(env, instance, names),
-                       pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI")],
+            init_containers=[pod.wait_for_postgres(env, instance, names)],
+            postgres=True,
+            variables=[
+                *pod.postgres_env(env, instance, names),
+                pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI"),
+            ],
         )

@@ -21,13 +21,27 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
         super().__init__(scope, id)
         mon = env.monitoring
-        api_object(self, "service-monitor", {
-            "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
-            "metadata": metadata(names.server, names.namespace, {**names.labels("monitoring"), "release": mon.release}),
-            "spec": {
-                "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
-                "namespaceSelector": {"matchNames": [names.namespace]},
-                "endpoints": [{"port": n.METRICS_PORT_NAME, "path": n.METRICS_PATH, "interval": mon.interval,
-                               "scrapeTimeout": mon.scrape_timeout, "scheme": "http"}],
+        api_object(
+            self,
+            "service-monitor",
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "ServiceMonitor",
+                "metadata": metadata(
+                    names.server, names.namespace, {**names.labels("monitoring"), "release": mon.release}
+                ),
+                "spec": {
+                    "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
+                    "namespaceSelector": {"matchNames": [names.namespace]},
+                    "endpoints": [
+                        {
+                            "port": n.METRICS_PORT_NAME,
+                            "path": n.METRICS_PATH,
+                            "interval": mon.interval,
+                            "scrapeTimeout": mon.scrape_timeout,
+                            "scheme": "http",
+                        }
+                    ],
+                },
             },
-        })
+        )

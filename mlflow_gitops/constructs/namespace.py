@@ -21,5 +21,8 @@ class Namespace(Construct):
         labels = {**n.POD_SECURITY_LABELS, "app.kubernetes.io/managed-by": n.MANAGED_BY}
         if env.monitoring.enabled:
             labels[n.MONITORING_NAMESPACE_LABEL] = "true"
-        api_object(self, "namespace", {"apiVersion": "v1", "kind": "Namespace",
-                                       "metadata": metadata(names.namespace, labels=labels)})
+        api_object(
+            self,
+            "namespace",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(names.namespace, labels=labels)},
+        )

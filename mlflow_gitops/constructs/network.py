@@ -23,8 +23,10 @@ Rule = dict[str, Any]
 
 
 def _namespace(name: str, pods: dict[str, str] | None = None) -> Peer:
-    return {"namespaceSelector": pod.match_labels({"kubernetes.io/metadata.name": name}),
-            "podSelector": pod.match_labels(pods) if pods else None}
+    return {
+        "namespaceSelector": pod.match_labels({"kubernetes.io/metadata.name": name}),
+        "podSelector": pod.match_labels(pods) if pods else None,
+    }
 
 
 def _pods(labels: dict[str, str]) -> Peer:
@@ -72,18 +74,24 @@ class Network(Construct):
     in `network.*Cidrs` (default anywhere) on the URL's port only.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
-                 names: n.Names) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
+    ) -> None:
         super().__init__(scope, id)
         self._names, self._env = names, env
         net, pg = env.network, env.postgres
-        dns = {"to": [_namespace(net.dns_namespace, {"k8s-app": "kube-dns"})],
-               "ports": [*_ports([53], "UDP"), *_ports([53], "TCP")]}
-        postgres = _rules(([_namespace(pg.namespace, {"cnpg.io/cluster": pg.cluster})], [pg.port]),
-                          (_cidrs(net.postgres_cidrs), [pg.port]))
+        dns = {
+            "to": [_namespace(net.dns_namespace, {"k8s-app": "kube-dns"})],
+            "ports": [*_ports([53], "UDP"), *_ports([53], "TCP")],
+        }
+        postgres = _rules(
+            ([_namespace(pg.namespace, {"cnpg.io/cluster": pg.cluster})], [pg.port]),
+            (_cidrs(net.postgres_cidrs), [pg.port]),
+        )
         s3 = self._endpoint(env.s3.endpoint, net.s3_cidrs, net.minio_ports)
-        keycloak = self._endpoint(env.keycloak.url, net.keycloak_cidrs, net.keycloak_ports,
-                                  namespace=net.keycloak_namespace)
+        keycloak = self._endpoint(
+            env.keycloak.url, net.keycloak_cidrs, net.keycloak_ports, namespace=net.keycloak_namespace
+        )
 
         self._policy("default-deny", None, ingress=[], egress=[])
         server_egress = [dns, *postgres, *s3, *keycloak]
@@ -91,10 +99,12 @@ class Network(Construct):
         if instance.sessions.store == "redis":
             server_egress += self._redis(redis.deploy, redis.host, redis.port)
             if redis.deploy:
-                self._policy("redis", "redis", egress=[],
-                             ingress=[_ingress([_pods(self._component("server"))], [redis.port])])
-        server_ingress = [_ingress([self._ingress_controller, *(_namespace(ns) for ns in net.allow_from)],
-                                   [n.HTTP_PORT])]
+                self._policy(
+                    "redis", "redis", egress=[], ingress=[_ingress([_pods(self._component("server"))], [redis.port])]
+                )
+        server_ingress = [
+            _ingress([self._ingress_controller, *(_namespace(ns) for ns in net.allow_from)], [n.HTTP_PORT])
+        ]
         if env.monitoring.enabled:
             server_ingress.append(_ingress([_namespace(env.monitoring.prometheus_namespace)], [n.METRICS_PORT]))
         self._policy("server", "server", ingress=server_ingress, egress=server_egress)
@@ -111,8 +121,9 @@ class Network(Construct):
         net = self._env.network
         return _namespace(net.ingress_namespace, dict(net.ingress_pods))
 
-    def _endpoint(self, url: str, cidrs: Sequence[str], pod_ports: Sequence[int], namespace: str | None = None
-                  ) -> list[Rule]:
+    def _endpoint(
+        self, url: str, cidrs: Sequence[str], pod_ports: Sequence[int], namespace: str | None = None
+    ) -> list[Rule]:
         """Egress to the service at url: a cluster Service by its namespace on its pods' ports; a public name
         through the cluster's own ingress (where it may resolve) and by address on the URL's port."""
         service = cluster_service(url_host(url))
@@ -133,18 +144,24 @@ class Network(Construct):
     def _component(self, component: str) -> dict[str, str]:
         return {**self._names.selector_labels, "app.kubernetes.io/component": component}
 
-    def _policy(self, name: str, component: str | None, *, egress: list[Rule], ingress: list[Rule] | None = None
-                ) -> None:
+    def _policy(
+        self, name: str, component: str | None, *, egress: list[Rule], ingress: list[Rule] | None = None
+    ) -> None:
         """A policy for the pods of `component` (None: every pod); rules not given stay denied."""
         types = ["Egress"] if ingress is None else ["Ingress", "Egress"]
         names = self._names
-        api_object(self, name, {
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": metadata(f"{names.base}-{name}", names.namespace, names.labels("network")),
-            "spec": {
-                "podSelector": pod.match_labels(self._component(component) if component else {}),
-                "policyTypes": types,
-                "ingress": ingress or None,
-                "egress": egress or None,
+        api_object(
+            self,
+            name,
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": metadata(f"{names.base}-{name}", names.namespace, names.labels("network")),
+                "spec": {
+                    "podSelector": pod.match_labels(self._component(component) if component else {}),
+                    "policyTypes": types,
+                    "ingress": ingress or None,
+                    "egress": egress or None,
+                },
             },
-        })
+        )

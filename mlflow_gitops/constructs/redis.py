@@ -24,33 +24,72 @@ class Redis(Construct):
         labels = names.labels("redis")
         selector = names.component_selector("redis")
         meta = metadata(names.redis, names.namespace, labels)
-        api_object(self, "service-account", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
-                                             "automountServiceAccountToken": False})
-        api_object(self, "service", {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
-            "type": "ClusterIP", "selector": selector, "ports": [pod.service_port("redis", redis.port)],
-        }})
+        api_object(
+            self,
+            "service-account",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        )
+        api_object(
+            self,
+            "service",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": selector,
+                    "ports": [pod.service_port("redis", redis.port)],
+                },
+            },
+        )
         probe = pod.tcp_probe("redis", periodSeconds=10, failureThreshold=3)
         rolled = {**meta, "annotations": pod.RELOADER if names.env.vault.reload_pods else None}
-        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": rolled, "spec": {
-            "replicas": 1,
-            "selector": pod.match_labels(selector),
-            "strategy": {"type": "Recreate"},
-            "template": {"metadata": pod.template_metadata(labels, instance.pods), "spec": pod.restricted_pod_spec(
-                service_account=names.redis, placement=instance.pods,
-                containers=[pod.container(
-                    "redis",
-                    image=redis.image,
-                    pull_policy="IfNotPresent",
-                    res=RESOURCES,
-                    command=["redis-server"],
-                    args=["--port", str(redis.port), "--requirepass", "$(REDIS_PASSWORD)", "--save", "",
-                          "--appendonly", "no", "--dir", "/data"],
-                    env=[pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD")],
-                    ports=[pod.container_port("redis", redis.port)],
-                    readinessProbe=probe,
-                    livenessProbe=probe,
-                    volumeMounts=[pod.volume_mount("data", "/data")],
-                )],
-                volumes=[pod.empty_dir("data", "128Mi")],
-            )},
-        }})
+        api_object(
+            self,
+            "deployment",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": rolled,
+                "spec": {
+                    "replicas": 1,
+                    "selector": pod.match_labels(selector),
+                    "strategy": {"type": "Recreate"},
+                    "template": {
+                        "metadata": pod.template_metadata(labels, instance.pods),
+                        "spec": pod.restricted_pod_spec(
+                            service_account=names.redis,
+                            placement=instance.pods,
+                            containers=[
+                                pod.container(
+                                    "redis",
+                                    image=redis.image,
+                                    pull_policy="IfNotPresent",
+                                    res=RESOURCES,
+                                    command=["redis-server"],
+                                    args=[
+                                        "--port",
+                                        str(redis.port),
+                                        "--requirepass",
+                                        "$(REDIS_PASSWORD)",
+                                        "--save",
+                                        "",
+                                        "--appendonly",
+                                        "no",
+                                        "--dir",
+                                        "/data",
+                                    ],
+                                    env=[pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD")],
+                                    ports=[pod.container_port("redis", redis.port)],
+                                    readinessProbe=probe,
+                                    livenessProbe=probe,
+                                    volumeMounts=[pod.volume_mount("data", "/data")],
+                                )
+                            ],
+                            volumes=[pod.empty_dir("data", "128Mi")],
+                        ),
+                    },
+                },
+            },
+        )

@@ -36,43 +36,84 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
     role_object = names.env.postgres.role_management == "DatabaseRole"
     return (
         SecretSpec(names.db_secret, names.namespace, password, template=login),
-        *([SecretSpec(names.role_password_secret, names.postgres_namespace, password,
-                      secret_type="kubernetes.io/basic-auth", labels={"cnpg.io/reload": "true"}, template=login)]
-          if role_object else []),
-        SecretSpec(names.s3_secret, names.namespace, (
-            ("AWS_ACCESS_KEY_ID", s3, "accesskey"),
-            ("AWS_SECRET_ACCESS_KEY", s3, "secretkey"),
-        )),
-        SecretSpec(names.oidc_secret, names.namespace, (
-            ("client_secret", oidc, "client_secret"),
-            *password,
-        ), template={
-            "OIDC_CLIENT_SECRET": "{{ .client_secret }}",
-            "OIDC_USERS_DB_URI": names.auth_db_uri_template,
-        }),
-        SecretSpec(names.session_secret, names.namespace, (
-            ("SECRET_KEY", session, "secret_key"),
-            ("MLFLOW_FLASK_SERVER_SECRET_KEY", session, "flask_secret_key"),
-        )),
-        *([SecretSpec(names.redis_secret, names.namespace, (("REDIS_PASSWORD", names.vault("redis"), "password"),))]
-          if names.instance.sessions.store == "redis" else []),
+        *(
+            [
+                SecretSpec(
+                    names.role_password_secret,
+                    names.postgres_namespace,
+                    password,
+                    secret_type="kubernetes.io/basic-auth",
+                    labels={"cnpg.io/reload": "true"},
+                    template=login,
+                )
+            ]
+            if role_object
+            else []
+        ),
+        SecretSpec(
+            names.s3_secret,
+            names.namespace,
+            (
+                ("AWS_ACCESS_KEY_ID", s3, "accesskey"),
+                ("AWS_SECRET_ACCESS_KEY", s3, "secretkey"),
+            ),
+        ),
+        SecretSpec(
+            names.oidc_secret,
+            names.namespace,
+            (
+                ("client_secret", oidc, "client_secret"),
+                *password,
+            ),
+            template={
+                "OIDC_CLIENT_SECRET": "{{ .client_secret }}",
+                "OIDC_USERS_DB_URI": names.auth_db_uri_template,
+            },
+        ),
+        SecretSpec(
+            names.session_secret,
+            names.namespace,
+            (
+                ("SECRET_KEY", session, "secret_key"),
+                ("MLFLOW_FLASK_SERVER_SECRET_KEY", session, "flask_secret_key"),
+            ),
+        ),
+        *(
+            [SecretSpec(names.redis_secret, names.namespace, (("REDIS_PASSWORD", names.vault("redis"), "password"),))]
+            if names.instance.sessions.store == "redis"
+            else []
+        ),
     )
 
 
 def admin_secret_specs(env: EnvironmentSettings, names: n.Names) -> tuple[SecretSpec, ...]:
     """Admin credentials of the enabled bootstrap Jobs, copied from Vault (properties username, password)
     into the instance namespace, unless config names an existing Secret (`vaultPath: null`)."""
-    admins = ((env.bootstrap.keycloak, env.keycloak.admin), (env.bootstrap.minio, env.s3.admin),
-              (env.postgres.role_management == "job", env.postgres.admin))
+    admins = (
+        (env.bootstrap.keycloak, env.keycloak.admin),
+        (env.bootstrap.minio, env.s3.admin),
+        (env.postgres.role_management == "job", env.postgres.admin),
+    )
     ca = env.postgres.ca
-    return (*(
-        SecretSpec(admin.secret_name, names.namespace, (
-            (admin.user_key, admin.vault_path, "username"),
-            (admin.password_key, admin.vault_path, "password"),
-        ))
-        for enabled, admin in admins if enabled and admin.vault_path
-    ), *([SecretSpec(ca.secret_name, names.namespace, ((ca.key, ca.vault_path, "ca.crt"),))]
-         if ca and ca.vault_path else []))
+    return (
+        *(
+            SecretSpec(
+                admin.secret_name,
+                names.namespace,
+                (
+                    (admin.user_key, admin.vault_path, "username"),
+                    (admin.password_key, admin.vault_path, "password"),
+                ),
+            )
+            for enabled, admin in admins
+            if enabled and admin.vault_path
+        ),
+        *(
+            [SecretSpec(ca.secret_name, names.namespace, ((ca.key, ca.vault_path, "ca.crt"),))]
+            if ca and ca.vault_path
+            else []
+        ),
+    )
 
 
 class Secrets(Construct):
@@ -89,8 +130,9 @@ class Secrets(Construct):
             external_secret(self, f"{spec.namespace}-{spec.name}", env=env, names=names, spec=spec)
 
 
-def external_secret(scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names,
-                    spec: SecretSpec) -> cdk8s.ApiObject:
+def external_secret(
+    scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names, spec: SecretSpec
+) -> cdk8s.ApiObject:
     """An ExternalSecret that makes the Secret `spec` describes, from the configured Vault store."""
     template = None
     if spec.template or spec.secret_type or spec.labels:
@@ -101,13 +143,20 @@ def external_secret(scope: Construct, id: str, *, env: EnvironmentSettings, name
             "metadata": {"labels": spec.labels or None},  # rendered as {} without labels
             "data": spec.template or None,
         }
-    return api_object(scope, id, {
-        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-        "metadata": metadata(spec.name, spec.namespace, names.labels("secrets")),
-        "spec": {
-            "refreshInterval": env.vault.refresh_interval,
-            "secretStoreRef": {"name": env.vault.store, "kind": env.vault.store_kind},
-            "target": {"name": spec.name, "creationPolicy": "Owner", "template": template},
-            "data": [{"secretKey": key, "remoteRef": {"key": path, "property": prop}} for key, path, prop in spec.data],
+    return api_object(
+        scope,
+        id,
+        {
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ExternalSecret",
+            "metadata": metadata(spec.name, spec.namespace, names.labels("secrets")),
+            "spec": {
+                "refreshInterval": env.vault.refresh_interval,
+                "secretStoreRef": {"name": env.vault.store, "kind": env.vault.store_kind},
+                "target": {"name": spec.name, "creationPolicy": "Owner", "template": template},
+                "data": [
+                    {"secretKey": key, "remoteRef": {"key": path, "property": prop}} for key, path, prop in spec.data
+                ],
+            },
         },
-    })
+    )

@@ -56,8 +56,12 @@ def session_env(instance: InstanceSettings, names: n.Names) -> dict[str, str]:
     if instance.sessions.store == "filesystem":
         return {"SESSION_TYPE": "cachelib", "SESSION_CACHE_DIR": n.SESSION_DIR, **pod_local_cache}
     redis = instance.sessions.redis
-    shared_cache = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": names.redis_host,
-                    "CACHE_REDIS_PORT": str(redis.port), "CACHE_REDIS_DB": str(redis.db + 1)}
+    shared_cache = {
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_HOST": names.redis_host,
+        "CACHE_REDIS_PORT": str(redis.port),
+        "CACHE_REDIS_DB": str(redis.db + 1),
+    }
     return {
         "SESSION_TYPE": "redis",
         "REDIS_HOST": names.redis_host,
@@ -92,8 +96,9 @@ class Server(Construct):
     read-only with emptyDirs for every writable path, and serve multiprocess metrics from a sidecar.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings,
-                 names: n.Names) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
+    ) -> None:
         super().__init__(scope, id)
         labels = names.labels("server")
         meta = metadata(names.server, names.namespace, labels)
@@ -101,51 +106,99 @@ class Server(Construct):
         scripts = script_sources(SERVER_SCRIPTS)
         selector = names.component_selector("server")
 
-        api_object(self, "service-account", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
-                                             "automountServiceAccountToken": False})
-        api_object(self, "env", {"apiVersion": "v1", "kind": "ConfigMap", "data": env_data,
-                                 "metadata": metadata(names.env_config_map, names.namespace, labels)})
-        api_object(self, "scripts", {"apiVersion": "v1", "kind": "ConfigMap", "data": scripts,
-                                     "metadata": metadata(names.scripts_config_map, names.namespace, labels)})
-        annotated = {**meta, "labels": {**dict(instance.server.service_labels), **labels},
-                     "annotations": dict(instance.server.service_annotations) or None}
-        api_object(self, "service", {"apiVersion": "v1", "kind": "Service", "metadata": annotated, "spec": {
-            "type": "ClusterIP",
-            "selector": selector,
-            "ports": [pod.service_port(n.HTTP_PORT_NAME, n.HTTP_PORT),
-                      pod.service_port(n.METRICS_PORT_NAME, n.METRICS_PORT)],
-        }})
+        api_object(
+            self,
+            "service-account",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        )
+        api_object(
+            self,
+            "env",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "data": env_data,
+                "metadata": metadata(names.env_config_map, names.namespace, labels),
+            },
+        )
+        api_object(
+            self,
+            "scripts",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "data": scripts,
+                "metadata": metadata(names.scripts_config_map, names.namespace, labels),
+            },
+        )
+        annotated = {
+            **meta,
+            "labels": {**dict(instance.server.service_labels), **labels},
+            "annotations": dict(instance.server.service_annotations) or None,
+        }
+        api_object(
+            self,
+            "service",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": annotated,
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": selector,
+                    "ports": [
+                        pod.service_port(n.HTTP_PORT_NAME, n.HTTP_PORT),
+                        pod.service_port(n.METRICS_PORT_NAME, n.METRICS_PORT),
+                    ],
+                },
+            },
+        )
 
         image, pull = env.image.ref, env.image.pull_policy
         checksum = pod.content_hash({"env": env_data, "scripts": scripts})
         rolled = {**meta, "annotations": pod.RELOADER if env.vault.reload_pods else None}
-        api_object(self, "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": rolled, "spec": {
-            # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
-            "replicas": None if instance.autoscaling.enabled else instance.replicas,
-            "revisionHistoryLimit": 5,
-            "selector": pod.match_labels(selector),
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
-            "template": {
-                "metadata": pod.template_metadata(labels, instance.pods, {CHECKSUM_ANNOTATION: checksum}),
-                "spec": pod.restricted_pod_spec(
-                    service_account=names.server, placement=instance.pods,
-                    topologySpreadConstraints=_spread(selector) if _several(instance) else None,
-                    initContainers=[pod.wait_for_postgres(env, instance, names),
-                                    *(pod.extra_container(c, pull) for c in instance.server.init_containers)],
-                    containers=[self._server(env, instance, names), self._metrics(image, pull),
-                                *(pod.extra_container(c, pull) for c in instance.server.sidecars)],
-                    volumes=[
-                        pod.empty_dir("tmp", instance.tmp.size_limit, instance.tmp.medium == "memory"),
-                        pod.empty_dir("session"),
-                        pod.empty_dir("cache"),
-                        pod.empty_dir("prometheus", "64Mi"),
-                        pod.scripts_volume(names.scripts_config_map),
-                        *pod.postgres_ca_volumes(env),
-                        *(pod.extra_volume(v) for v in instance.server.extra_volumes),
-                    ],
-                ),
+        api_object(
+            self,
+            "deployment",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": rolled,
+                "spec": {
+                    # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
+                    "replicas": None if instance.autoscaling.enabled else instance.replicas,
+                    "revisionHistoryLimit": 5,
+                    "selector": pod.match_labels(selector),
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
+                    "template": {
+                        "metadata": pod.template_metadata(labels, instance.pods, {CHECKSUM_ANNOTATION: checksum}),
+                        "spec": pod.restricted_pod_spec(
+                            service_account=names.server,
+                            placement=instance.pods,
+                            topologySpreadConstraints=_spread(selector) if _several(instance) else None,
+                            initContainers=[
+                                pod.wait_for_postgres(env, instance, names),
+                                *(pod.extra_container(c, pull) for c in instance.server.init_containers),
+                            ],
+                            containers=[
+                                self._server(env, instance, names),
+                                self._metrics(image, pull),
+                                *(pod.extra_container(c, pull) for c in instance.server.sidecars),
+                            ],
+                            volumes=[
+                                pod.empty_dir("tmp", instance.tmp.size_limit, instance.tmp.medium == "memory"),
+                                pod.empty_dir("session"),
+                                pod.empty_dir("cache"),
+                                pod.empty_dir("prometheus", "64Mi"),
+                                pod.scripts_volume(names.scripts_config_map),
+                                *pod.postgres_ca_volumes(env),
+                                *(pod.extra_volume(v) for v in instance.server.extra_volumes),
+                            ],
+                        ),
+                    },
+                },
             },
-        }})
+        )
 
     @staticmethod
     def _server(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> pod.Container:
@@ -160,9 +213,13 @@ class Server(Construct):
             command=["mlflow"],
             args=server_args(instance, names),
             ports=[pod.container_port(n.HTTP_PORT_NAME, n.HTTP_PORT)],
-            envFrom=[pod.config_map_env(names.env_config_map),
-                     *({"configMapRef" if kind == "configMap" else "secretRef": {"name": name}}
-                       for kind, name in instance.server.extra_env_from)],
+            envFrom=[
+                pod.config_map_env(names.env_config_map),
+                *(
+                    {"configMapRef" if kind == "configMap" else "secretRef": {"name": name}}
+                    for kind, name in instance.server.extra_env_from
+                ),
+            ],
             env=[
                 *pod.postgres_env(env, instance, names),
                 pod.secret_env("AWS_ACCESS_KEY_ID", names.s3_secret, "AWS_ACCESS_KEY_ID"),
@@ -170,11 +227,17 @@ class Server(Construct):
                 pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
                 pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI"),
                 pod.secret_env("SECRET_KEY", names.session_secret, "SECRET_KEY"),
-                pod.secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY", names.session_secret,
-                               "MLFLOW_FLASK_SERVER_SECRET_KEY"),
-                *([pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD"),
-                   pod.secret_env("CACHE_REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD")]
-                  if instance.sessions.store == "redis" else []),
+                pod.secret_env(
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY", names.session_secret, "MLFLOW_FLASK_SERVER_SECRET_KEY"
+                ),
+                *(
+                    [
+                        pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD"),
+                        pod.secret_env("CACHE_REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD"),
+                    ]
+                    if instance.sessions.store == "redis"
+                    else []
+                ),
             ],
             volumeMounts=[
                 pod.volume_mount("tmp", "/tmp"),
@@ -212,7 +275,11 @@ def _several(instance: InstanceSettings) -> bool:
 def _spread(selector: dict[str, str]) -> list[dict[str, Any]]:
     """Spread replicas across nodes (and zones where the nodes have zone labels) without blocking scheduling."""
     return [
-        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": pod.match_labels(selector)}
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": pod.match_labels(selector),
+        }
         for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
     ]

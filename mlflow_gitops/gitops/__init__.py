@@ -27,34 +27,60 @@ from mlflow_gitops.text import redact
 __all__ = ["GIT_OPTIONS", "GitError", "is_git_repository", "join", "normalize_subdir", "redact", "run_git"]
 
 GIT_OPTIONS: tuple[str, ...] = (
-    "-c", "core.autocrlf=false",
-    "-c", "core.safecrlf=false",
-    "-c", "core.eol=lf",
-    "-c", "core.quotepath=false",
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "core.fsmonitor=false",
-    "-c", "core.pager=cat",
-    "-c", "core.sparseCheckout=false",
-    "-c", "color.ui=false",
-    "-c", "commit.gpgSign=false",
-    "-c", "tag.gpgSign=false",
-    "-c", "gc.auto=0",
-    "-c", "maintenance.auto=false",
-    "-c", "fetch.recurseSubmodules=false",
-    "-c", "submodule.recurse=false",
-    "-c", "push.recurseSubmodules=no",
-    "-c", "init.defaultBranch=main",
-    "-c", "advice.detachedHead=false",
-    "-c", "i18n.commitEncoding=utf-8",
-    "-c", "credential.interactive=false",
+    "-c",
+    "core.autocrlf=false",
+    "-c",
+    "core.safecrlf=false",
+    "-c",
+    "core.eol=lf",
+    "-c",
+    "core.quotepath=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.pager=cat",
+    "-c",
+    "core.sparseCheckout=false",
+    "-c",
+    "color.ui=false",
+    "-c",
+    "commit.gpgSign=false",
+    "-c",
+    "tag.gpgSign=false",
+    "-c",
+    "gc.auto=0",
+    "-c",
+    "maintenance.auto=false",
+    "-c",
+    "fetch.recurseSubmodules=false",
+    "-c",
+    "submodule.recurse=false",
+    "-c",
+    "push.recurseSubmodules=no",
+    "-c",
+    "init.defaultBranch=main",
+    "-c",
+    "advice.detachedHead=false",
+    "-c",
+    "i18n.commitEncoding=utf-8",
+    "-c",
+    "credential.interactive=false",
 )
 """Settings that pin git's behaviour whatever the user's global or system config says. Credential helpers
 and proxy settings are left alone on purpose: pushing to a real remote needs them."""
 
 # Variables that would point git at another repository, index or object store than the one we name.
 _GIT_LOCATION_VARIABLES = (
-    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_NAMESPACE", "GIT_COMMON_DIR", "GIT_PREFIX",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
 )
 
 
@@ -64,26 +90,41 @@ class GitError(Exception):
 
 def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARIABLES}
-    env.update({
-        "GIT_TERMINAL_PROMPT": "0",
-        "GCM_INTERACTIVE": "never",
-        "GIT_LITERAL_PATHSPECS": "1",
-        "GIT_OPTIONAL_LOCKS": "0",
-        "LC_ALL": "C",
-    })
+    env.update(
+        {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GCM_INTERACTIVE": "never",
+            "GIT_LITERAL_PATHSPECS": "1",
+            "GIT_OPTIONAL_LOCKS": "0",
+            "LC_ALL": "C",
+        }
+    )
     env.update(extra or {})
     return env
 
 
-def run_git(args: Sequence[str], cwd: Path | None = None, *, input: str | bytes | None = None,
-            env: Mapping[str, str] | None = None, check: bool = True, text: bool = True,
-            timeout: float = 600) -> subprocess.CompletedProcess:
+def run_git(
+    args: Sequence[str],
+    cwd: Path | None = None,
+    *,
+    input: str | bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    text: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
     """Run `git <GIT_OPTIONS> <args>`; raise GitError (with git's stderr) on failure when `check`."""
     command = ["git", *GIT_OPTIONS, *args]
     try:
         done = subprocess.run(
-            command, cwd=cwd, input=input, env=git_environment(env), capture_output=True, text=text,
-            stdin=None if input is not None else subprocess.DEVNULL, timeout=timeout,
+            command,
+            cwd=cwd,
+            input=input,
+            env=git_environment(env),
+            capture_output=True,
+            text=text,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            timeout=timeout,
         )
     except FileNotFoundError as exc:
         raise GitError("git is not installed (or not on PATH)") from exc

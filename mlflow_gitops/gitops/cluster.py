@@ -46,8 +46,13 @@ class Kubectl:
         binary = os.environ.get("KUBECTL") or shutil.which("kubectl")
         if not binary:
             raise ClusterError("kubectl is needed for --against-cluster and was not found on PATH (or $KUBECTL)")
-        command = [binary, "--kubeconfig", str(self.kubeconfig), *(["--context", self.context] if self.context
-                                                                    else []), *args]
+        command = [
+            binary,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            *(["--context", self.context] if self.context else []),
+            *args,
+        ]
         try:
             return subprocess.run(command, input=input, capture_output=True, text=True, timeout=300)
         except subprocess.TimeoutExpired as exc:
@@ -103,23 +108,36 @@ def _planned(kubectl: Kubectl, doc: dict[str, Any], namespaces: set[str]) -> dic
     namespace = doc["metadata"].get("namespace")
     if namespace and namespace in namespaces:
         return doc  # its namespace is created by this render: a dry run cannot place it
-    done = kubectl.run("apply", "--server-side", "--dry-run=server", f"--field-manager={FIELD_MANAGER}",
-                       "--force-conflicts", "-o", "json", "-f", "-", input=json.dumps(doc))
+    done = kubectl.run(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        f"--field-manager={FIELD_MANAGER}",
+        "--force-conflicts",
+        "-o",
+        "json",
+        "-f",
+        "-",
+        input=json.dumps(doc),
+    )
     if done.returncode == 0:
         return json.loads(done.stdout)
     if _missing_namespace(done.stderr):
         return doc
     api, kind, ns, name = _key(doc)
-    raise ClusterError(f"the cluster refuses {kind} {ns + '/' if ns else ''}{name} ({api}): "
-                       f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no reason given'}")
+    raise ClusterError(
+        f"the cluster refuses {kind} {ns + '/' if ns else ''}{name} ({api}): "
+        f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no reason given'}"
+    )
 
 
 def _live(kubectl: Kubectl, doc: Mapping[str, Any]) -> dict[str, Any] | None:
     api, kind, namespace, name = _key(doc)
     group = api.rsplit("/", 1)[0] if "/" in api else ""
     resource = f"{kind}.{api.rsplit('/', 1)[1]}.{group}" if group else kind
-    done = kubectl.run("get", resource, name, *(["-n", namespace] if namespace else []), "-o", "json",
-                       "--ignore-not-found")
+    done = kubectl.run(
+        "get", resource, name, *(["-n", namespace] if namespace else []), "-o", "json", "--ignore-not-found"
+    )
     if done.returncode != 0:
         raise ClusterError(f"cannot read {kind} {name}: {done.stderr.strip()}")
     return json.loads(done.stdout) if done.stdout.strip() else None
@@ -138,13 +156,23 @@ def _engine_objects(kubectl: Kubectl, environments: Sequence[str], units: Sequen
     return found
 
 
-KINDS = {"namespaces", "networkpolicies", "serviceaccounts", "configmaps", "services", "jobs.batch",
-         "deployments.apps", "poddisruptionbudgets.policy", "horizontalpodautoscalers.autoscaling"}
+KINDS = {
+    "namespaces",
+    "networkpolicies",
+    "serviceaccounts",
+    "configmaps",
+    "services",
+    "jobs.batch",
+    "deployments.apps",
+    "poddisruptionbudgets.policy",
+    "horizontalpodautoscalers.autoscaling",
+}
 """Core kinds the render makes, looked up for objects an engine would prune (custom kinds may be absent)."""
 
 
-def cluster_sides(files: Mapping[str, str], kubectl: Kubectl, environments: Sequence[str],
-                  units: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+def cluster_sides(
+    files: Mapping[str, str], kubectl: Kubectl, environments: Sequence[str], units: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str]]:
     """(what the cluster holds, what it would hold) as file maps comparable with `diff.compare`."""
     rendered = _rendered(files)
     created_namespaces = {name for (_, kind, _, name) in rendered if kind == "Namespace"}
@@ -163,9 +191,17 @@ def cluster_sides(files: Mapping[str, str], kubectl: Kubectl, environments: Sequ
     for doc in _engine_objects(kubectl, environments, units):
         key = _key(doc)
         if not any(k[1:] == key[1:] for k in rendered):
-            env = next((e for e in environments if any(
-                (doc["metadata"].get("labels") or {}).get(label, "").startswith(f"mlflow-{e}-")
-                for label in ENGINE_LABELS)), environments[0])
+            env = next(
+                (
+                    e
+                    for e in environments
+                    if any(
+                        (doc["metadata"].get("labels") or {}).get(label, "").startswith(f"mlflow-{e}-")
+                        for label in ENGINE_LABELS
+                    )
+                ),
+                environments[0],
+            )
             path = f"{env}/cluster/{key[2] or 'cluster'}_{key[1].lower()}_{key[3]}.yaml"
             old[path] = canonical(_clean(doc))
     return old, new
@@ -174,11 +210,11 @@ def cluster_sides(files: Mapping[str, str], kubectl: Kubectl, environments: Sequ
 # What turns a kind off (or where it comes from), for the message when a cluster does not serve it.
 KIND_SOURCES = {
     "ServiceMonitor": "the Prometheus Operator's CRDs, or leave monitoring.coreos.com/v1 out of cluster.apiVersions "
-                      "(or set monitoring.enabled: false)",
+    "(or set monitoring.enabled: false)",
     "ExternalSecret": "External Secrets Operator's CRDs",
     "Database": "CloudNativePG's CRDs",
     "DatabaseRole": "CloudNativePG 1.30's CRDs, or leave postgresql.cnpg.io/v1/DatabaseRole out of "
-                    "cluster.apiVersions (or set postgres.roleManagement: job)",
+    "cluster.apiVersions (or set postgres.roleManagement: job)",
     "IngressRoute": "Traefik's CRDs",
     "Middleware": "Traefik's CRDs",
     "Kustomization": "Flux's kustomize-controller CRDs",
@@ -213,6 +249,8 @@ def unserved_kinds(files: Mapping[str, str], kubectl: Kubectl) -> list[str]:
         if kinds is None or kind not in kinds:
             files_ = sorted(set(paths))
             shown = ", ".join(files_[:3]) + (f" and {len(files_) - 3} more" if len(files_) > 3 else "")
-            problems.append(f"the cluster does not serve {kind} ({api}), rendered in {shown}: install "
-                            f"{KIND_SOURCES.get(kind, 'the API that serves it')}")
+            problems.append(
+                f"the cluster does not serve {kind} ({api}), rendered in {shown}: install "
+                f"{KIND_SOURCES.get(kind, 'the API that serves it')}"
+            )
     return problems

@@ -34,16 +34,22 @@ def _bucket(doc: Any) -> str | None:
 def removal_warning(kind: str, group: str, name: str, doc: Any) -> str | None:
     """What removing this object does to data, or None."""
     if kind == "Namespace" and group == "":
-        return (f"Kubernetes deletes namespace {name} with everything in it, also what the render never held "
-                "(Secrets, volumes' claims, pods)")
+        return (
+            f"Kubernetes deletes namespace {name} with everything in it, also what the render never held "
+            "(Secrets, volumes' claims, pods)"
+        )
     if kind == "Database" and group == CNPG:
         database = _get(doc, "spec", "name") or name
         cluster = _get(doc, "spec", "cluster", "name") or "?"
         if _get(doc, "spec", "databaseReclaimPolicy") == "delete":
-            return (f"CloudNativePG DROPS database {database} in cluster {cluster} (databaseReclaimPolicy: "
-                    "delete): its data is lost")
-        return (f"database {database} stays in cluster {cluster} (databaseReclaimPolicy: retain), unused: drop it "
-                "by hand once it is no longer needed")
+            return (
+                f"CloudNativePG DROPS database {database} in cluster {cluster} (databaseReclaimPolicy: "
+                "delete): its data is lost"
+            )
+        return (
+            f"database {database} stays in cluster {cluster} (databaseReclaimPolicy: retain), unused: drop it "
+            "by hand once it is no longer needed"
+        )
     if kind == "Cluster" and group == CNPG:
         return f"CloudNativePG deletes PostgreSQL cluster {name} and its instances' volumes"
     if kind == "PersistentVolumeClaim" and group == "":
@@ -52,6 +58,8 @@ def removal_warning(kind: str, group: str, name: str, doc: Any) -> str | None:
         bucket = _bucket(doc)
         if bucket:
             instance = _get(doc, "metadata", "labels", INSTANCE_LABEL) or name
-            return (f"instance {instance} no longer sets up bucket {bucket}: the bucket and its artifacts stay in "
-                    "object storage (nothing here deletes them), served by no MLflow server")
+            return (
+                f"instance {instance} no longer sets up bucket {bucket}: the bucket and its artifacts stay in "
+                "object storage (nothing here deletes them), served by no MLflow server"
+            )
     return None

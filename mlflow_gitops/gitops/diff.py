@@ -159,8 +159,10 @@ def _parse(files: Mapping[str, str], environments: set[str], label: str) -> _Sid
             if oid is None:
                 rest.append(canonical(masked))
             elif oid in side.objects:
-                side.warnings.append(f"{label}: {oid.label(with_env=True)} is in {side.objects[oid].path} and "
-                                     f"{path}; the second is ignored")
+                side.warnings.append(
+                    f"{label}: {oid.label(with_env=True)} is in {side.objects[oid].path} and "
+                    f"{path}; the second is ignored"
+                )
             else:
                 line = None
                 if len(chunks) == len(docs) and chunks[index][1] == dump(doc):
@@ -310,16 +312,19 @@ class DiffResult:
     def masked_note(self) -> str:
         if not (self.masked_old or self.masked_new):
             return ""
-        return (f"secret-looking values masked as {MASK}: {self.masked_old} in the repository, "
-                f"{self.masked_new} in the render")
+        return (
+            f"secret-looking values masked as {MASK}: {self.masked_old} in the repository, "
+            f"{self.masked_new} in the render"
+        )
 
 
 _HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 NORMALIZED = "(normalized: the file lays this object out otherwise; line numbers count from the object)"
 
 
-def _unified(old: str, new: str, old_label: str, new_label: str, old_line: int | None = 0,
-             new_line: int | None = 0) -> str:
+def _unified(
+    old: str, new: str, old_label: str, new_label: str, old_line: int | None = 0, new_line: int | None = 0
+) -> str:
     """A unified diff whose hunks carry the line numbers of the files: `old_line`/`new_line` lines precede
     the text in its file (None: the file lays the object out otherwise, so the side's label says so)."""
     if old_line is None:
@@ -335,8 +340,9 @@ def _unified(old: str, new: str, old_label: str, new_label: str, old_line: int |
         return f"@@ -{a}{m[2] or ''} +{b}{m[4] or ''} @@"
 
     out = []
-    for line in difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), old_label,
-                                     new_label, n=3):
+    for line in difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), old_label, new_label, n=3
+    ):
         if line.startswith("@@"):
             line = _HUNK.sub(shifted, line, count=1)
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
@@ -349,6 +355,7 @@ _HASHED = re.compile(r"^(?P<stem>.+)-[0-9a-f]{6,16}$")
 def _renames(added: Sequence[ObjectId], removed: Sequence[ObjectId]) -> list[tuple[ObjectId, ObjectId]]:
     """(removed, added) pairs of one kind and namespace whose names differ only in a trailing content hash
     (`mlflow-db-migration-8bb2c71c7a`), when exactly one of each shares the stem."""
+
     def stems(ids: Sequence[ObjectId]) -> dict[tuple[str, str, str, str, str], list[ObjectId]]:
         found: dict[tuple[str, str, str, str, str], list[ObjectId]] = {}
         for oid in ids:
@@ -358,12 +365,21 @@ def _renames(added: Sequence[ObjectId], removed: Sequence[ObjectId]) -> list[tup
         return found
 
     old, new = stems(removed), stems(added)
-    return [(old[key][0], new[key][0]) for key in sorted(old.keys() & new.keys())
-            if len(old[key]) == 1 and len(new[key]) == 1]
+    return [
+        (old[key][0], new[key][0])
+        for key in sorted(old.keys() & new.keys())
+        if len(old[key]) == 1 and len(new[key]) == 1
+    ]
 
 
-def compare(old: Mapping[str, str], new: Mapping[str, str], environments: Sequence[str] | None = None, *,
-            roots: Mapping[str, str] | None = None, source: str = "") -> DiffResult:
+def compare(
+    old: Mapping[str, str],
+    new: Mapping[str, str],
+    environments: Sequence[str] | None = None,
+    *,
+    roots: Mapping[str, str] | None = None,
+    source: str = "",
+) -> DiffResult:
     """Compare two file maps (`<env>/<relative path>` -> text) for the given environments.
 
     `environments` defaults to the top folders of `new`; folders of other environments are ignored on both
@@ -424,9 +440,26 @@ def compare(old: Mapping[str, str], new: Mapping[str, str], environments: Sequen
             files.append(FileChange(path, "changed", diff))
         elif before.raw[path] != after.raw[path] and path not in touched:
             files.append(FileChange(path, "formatting"))
-    return DiffResult(envs, tuple(changes), tuple(files), roots, source, before.masked, after.masked,
-                      tuple(before.warnings + after.warnings))
+    return DiffResult(
+        envs,
+        tuple(changes),
+        tuple(files),
+        roots,
+        source,
+        before.masked,
+        after.masked,
+        tuple(before.warnings + after.warnings),
+    )
 
 
-__all__ = ["STATUSES", "YAML_SUFFIXES", "DiffResult", "FileChange", "ObjectChange", "ObjectId", "canonical",
-           "compare", "object_id"]
+__all__ = [
+    "STATUSES",
+    "YAML_SUFFIXES",
+    "DiffResult",
+    "FileChange",
+    "ObjectChange",
+    "ObjectId",
+    "canonical",
+    "compare",
+    "object_id",
+]

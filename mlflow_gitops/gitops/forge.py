@@ -134,7 +134,7 @@ class Forge:
         """
         text = f"{marker}\n{body}"
         if len(text) > BODY_LIMIT:
-            text = text[:BODY_LIMIT - 100] + "\n\n_(cut: a comment is limited to 65,536 characters)_\n"
+            text = text[: BODY_LIMIT - 100] + "\n\n_(cut: a comment is limited to 65,536 characters)_\n"
         existing = self._find_comment(number, marker)
         if existing is not None:
             ident = int(existing["id"])
@@ -168,10 +168,16 @@ class Forge:
     def _send(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> tuple[Any, Message]:
         """The JSON answer (None when empty) and the answer's headers; ForgeError when refused or unreachable."""
         data = None if payload is None else json.dumps(payload).encode("utf-8")
-        request = urllib.request.Request(f"{self.api_url}{path}", data=data, method=method, headers={
-            **self.headers(), "User-Agent": USER_AGENT,
-            **({"Content-Type": "application/json; charset=utf-8"} if data is not None else {}),
-        })
+        request = urllib.request.Request(
+            f"{self.api_url}{path}",
+            data=data,
+            method=method,
+            headers={
+                **self.headers(),
+                "User-Agent": USER_AGENT,
+                **({"Content-Type": "application/json; charset=utf-8"} if data is not None else {}),
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw, headers = response.read(), response.headers
@@ -197,8 +203,10 @@ class Forge:
         details = []
         for error in payload.get("errors", []) or [] if isinstance(payload, dict) else []:
             if isinstance(error, dict):
-                details.append(error.get("message") or " ".join(
-                    str(error[k]) for k in ("resource", "field", "code") if error.get(k)))
+                details.append(
+                    error.get("message")
+                    or " ".join(str(error[k]) for k in ("resource", "field", "code") if error.get(k))
+                )
             else:
                 details.append(str(error))
         said = "; ".join(x for x in [message, *details] if x) or exc.reason
@@ -218,14 +226,18 @@ class GitHub(Forge):
         `repo_url` the repository is GITHUB_REPOSITORY (the config repository, in GitHub Actions)."""
         token = environ.get("GITHUB_TOKEN", "").strip()
         if not token:
-            raise ForgeError(f"{option} needs a GitHub token in the environment variable GITHUB_TOKEN "
-                             "(scopes: contents and pull requests, write)", 2)
+            raise ForgeError(
+                f"{option} needs a GitHub token in the environment variable GITHUB_TOKEN "
+                "(scopes: contents and pull requests, write)",
+                2,
+            )
         # The URL first: inside GitHub Actions GITHUB_REPOSITORY is always set, to the repository running the
         # workflow (the config repository), not to the GitOps repository the pull request belongs to.
         repository = repository_from_url(repo_url) or environ.get("GITHUB_REPOSITORY", "").strip()
         if not repository:
-            raise ForgeError(f"{option}: cannot tell the GitHub repository from --repo; set GITHUB_REPOSITORY to "
-                             "owner/name", 2)
+            raise ForgeError(
+                f"{option}: cannot tell the GitHub repository from --repo; set GITHUB_REPOSITORY to owner/name", 2
+            )
         api_url = environ.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
         if not re.match(r"^https?://", api_url):
             raise ForgeError(f"GITHUB_API_URL {api_url!r}: expected an http(s) URL", 2)
@@ -238,11 +250,11 @@ class GitHub(Forge):
         return {
             401: "Check GITHUB_TOKEN (expired, revoked or mistyped)",
             403: f"The token may lack permission (pull requests: write) on {self.repository}, or the rate limit "
-                 "was hit",
+            "was hit",
             404: f"No repository {self.repository} at {self.api_url}, or the token cannot see it (set "
-                 "GITHUB_REPOSITORY / GITHUB_API_URL)",
+            "GITHUB_REPOSITORY / GITHUB_API_URL)",
             422: "GitHub refused the pull request (no commits between the branches, or the branch is missing on "
-                 "GitHub)",
+            "GitHub)",
         }.get(status, "")
 
     def find(self, branch: str, base: str) -> dict[str, Any] | None:
@@ -255,7 +267,7 @@ class GitHub(Forge):
     def open_or_update(self, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Update the open pull request of `branch` into `base`, or open one."""
         if len(body) > BODY_LIMIT:
-            body = body[:BODY_LIMIT - 100] + "\n\n_(cut: GitHub limits a body to 65,536 characters)_\n"
+            body = body[: BODY_LIMIT - 100] + "\n\n_(cut: GitHub limits a body to 65,536 characters)_\n"
         existing = self.find(branch, base)
         if existing is not None:
             number = int(existing["number"])

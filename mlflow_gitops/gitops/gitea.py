@@ -52,16 +52,23 @@ class Gitea(Forge):
         """Settings from the environment; ForgeError (exit code 2) names what is missing."""
         token = environ.get("GITEA_TOKEN", "").strip()
         if not token:
-            raise ForgeError(f"{option} --forge gitea needs a Gitea access token in the environment variable "
-                             "GITEA_TOKEN (scope: write:repository)", 2)
+            raise ForgeError(
+                f"{option} --forge gitea needs a Gitea access token in the environment variable "
+                "GITEA_TOKEN (scope: write:repository)",
+                2,
+            )
         repository = repository_from_url(repo_url) or environ.get("GITEA_REPOSITORY", "").strip()
         if not repository:
-            raise ForgeError(f"{option}: cannot tell the Gitea repository from --repo; set GITEA_REPOSITORY to "
-                             "owner/name", 2)
+            raise ForgeError(
+                f"{option}: cannot tell the Gitea repository from --repo; set GITEA_REPOSITORY to owner/name", 2
+            )
         url = environ.get("GITEA_URL", "").strip() or server_from_url(repo_url)
         if not url:
-            raise ForgeError(f"{option}: cannot tell the Gitea server from --repo (not an http(s) URL); set "
-                             "GITEA_URL to its base URL, e.g. https://git.example.com", 2)
+            raise ForgeError(
+                f"{option}: cannot tell the Gitea server from --repo (not an http(s) URL); set "
+                "GITEA_URL to its base URL, e.g. https://git.example.com",
+                2,
+            )
         if not re.match(r"^https?://[^/]", url):
             raise ForgeError(f"GITEA_URL {url!r}: expected an http(s) URL such as https://git.example.com", 2)
         return cls(token, repository, url)
@@ -74,7 +81,7 @@ class Gitea(Forge):
             401: "Check GITEA_TOKEN (expired, revoked or mistyped)",
             403: f"The token may lack the scope write:repository, or its user may not write to {self.repository}",
             404: f"No repository {self.repository} at {self.url}, the token cannot see it, or a branch is missing "
-                 "there (set GITEA_REPOSITORY / GITEA_URL)",
+            "there (set GITEA_REPOSITORY / GITEA_URL)",
             409: "A pull request of this branch into the base is already open",
             422: "Gitea refused the pull request (no changes between the branches, or they are not branches)",
         }.get(status, "")
@@ -89,8 +96,12 @@ class Gitea(Forge):
                 raise ForgeError(f"GET {self._pulls()}: expected a list of pull requests")
             for pull in found:
                 head, into = pull.get("head") or {}, pull.get("base") or {}
-                if head.get("ref") == branch and into.get("ref") == base and \
-                        head.get("repo_id") == into.get("repo_id") and pull.get("state") == "open":
+                if (
+                    head.get("ref") == branch
+                    and into.get("ref") == base
+                    and head.get("repo_id") == into.get("repo_id")
+                    and pull.get("state") == "open"
+                ):
                     return dict(pull)
             seen += len(found)
             total = headers.get("X-Total-Count")
@@ -109,8 +120,7 @@ class Gitea(Forge):
         if existing is not None:
             return self._update(existing, title, body)
         try:
-            created = self._request("POST", self._pulls(), {"head": branch, "base": base, "title": title,
-                                                            "body": body})
+            created = self._request("POST", self._pulls(), {"head": branch, "base": base, "title": title, "body": body})
         except ForgeError as exc:
             opened = self.find(branch, base) if exc.status == 409 else None
             if opened is None:

@@ -19,14 +19,57 @@ def _norm(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
-_SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "accesskey",
-                 "credential", "bearer", "htpasswd", "connectionstring", "dsn")
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "privatekey",
+    "accesskey",
+    "credential",
+    "bearer",
+    "htpasswd",
+    "connectionstring",
+    "dsn",
+)
 _SECRET_EXACT = frozenset({"pwd", "pass", "key", "auth", "authorization"})
 # Names that hold a reference to a secret (a Secret's name, a key name, a path, a mode), not the secret.
-_REFERENCE_SUFFIXES = ("name", "names", "ref", "refs", "namespace", "kind", "path", "paths", "property", "file",
-                       "files", "selector", "store", "type", "version", "id", "ids", "mode", "policy", "enabled",
-                       "seconds", "expiration", "ttl", "interval", "length", "template", "templates", "format",
-                       "url", "uri", "endpoint", "keyref")
+_REFERENCE_SUFFIXES = (
+    "name",
+    "names",
+    "ref",
+    "refs",
+    "namespace",
+    "kind",
+    "path",
+    "paths",
+    "property",
+    "file",
+    "files",
+    "selector",
+    "store",
+    "type",
+    "version",
+    "id",
+    "ids",
+    "mode",
+    "policy",
+    "enabled",
+    "seconds",
+    "expiration",
+    "ttl",
+    "interval",
+    "length",
+    "template",
+    "templates",
+    "format",
+    "url",
+    "uri",
+    "endpoint",
+    "keyref",
+)
 # Names that are a key name as often as a secret: masked only when the value looks like a secret.
 _AMBIGUOUS = frozenset({"key", "secretkey", "accesskey", "accesskeyid", "privatekey", "apikey"})
 

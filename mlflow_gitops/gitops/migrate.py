@@ -27,8 +27,16 @@ from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.gitops.cluster import ClusterError, Kubectl
 
-OLD_KINDS = ("deployment", "service", "ingress", "configmap", "secret", "serviceaccount", "externalsecret",
-             "middleware.traefik.io")
+OLD_KINDS = (
+    "deployment",
+    "service",
+    "ingress",
+    "configmap",
+    "secret",
+    "serviceaccount",
+    "externalsecret",
+    "middleware.traefik.io",
+)
 """What the old release and justfile left in the instance namespace (the ServiceMonitor lives in Prometheus')."""
 HELM_MANAGED = ("app.kubernetes.io/managed-by", "Helm")
 
@@ -79,26 +87,39 @@ def _helm(doc: dict[str, Any]) -> bool:
 def vault_steps(env: EnvironmentSettings, instance: InstanceSettings) -> list[Step]:
     path = instance.vault_path
     steps = [
-        Step(f"Vault {path}/s3: a dedicated MinIO user, not MinIO's root",
-             "the old justfile copied MinIO's root credentials there; minio-setup refuses to give them to MLflow and "
-             "creates the user named here instead, with a policy limited to the bucket (the bucket itself stays)",
-             (f"vault kv put secret/{path}/s3 accesskey={instance.name}-artifacts "
-              "secretkey=$(openssl rand -hex 24)",)),
-        Step(f"Vault {path}/session: the shared session keys (new)",
-             "one SECRET_KEY for every replica; the old module re-randomised its Flask key on every install",
-             (f"vault kv put secret/{path}/session secret_key=$(openssl rand -hex 32) "
-              "flask_secret_key=$(openssl rand -hex 32)",)),
+        Step(
+            f"Vault {path}/s3: a dedicated MinIO user, not MinIO's root",
+            "the old justfile copied MinIO's root credentials there; minio-setup refuses to give them to MLflow and "
+            "creates the user named here instead, with a policy limited to the bucket (the bucket itself stays)",
+            (f"vault kv put secret/{path}/s3 accesskey={instance.name}-artifacts secretkey=$(openssl rand -hex 24)",),
+        ),
+        Step(
+            f"Vault {path}/session: the shared session keys (new)",
+            "one SECRET_KEY for every replica; the old module re-randomised its Flask key on every install",
+            (
+                f"vault kv put secret/{path}/session secret_key=$(openssl rand -hex 32) "
+                "flask_secret_key=$(openssl rand -hex 32)",
+            ),
+        ),
     ]
     if env.postgres.role_management == "job" and env.postgres.admin.vault_path:
-        steps.append(Step(f"Vault {env.postgres.admin.vault_path}: a PostgreSQL login with CREATEROLE",
-                          "the db-role Job (CloudNativePG 1.27-1.29 has no DatabaseRole) logs in with it; the role "
-                          f"{instance.database.role} and its databases exist and are kept",
-                          (f"vault kv put secret/{env.postgres.admin.vault_path} username=postgres password=...",)))
+        steps.append(
+            Step(
+                f"Vault {env.postgres.admin.vault_path}: a PostgreSQL login with CREATEROLE",
+                "the db-role Job (CloudNativePG 1.27-1.29 has no DatabaseRole) logs in with it; the role "
+                f"{instance.database.role} and its databases exist and are kept",
+                (f"vault kv put secret/{env.postgres.admin.vault_path} username=postgres password=...",),
+            )
+        )
     return steps
 
 
-def cluster_steps(instance: InstanceSettings, names: n.Names, objects: Iterable[dict[str, Any]],
-                  monitors: Iterable[dict[str, Any]] = ()) -> tuple[list[Step], list[str]]:
+def cluster_steps(
+    instance: InstanceSettings,
+    names: n.Names,
+    objects: Iterable[dict[str, Any]],
+    monitors: Iterable[dict[str, Any]] = (),
+) -> tuple[list[Step], list[str]]:
     """The steps for what the cluster holds of the old module, and those objects (`kind/name`)."""
     ns, objects = instance.namespace, list(objects)
     ours = set(names.instance_secrets)
@@ -114,36 +135,62 @@ def cluster_steps(instance: InstanceSettings, names: n.Names, objects: Iterable[
     hook = f"{instance.name}-flask-server-secret-key"  # the chart's pre-install hook: helm uninstall keeps it
     hooks = [d for d in by_kind.get("Secret", []) if d["metadata"]["name"] == hook]
     # the chart put its ServiceMonitor in Prometheus' namespace (unlabelled); the render's lives in the instance's
-    monitors = [d for d in monitors if d["metadata"]["name"] == names.server
-                and ns in ((d.get("spec") or {}).get("namespaceSelector") or {}).get("matchNames", [])]
+    monitors = [
+        d
+        for d in monitors
+        if d["metadata"]["name"] == names.server
+        and ns in ((d.get("spec") or {}).get("namespaceSelector") or {}).get("matchNames", [])
+    ]
     gone = sorted({_name(d) for d in [*release, *hooks]})
     if gone:
         selector = (deployment or {}).get("spec", {}).get("selector", {}).get("matchLabels") or {}
-        commands = [f"helm uninstall {instance.name} -n {ns}   # or, without helm:",
-                    f"kubectl delete -n {ns} --ignore-not-found " + " ".join(gone)]
+        commands = [
+            f"helm uninstall {instance.name} -n {ns}   # or, without helm:",
+            f"kubectl delete -n {ns} --ignore-not-found " + " ".join(gone),
+        ]
         commands += [f"kubectl delete -n {m['metadata']['namespace']} --ignore-not-found {_name(m)}" for m in monitors]
         if selector:  # restricted Pod Security on the namespace would warn about the old pods still there
             labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
             commands.append(f"kubectl wait -n {ns} --for=delete pod -l {labels} --timeout=300s")
-        steps.append(Step(
-            "remove the old Helm release (the server stops until the render's Deployment is Available)",
-            (f"its Deployment's selector {selector} is not the render's {ours_selector} and a selector "
-             "is immutable; the rest would be left unused. Its data is elsewhere and stays"), tuple(commands)))
-    owning = [d for d in by_kind.get("ExternalSecret", [])
-              if (d["spec"].get("target") or {}).get("name", d["metadata"]["name"]) in ours
-              and d["metadata"]["name"] != (d["spec"].get("target") or {}).get("name")]
+        steps.append(
+            Step(
+                "remove the old Helm release (the server stops until the render's Deployment is Available)",
+                (
+                    f"its Deployment's selector {selector} is not the render's {ours_selector} and a selector "
+                    "is immutable; the rest would be left unused. Its data is elsewhere and stays"
+                ),
+                tuple(commands),
+            )
+        )
+    owning = [
+        d
+        for d in by_kind.get("ExternalSecret", [])
+        if (d["spec"].get("target") or {}).get("name", d["metadata"]["name"]) in ours
+        and d["metadata"]["name"] != (d["spec"].get("target") or {}).get("name")
+    ]
     if owning:
-        steps.append(Step(
-            "remove the justfile's ExternalSecrets (their Secrets go with them and come back from the render's)",
-            "each owns a Secret the render's ExternalSecret of the same name makes; External Secrets refuses a "
-            "Secret another ExternalSecret owns",
-            (f"kubectl delete -n {ns} " + " ".join(sorted(_name(d) for d in owning)),)))
+        steps.append(
+            Step(
+                "remove the justfile's ExternalSecrets (their Secrets go with them and come back from the render's)",
+                "each owns a Secret the render's ExternalSecret of the same name makes; External Secrets refuses a "
+                "Secret another ExternalSecret owns",
+                (f"kubectl delete -n {ns} " + " ".join(sorted(_name(d) for d in owning)),),
+            )
+        )
     middlewares = [d for d in by_kind.get("Middleware", []) if d["metadata"]["name"] == f"{instance.name}-headers"]
     if middlewares:
-        steps.append(Step("remove the justfile's Middleware", "the render's IngressRoute uses its own two",
-                          (f"kubectl delete -n {ns} " + " ".join(_name(d) for d in middlewares),)))
-    found = [*gone, *(f"{m['metadata']['namespace']}/{_name(m)}" for m in monitors),
-             *(_name(d) for d in [*owning, *middlewares])]
+        steps.append(
+            Step(
+                "remove the justfile's Middleware",
+                "the render's IngressRoute uses its own two",
+                (f"kubectl delete -n {ns} " + " ".join(_name(d) for d in middlewares),),
+            )
+        )
+    found = [
+        *gone,
+        *(f"{m['metadata']['namespace']}/{_name(m)}" for m in monitors),
+        *(_name(d) for d in [*owning, *middlewares]),
+    ]
     return steps, sorted(found)
 
 
@@ -159,8 +206,10 @@ def plan(env: EnvironmentSettings, kubectl: Kubectl | None) -> list[Plan]:
 
 
 def format_plan(env: EnvironmentSettings, plans: list[Plan], cluster: str | None) -> str:
-    lines = [f"# {env.name}: moving from the old module's Helm release"
-             + (f" (cluster {cluster})" if cluster else " (no kubeconfig: the cluster was not inspected)")]
+    lines = [
+        f"# {env.name}: moving from the old module's Helm release"
+        + (f" (cluster {cluster})" if cluster else " (no kubeconfig: the cluster was not inspected)")
+    ]
     for result in plans:
         lines.append(f"\n## instance {result.instance} (namespace {result.namespace})")
         if cluster:
@@ -169,9 +218,13 @@ def format_plan(env: EnvironmentSettings, plans: list[Plan], cluster: str | None
             lines.append(f"{number}. {step.title}\n   why: {step.why}")
             lines += [f"   $ {command}" for command in step.commands]
         last = len(result.steps) + 1
-        lines.append(f"{last}. publish the render (or apply it) and let the engine reconcile: the db-role Job or "
-                     "DatabaseRole keeps the role, CloudNativePG adopts the databases, minio-setup keeps the bucket, "
-                     "keycloak-setup adopts the client without rotating its secret")
-        lines.append(f"{last + 1}. check: mlflow-gitops diff --env {env.name} --against-cluster KUBECONFIG "
-                     "shows no change, and this command shows no cluster step")
+        lines.append(
+            f"{last}. publish the render (or apply it) and let the engine reconcile: the db-role Job or "
+            "DatabaseRole keeps the role, CloudNativePG adopts the databases, minio-setup keeps the bucket, "
+            "keycloak-setup adopts the client without rotating its secret"
+        )
+        lines.append(
+            f"{last + 1}. check: mlflow-gitops diff --env {env.name} --against-cluster KUBECONFIG "
+            "shows no change, and this command shows no cluster step"
+        )
     return "\n".join(lines) + "\n"

@@ -91,8 +91,7 @@ def check_ref_name(option: str, name: str) -> str:
     return name
 
 
-def commit_message(result: DiffResult, message: str | None = None,
-                   provenance: Mapping[str, str] | None = None) -> str:
+def commit_message(result: DiffResult, message: str | None = None, provenance: Mapping[str, str] | None = None) -> str:
     """First line `mlflow-gitops: 3 changed, 1 added, 0 removed (env default)` (or `message`), then the
     objects and files, one per line, then `provenance` as git trailers (`Mlflow-gitops-version: 0.1.0`)."""
     counts = f"{len(result.changed)} changed, {len(result.added)} added, {len(result.removed)} removed"
@@ -144,9 +143,12 @@ def _prepare_checkout(url: str, target: Path) -> None:
     (its marker in .git) is ever reset or removed."""
     if os.path.lexists(target):
         if target.is_symlink() or not (target / ".git" / CHECKOUT_MARKER).is_file():
-            raise PublishError(f"{target} exists but was not made by mlflow-gitops (no .git/{CHECKOUT_MARKER}); "
-                               "it resets and cleans its checkouts, so it will not touch this one: remove it or "
-                               "choose another --workdir", 2)
+            raise PublishError(
+                f"{target} exists but was not made by mlflow-gitops (no .git/{CHECKOUT_MARKER}); "
+                "it resets and cleans its checkouts, so it will not touch this one: remove it or "
+                "choose another --workdir",
+                2,
+            )
         origin = run_git(["config", "--get", "remote.origin.url"], target, check=False).stdout.strip()
         if origin == url:
             run_git(["fetch", "--quiet", "--prune", "--no-tags", "origin"], target)
@@ -163,8 +165,9 @@ def _prepare_checkout(url: str, target: Path) -> None:
 
 
 def _remote_commit(checkout: Path, branch: str) -> str | None:
-    done = run_git(["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}^{{commit}}"], checkout,
-                   check=False)
+    done = run_git(
+        ["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}^{{commit}}"], checkout, check=False
+    )
     return done.stdout.strip() or None
 
 
@@ -176,8 +179,11 @@ def _safe_target(checkout: Path, relative: str) -> Path:
             continue
         current = current / part
         if current.is_symlink():
-            raise PublishError(f"{relative}: {current.relative_to(checkout)} is a symbolic link in the repository; "
-                               "refusing to write through it", 2)
+            raise PublishError(
+                f"{relative}: {current.relative_to(checkout)} is a symbolic link in the repository; "
+                "refusing to write through it",
+                2,
+            )
     return current
 
 
@@ -212,8 +218,11 @@ def _folders(path: str | Mapping[str, str], envs: Sequence[str]) -> dict[str, st
     for env, folder in folders.items():
         for other, inner in folders.items():
             if other != env and (inner + "/").startswith(folder + "/"):
-                raise PublishError(f"environment {other!r} would be written to {inner}/, inside {folder}/ of "
-                                   f"environment {env!r}: give them gitops.path values that do not nest", 2)
+                raise PublishError(
+                    f"environment {other!r} would be written to {inner}/, inside {folder}/ of "
+                    f"environment {env!r}: give them gitops.path values that do not nest",
+                    2,
+                )
     return folders
 
 
@@ -239,21 +248,26 @@ def _check_only_own_commits(checkout: Path, base: str, head: str, branch: str, s
         if OWN_COMMIT_MARK not in body:
             foreign.append(f"{sha[:12]} {body.strip().splitlines()[0] if body.strip() else ''}".strip())
     if foreign:
-        raise PublishError(f"--branch {branch!r} of {shown} holds commits mlflow-gitops did not make: "
-                           f"{'; '.join(foreign[:5])}; each update rebuilds the branch on --base and would drop "
-                           "them: merge or move them, or publish to another --branch", 2)
+        raise PublishError(
+            f"--branch {branch!r} of {shown} holds commits mlflow-gitops did not make: "
+            f"{'; '.join(foreign[:5])}; each update rebuilds the branch on --base and would drop "
+            "them: merge or move them, or publish to another --branch",
+            2,
+        )
 
 
-def _removed_folder(checkout: Path, name: str, bases: Sequence[str], envs: Sequence[str], shown: str,
-                    ref: str) -> str:
+def _removed_folder(checkout: Path, name: str, bases: Sequence[str], envs: Sequence[str], shown: str, ref: str) -> str:
     """The folder of environment `name` (no longer configured) under one of `bases`, to remove."""
     if name in envs:
-        raise PublishError(f"--remove-env {name!r}: {name!r} is still in the config (and rendered); delete its "
-                           "environment file first", 2)
+        raise PublishError(
+            f"--remove-env {name!r}: {name!r} is still in the config (and rendered); delete its environment file first",
+            2,
+        )
     found = [join(base, name) for base in bases if _safe_target(checkout, join(base, name)).is_dir()]
     if not found:
-        raise PublishError(f"--remove-env {name!r}: no folder {', '.join(f'{join(b, name)}/' for b in bases)} on "
-                           f"{ref} of {shown}", 2)
+        raise PublishError(
+            f"--remove-env {name!r}: no folder {', '.join(f'{join(b, name)}/' for b in bases)} on {ref} of {shown}", 2
+        )
     return found[0]
 
 
@@ -277,27 +291,42 @@ def _orphans(checkout: Path, bases: Sequence[str], known: Collection[str], envs:
 def _empty_root_commit(checkout: Path, base: str, identity: Mapping[str, str]) -> str:
     """A commit without files or parents that starts `base` in an empty repository (pushed with the branch)."""
     tree = run_git(["mktree"], checkout, input="").stdout.strip()
-    message = (f"mlflow-gitops: start {base} of an empty repository\n\nAn empty first commit, so that the pull "
-               f"request of the first render has a base.\n")
+    message = (
+        f"mlflow-gitops: start {base} of an empty repository\n\nAn empty first commit, so that the pull "
+        f"request of the first render has a base.\n"
+    )
     return run_git(["commit-tree", tree, "-F", "-"], checkout, input=message, env=identity).stdout.strip()
 
 
 _RACE = ("non-fast-forward", "fetch first", "stale info", "[rejected]")
-_DENIED = ("authentication failed", "permission denied", "403", "401", "could not read username",
-           "not authorized", "access denied", "write access")
+_DENIED = (
+    "authentication failed",
+    "permission denied",
+    "403",
+    "401",
+    "could not read username",
+    "not authorized",
+    "access denied",
+    "write access",
+)
 
 
 def _push_failure(branch: str, shown: str, output: str) -> str:
     """Why a push failed, and what helps: a race (run again), credentials, or a rule of the remote."""
-    detail = redact("; ".join(line.strip() for line in output.splitlines()
-                              if line.strip() and not line.startswith("To "))[-500:])
+    detail = redact(
+        "; ".join(line.strip() for line in output.splitlines() if line.strip() and not line.startswith("To "))[-500:]
+    )
     lowered = detail.lower()
     if any(word in lowered for word in _DENIED):
-        why = ("the credentials git uses cannot push to it (check the token's write permission on the "
-               "repository, or the credential helper)")
+        why = (
+            "the credentials git uses cannot push to it (check the token's write permission on the "
+            "repository, or the credential helper)"
+        )
     elif "[remote rejected]" in lowered or "unpack failed" in lowered or "declined" in lowered:
-        why = ("the remote refused it: a protected branch, a server hook or a size or file rule of the remote; "
-               "running again will not help: change that rule or publish to another --branch")
+        why = (
+            "the remote refused it: a protected branch, a server hook or a size or file rule of the remote; "
+            "running again will not help: change that rule or publish to another --branch"
+        )
     elif any(word in lowered for word in _RACE):
         why = "the branch moved on the remote meanwhile: run again"
     else:
@@ -309,12 +338,21 @@ def _descends(checkout: Path, head: str, base: str) -> bool:
     return run_git(["merge-base", "--is-ancestor", base, head], checkout, check=False).returncode == 0
 
 
-def publish(files: Mapping[str, str], repo: str, path: str | Mapping[str, str], branch: str = DEFAULT_BRANCH,
-            base: str = DEFAULT_BASE,
-            message: str | None = None, workdir: Path = DEFAULT_WORKDIR, *,
-            environments: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-            provenance: Mapping[str, str] | None = None, known: Collection[str] | None = None,
-            remove: Sequence[str] = ()) -> PublishResult:
+def publish(
+    files: Mapping[str, str],
+    repo: str,
+    path: str | Mapping[str, str],
+    branch: str = DEFAULT_BRANCH,
+    base: str = DEFAULT_BASE,
+    message: str | None = None,
+    workdir: Path = DEFAULT_WORKDIR,
+    *,
+    environments: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    provenance: Mapping[str, str] | None = None,
+    known: Collection[str] | None = None,
+    remove: Sequence[str] = (),
+) -> PublishResult:
     """Make `branch` of `repo` hold `files` (`<env>/<relative path>` -> text) under `path/<env>/`.
 
     `path` is the repository folder holding every environment's folder, or a map environment -> its own
@@ -342,8 +380,12 @@ def publish(files: Mapping[str, str], repo: str, path: str | Mapping[str, str], 
     shown = redact(url)
     name = environ.get("GIT_AUTHOR_NAME") or DEFAULT_AUTHOR[0]
     email = environ.get("GIT_AUTHOR_EMAIL") or DEFAULT_AUTHOR[1]
-    identity = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    identity = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
 
     target = checkout_dir(url, workdir)
     with _locked(target.with_name(target.name + ".lock")):
@@ -358,8 +400,12 @@ def publish(files: Mapping[str, str], repo: str, path: str | Mapping[str, str], 
             created = head is None
             # On top of the branch while it still holds the base; rebuilt on the base once the base moved on
             # (a squash merge of an earlier update), so the pull request shows exactly this render's change.
-            rebuilt = (head is not None and base_commit is not None and branch != base
-                       and not _descends(target, head, base_commit))
+            rebuilt = (
+                head is not None
+                and base_commit is not None
+                and branch != base
+                and not _descends(target, head, base_commit)
+            )
             if rebuilt:
                 _check_only_own_commits(target, base_commit or "", head or "", branch, shown)
             start = base_commit if rebuilt or head is None else head
@@ -394,9 +440,12 @@ def publish(files: Mapping[str, str], repo: str, path: str | Mapping[str, str], 
                 foreign = foreign_files(destination, env) if destination.is_dir() else []
                 if foreign or (os.path.lexists(destination) and not destination.is_dir()):
                     listed = describe(foreign, folder) if foreign else folder
-                    raise PublishError(f"{folder}/ on {start_ref} of {shown} holds what "
-                                       f"mlflow-gitops did not write for environment {env!r}: {listed}; it "
-                                       "replaces only folders it wrote: move them in a commit of your own first", 2)
+                    raise PublishError(
+                        f"{folder}/ on {start_ref} of {shown} holds what "
+                        f"mlflow-gitops did not write for environment {env!r}: {listed}; it "
+                        "replaces only folders it wrote: move them in a commit of your own first",
+                        2,
+                    )
             for folder in folders.values():
                 destination = _safe_target(target, folder)
                 if destination.is_dir():
@@ -417,20 +466,41 @@ def publish(files: Mapping[str, str], repo: str, path: str | Mapping[str, str], 
             if outside:
                 raise PublishError(f"refusing to commit files outside {', '.join(pathspecs)}: {', '.join(outside)}")
             if not staged:
-                return PublishResult(shown, branch, base, folders, envs, changes, None, False, not created, target,
-                                     orphans=orphans)
+                return PublishResult(
+                    shown, branch, base, folders, envs, changes, None, False, not created, target, orphans=orphans
+                )
 
-            run_git(["commit", "--quiet", "--no-verify", "--no-edit", "-F", "-"], target,
-                    input=commit_message(changes, message, provenance), env=identity)
+            run_git(
+                ["commit", "--quiet", "--no-verify", "--no-edit", "-F", "-"],
+                target,
+                input=commit_message(changes, message, provenance),
+                env=identity,
+            )
             commit = run_git(["rev-parse", "HEAD"], target).stdout.strip()
             lease = [f"--force-with-lease=refs/heads/{branch}:{head}"] if rebuilt else []
             refspecs = [f"HEAD:refs/heads/{branch}"] + ([f"{base_start}:refs/heads/{base}"] if base_start else [])
-            push = run_git(["push", "--quiet", "--no-verify", "--porcelain", "--atomic", *lease, "origin",
-                            *refspecs], target, check=False)
+            push = run_git(
+                ["push", "--quiet", "--no-verify", "--porcelain", "--atomic", *lease, "origin", *refspecs],
+                target,
+                check=False,
+            )
             if push.returncode != 0:
                 raise PublishError(_push_failure(branch, shown, push.stderr + push.stdout))
-            return PublishResult(shown, branch, base, folders, envs, changes, commit, created, True, target, rebuilt,
-                                 started_base=base_start is not None, orphans=orphans)
+            return PublishResult(
+                shown,
+                branch,
+                base,
+                folders,
+                envs,
+                changes,
+                commit,
+                created,
+                True,
+                target,
+                rebuilt,
+                started_base=base_start is not None,
+                orphans=orphans,
+            )
         except GitError as exc:
             raise PublishError(f"{shown}: {exc}") from exc
 

@@ -108,8 +108,9 @@ def _diff_block(label: str, diff: str, limit: int | None = None, collapse: bool 
     fence = _fence(body)
     block = f"{fence}diff\n{body}\n{fence}\n{truncated}"
     if collapse or count > COLLAPSE_LINES:
-        return (f"<details>\n<summary><code>{html.escape(label)}</code> ({count} lines)</summary>\n\n{block}\n"
-                "</details>\n")
+        return (
+            f"<details>\n<summary><code>{html.escape(label)}</code> ({count} lines)</summary>\n\n{block}\n</details>\n"
+        )
     return f"**{_code(label)}**\n\n{block}"
 
 
@@ -125,8 +126,10 @@ def format_markdown(result: DiffResult, limit: int = MARKDOWN_LIMIT, heading: st
         head += [f"> warning: {w}\n" for w in result.warnings]
         return "\n".join(head)
     if result.destructive:
-        head.append("> [!CAUTION]\n> **Destructive: removing these deletes data or leaves it unserved.**\n" + "".join(
-            f"> - {_code(result.label(c.id))}: {c.warning}\n" for c in result.destructive))
+        head.append(
+            "> [!CAUTION]\n> **Destructive: removing these deletes data or leaves it unserved.**\n"
+            + "".join(f"> - {_code(result.label(c.id))}: {c.warning}\n" for c in result.destructive)
+        )
     head.append(f"**{result.summary()}**\n")
     if len(result.environments) > 1:
         head.append("\n".join(f"- **{env}**: {result.summary(env)}" for env in result.environments) + "\n")
@@ -134,8 +137,7 @@ def format_markdown(result: DiffResult, limit: int = MARKDOWN_LIMIT, heading: st
         head.append(f"_{result.masked_note().replace(MASK, '`***`')}._\n")
     head += [f"> warning: {w}\n" for w in result.warnings]
     statuses = [s for s in _MARKS if s in ("changed", "added", "removed") or result.of(s)]
-    table = ["| Kind | " + " | ".join(s.capitalize() for s in statuses) + " |",
-             "|---|" + "---:|" * len(statuses)]
+    table = ["| Kind | " + " | ".join(s.capitalize() for s in statuses) + " |", "|---|" + "---:|" * len(statuses)]
     totals: Counter[str] = Counter()
     for kind, counts in result.counts_by_kind().items():
         table.append(f"| {kind} | " + " | ".join(str(counts[s]) for s in statuses) + " |")
@@ -152,16 +154,21 @@ def format_markdown(result: DiffResult, limit: int = MARKDOWN_LIMIT, heading: st
         for change in items:
             line = f"- {_code(_what(result, change))}"
             if status == "moved":
-                line += f": {_code(result.repo_path(change.old_path or ''))} → " \
-                        f"{_code(result.repo_path(change.new_path or ''))}"
+                line += (
+                    f": {_code(result.repo_path(change.old_path or ''))} → "
+                    f"{_code(result.repo_path(change.new_path or ''))}"
+                )
             elif change.masked_only:
                 line += " (only masked values differ)"
             entries.append(line)
         sections.append(f"#### {status.capitalize()} ({len(items)})\n\n" + "\n".join(entries) + "\n")
     if result.files:
         names = {"formatting": "changed (comments/formatting only)"}
-        sections.append(f"#### Other files ({len(result.files)})\n\n" + "\n".join(
-            f"- {_code(result.repo_path(f.path))}: {names.get(f.status, f.status)}" for f in result.files) + "\n")
+        sections.append(
+            f"#### Other files ({len(result.files)})\n\n"
+            + "\n".join(f"- {_code(result.repo_path(f.path))}: {names.get(f.status, f.status)}" for f in result.files)
+            + "\n"
+        )
     diffs = [(_what(result, c), c.diff, False) for c in result.changed + result.renamed if c.diff]
     diffs += [(f"file {result.repo_path(f.path)}", f.diff, False) for f in result.files if f.diff]
     diffs += [(f"{c.status}: {result.label(c.id)}", c.diff, True) for c in result.added + result.removed if c.diff]
@@ -171,7 +178,7 @@ def format_markdown(result: DiffResult, limit: int = MARKDOWN_LIMIT, heading: st
     note_reserve = 400
     body = "\n".join(head + sections)
     if len(body) + note_reserve > limit:
-        body = body[:body.rfind("\n", 0, limit - note_reserve) + 1]
+        body = body[: body.rfind("\n", 0, limit - note_reserve) + 1]
         return body + "\n" + _cut_note(limit)
     # Whole blocks first, in order; then what did not fit, cut to the room left (a 64 KB ConfigMap must not
     # crowd out every object after it).
@@ -196,33 +203,48 @@ def format_markdown(result: DiffResult, limit: int = MARKDOWN_LIMIT, heading: st
 
 def _cut_note(limit: int, omitted: int | None = None) -> str:
     what = f"{omitted} more diff(s) not shown" if omitted else "the rest of this report is not shown"
-    return (f"> **Note:** {what}: the body is limited to {limit:,} characters (GitHub allows 65,536). "
-            "Run `mlflow-gitops diff` locally for the whole report.\n")
+    return (
+        f"> **Note:** {what}: the body is limited to {limit:,} characters (GitHub allows 65,536). "
+        "Run `mlflow-gitops diff` locally for the whole report.\n"
+    )
 
 
 def format_json(result: DiffResult) -> str:
     """The whole result as one JSON document (stable key order), for scripts and CI steps."""
+
     def object_entry(change: ObjectChange) -> dict[str, object]:
         oid = change.id
         return {
-            "environment": oid.env, "kind": oid.kind, "group": oid.group, "namespace": oid.namespace,
-            "name": oid.name, "status": change.status,
+            "environment": oid.env,
+            "kind": oid.kind,
+            "group": oid.group,
+            "namespace": oid.namespace,
+            "name": oid.name,
+            "status": change.status,
             "replaces": change.old_id.name if change.old_id is not None else None,
             "oldPath": result.repo_path(change.old_path) if change.old_path else None,
             "newPath": result.repo_path(change.new_path) if change.new_path else None,
-            "maskedOnly": change.masked_only, "destructive": change.warning or None, "diff": change.diff,
+            "maskedOnly": change.masked_only,
+            "destructive": change.warning or None,
+            "diff": change.diff,
         }
 
-    counts = {env: dict(Counter(c.status for c in result.objects if c.id.env == env))
-              for env in result.environments}
+    counts = {env: dict(Counter(c.status for c in result.objects if c.id.env == env)) for env in result.environments}
     document = {
         "formatVersion": JSON_FORMAT_VERSION,
         "source": result.source,
         "filter": result.filter or None,
         "hasChanges": result.has_changes,
         "summary": result.summary(),
-        "environments": [{"name": env, "folder": result.roots[env], "summary": result.summary(env),
-                          "counts": {s: counts[env].get(s, 0) for s in STATUSES}} for env in result.environments],
+        "environments": [
+            {
+                "name": env,
+                "folder": result.roots[env],
+                "summary": result.summary(env),
+                "counts": {s: counts[env].get(s, 0) for s in STATUSES},
+            }
+            for env in result.environments
+        ],
         "objects": [object_entry(c) for c in result.objects],
         "files": [{"path": result.repo_path(f.path), "status": f.status, "diff": f.diff} for f in result.files],
         "masked": {"repository": result.masked_old, "render": result.masked_new},

@@ -66,8 +66,10 @@ def parse_against(spec: str) -> Against:
     if is_git_repository(path):
         return Against(str(path.resolve()), ref, True)
     if ref:
-        raise SourceError(f"--against {redact(spec)}: {location} is not a git repository, so @{ref} cannot be "
-                          "checked out; drop @REF to read the folder as it is")
+        raise SourceError(
+            f"--against {redact(spec)}: {location} is not a git repository, so @{ref} cannot be "
+            "checked out; drop @REF to read the folder as it is"
+        )
     return Against(str(path.resolve()), None, False)
 
 
@@ -101,18 +103,19 @@ def read_tree_at(git_dir: Path, revision: str, folders: Iterable[str]) -> dict[s
             mode, kind, sha = meta.split()
             if kind != "blob" or mode == "120000":
                 continue
-            rel = path if folder == "." else path[len(folder) + 1:]
+            rel = path if folder == "." else path[len(folder) + 1 :]
             blobs.append((folder, rel, sha))
     if not blobs:
         return result
-    batch = run_git(["cat-file", "--batch"], git_dir, input="".join(f"{sha}\n" for _, _, sha in blobs).encode(),
-                    text=False).stdout
+    batch = run_git(
+        ["cat-file", "--batch"], git_dir, input="".join(f"{sha}\n" for _, _, sha in blobs).encode(), text=False
+    ).stdout
     offset = 0
     for folder, rel, _ in blobs:
         header_end = batch.index(b"\n", offset)
         _, kind, size = batch[offset:header_end].decode().split()
         start = header_end + 1
-        result[folder][rel] = batch[start:start + int(size)].decode("utf-8", "replace")
+        result[folder][rel] = batch[start : start + int(size)].decode("utf-8", "replace")
         offset = start + int(size) + 1
     return result
 
@@ -141,15 +144,18 @@ def _fetch(against: Against, workdir: Path) -> str | None:
     if against.ref and re.fullmatch(r"[0-9a-fA-F]{4,40}", against.ref):
         # An abbreviated commit: the server cannot look it up, so fetch everything and resolve it here.
         try:
-            run_git(["fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/remotes/src/*",
-                     "+refs/tags/*:refs/tags/*"], workdir)
+            run_git(
+                ["fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/remotes/src/*", "+refs/tags/*:refs/tags/*"],
+                workdir,
+            )
             return run_git(["rev-parse", "--verify", f"{against.ref}^{{commit}}"], workdir).stdout.strip()
         except GitError:
             pass
     message = str(first)
     if "couldn't find remote ref" in message or "not our ref" in message or "unadvertised object" in message:
-        raise SourceError(f"--against {against.describe()}: no branch, tag or commit {ref!r} in "
-                          f"{redact(against.location)}") from first
+        raise SourceError(
+            f"--against {against.describe()}: no branch, tag or commit {ref!r} in {redact(against.location)}"
+        ) from first
     raise SourceError(f"--against {against.describe()}: cannot read the repository: {message}") from first
 
 
@@ -183,5 +189,13 @@ def prefixed(per_folder: Mapping[str, Mapping[str, str]], folders: Mapping[str, 
     return {f"{env}/{rel}": text for env, folder in folders.items() for rel, text in per_folder[folder].items()}
 
 
-__all__ = ["Against", "SourceError", "looks_remote", "parse_against", "prefixed", "read_against", "read_folder",
-           "read_tree_at"]
+__all__ = [
+    "Against",
+    "SourceError",
+    "looks_remote",
+    "parse_against",
+    "prefixed",
+    "read_against",
+    "read_folder",
+    "read_tree_at",
+]

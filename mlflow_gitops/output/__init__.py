@@ -17,8 +17,20 @@ if TYPE_CHECKING:
     from mlflow_gitops.app import Rendered
 
 __all__ = [
-    "HEADER", "KIND_ORDER", "KUSTOMIZATION", "OutputError", "Written", "check_destination", "dump",
-    "environment_files", "file_name", "header", "tree", "write", "write_tree", "written_by_tool",
+    "HEADER",
+    "KIND_ORDER",
+    "KUSTOMIZATION",
+    "OutputError",
+    "Written",
+    "check_destination",
+    "dump",
+    "environment_files",
+    "file_name",
+    "header",
+    "tree",
+    "write",
+    "write_tree",
+    "written_by_tool",
 ]
 
 
@@ -29,11 +41,11 @@ class Written:
     kinds: Counter[str]
 
 
-def write(rendered: list[Rendered], out: Path, *, config_dir: Path | None = None,
-          waiting: Callable[[], None] | None = None) -> list[Written]:
+def write(
+    rendered: list[Rendered], out: Path, *, config_dir: Path | None = None, waiting: Callable[[], None] | None = None
+) -> list[Written]:
     """Replace `out/<env>/` for each rendered environment (see `replace`); other entries of `out` stay."""
     write_tree(tree(rendered), out, [r.environment.name for r in rendered], config_dir=config_dir, waiting=waiting)
     return [
-        Written(r.environment.name, out / r.environment.name, Counter(d["kind"] for d in r.documents))
-        for r in rendered
+        Written(r.environment.name, out / r.environment.name, Counter(d["kind"] for d in r.documents)) for r in rendered
     ]

@@ -14,9 +14,24 @@ if TYPE_CHECKING:  # the writer must not start Node: only the type comes from th
 KUSTOMIZATION = "kustomization.yaml"
 # Apply order a reader expects; kustomize and the GitOps engines order by kind themselves.
 KIND_ORDER = (
-    "Namespace", "NetworkPolicy", "ServiceAccount", "ExternalSecret", "ConfigMap", "DatabaseRole", "Database",
-    "Service", "Job", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Middleware", "IngressRoute",
-    "ServiceMonitor", "GitRepository", "Kustomization", "Application",
+    "Namespace",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "ExternalSecret",
+    "ConfigMap",
+    "DatabaseRole",
+    "Database",
+    "Service",
+    "Job",
+    "Deployment",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "Middleware",
+    "IngressRoute",
+    "ServiceMonitor",
+    "GitRepository",
+    "Kustomization",
+    "Application",
 )
 
 
@@ -37,8 +52,7 @@ _Dumper.add_representer(str, _str)
 
 def dump(doc: Any, sort_keys: bool = False) -> str:
     """The YAML of every file the tool writes (keys in the render's order unless `sort_keys`)."""
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000,
-                     allow_unicode=True)
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000, allow_unicode=True)
 
 
 def file_name(doc: dict[str, Any]) -> str:

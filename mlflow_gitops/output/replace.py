@@ -109,15 +109,18 @@ def _check_folder(target: Path, env: str) -> None:
     if not os.path.lexists(target):
         return
     if target.is_symlink():
-        raise OutputError(f"{target} is a symbolic link, not a folder mlflow-gitops wrote; remove it or choose "
-                          "another --out")
+        raise OutputError(
+            f"{target} is a symbolic link, not a folder mlflow-gitops wrote; remove it or choose another --out"
+        )
     if not target.is_dir():
         raise OutputError(f"{target} exists and is not a folder; remove it or choose another --out")
     foreign = foreign_files(target, env)
     if foreign:
-        raise OutputError(f"{target} holds files mlflow-gitops did not write for environment {env!r} (no "
-                          f"mlflow-gitops header): {describe(foreign, str(target))}; it replaces only folders it "
-                          "wrote: move them away or choose another --out. Nothing was written")
+        raise OutputError(
+            f"{target} holds files mlflow-gitops did not write for environment {env!r} (no "
+            f"mlflow-gitops header): {describe(foreign, str(target))}; it replaces only folders it "
+            "wrote: move them away or choose another --out. Nothing was written"
+        )
 
 
 @contextlib.contextmanager
@@ -142,8 +145,9 @@ def _is_ours(staging: Path) -> bool:
         text = (staging / STAGING_MARKER).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    return text == STAGING_MARKER_TEXT or (STAGING_MARKER_TEXT.startswith(text) and os.listdir(staging) == [
-        STAGING_MARKER])
+    return text == STAGING_MARKER_TEXT or (
+        STAGING_MARKER_TEXT.startswith(text) and os.listdir(staging) == [STAGING_MARKER]
+    )
 
 
 def sweep(out: Path) -> list[str]:
@@ -236,8 +240,14 @@ def _swap(staged: Path, target: Path, staging: Path, folder: str) -> None:
         os.rename(staged, target)
 
 
-def write_tree(files: Mapping[str, str], out: Path, folders: Sequence[str], *, config_dir: Path | None = None,
-               waiting: Callable[[], None] | None = None) -> None:
+def write_tree(
+    files: Mapping[str, str],
+    out: Path,
+    folders: Sequence[str],
+    *,
+    config_dir: Path | None = None,
+    waiting: Callable[[], None] | None = None,
+) -> None:
     """Write `files` (paths relative to `out`, each below one of `folders`), replacing each folder whole.
 
     Raises OutputError (nothing touched) when a folder is not this tool's to replace; see the module doc.

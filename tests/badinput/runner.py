@@ -32,9 +32,9 @@ from tests.badinput.cases import CASES, Case
 TIMEOUT_SECONDS = 20.0
 EARLIER_RENDER = {
     "out/keep/kustomization.yaml": header("keep") + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: "
-                                                    "Kustomization\nresources: [app]\n",
+    "Kustomization\nresources: [app]\n",
     "out/keep/app/kustomization.yaml": header("keep") + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: "
-                                                        "Kustomization\nresources: []\n",
+    "Kustomization\nresources: []\n",
     "out/user-notes.md": "written by a person: must survive every case\n",
 }
 
@@ -129,8 +129,17 @@ def run(case: Case, scratch: Path) -> Result:
     code = os.waitstatus_to_exitcode(status)
     after = tree_state(root)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    return Result(case.name, case.group, code, stdout.read_text(errors="replace"), stderr.read_text(errors="replace"),
-                  round(seconds, 4), round(usage.ru_maxrss / 1024, 1), not changed, changed)
+    return Result(
+        case.name,
+        case.group,
+        code,
+        stdout.read_text(errors="replace"),
+        stderr.read_text(errors="replace"),
+        round(seconds, 4),
+        round(usage.ru_maxrss / 1024, 1),
+        not changed,
+        changed,
+    )
 
 
 def run_all(names: list[str] | None = None) -> list[Result]:
@@ -150,8 +159,10 @@ def main() -> int:
         json.dump([asdict(r) for r in results], sys.stdout)
         return 0
     for r in results:
-        print(f"{r.exit_code:>3} {r.seconds * 1000:7.1f} ms {r.max_rss_mb:6.1f} MB "
-              f"{'untouched' if r.untouched else 'CHANGED'}  {r.group}: {r.name}")
+        print(
+            f"{r.exit_code:>3} {r.seconds * 1000:7.1f} ms {r.max_rss_mb:6.1f} MB "
+            f"{'untouched' if r.untouched else 'CHANGED'}  {r.group}: {r.name}"
+        )
     return 0
 
 

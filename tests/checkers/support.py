@@ -50,15 +50,28 @@ def _tool_path(part: str, binary: str | None) -> Path:
 
 
 def run(cmd: list[str | Path], *, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def synth(env: str, config: Path | None, out: Path) -> Path:
     """`mlflow-gitops synth` of one environment into out/<env>/ (as tests/cluster/test_apply.py does)."""
     args = ["synth", "--quiet", "--out", str(out), "--env", env, *(["--config-dir", str(config)] if config else [])]
-    done = subprocess.run([sys.executable, "-m", "mlflow_gitops", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=180, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlflow_gitops", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return out / env
 
@@ -83,10 +96,15 @@ def strict(schema: Any, *, root: bool = True) -> Any:
         return [strict(s, root=False) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: strict(v, root=False) if k not in ("enum", "default", "example", "required") else v
-           for k, v in schema.items()}
-    if "properties" in out and "additionalProperties" not in out and not out.get(
-            "x-kubernetes-preserve-unknown-fields"):
+    out = {
+        k: strict(v, root=False) if k not in ("enum", "default", "example", "required") else v
+        for k, v in schema.items()
+    }
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -119,9 +137,22 @@ INT_OR_STRING = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
 QUANTITY = {"oneOf": [{"type": "string"}, {"type": "number"}]}
 """What the API server accepts for these (the swagger document says only `type: string`)."""
 QUANTITY_DEFINITION = "io.k8s.apimachinery.pkg.api.resource.Quantity"
-NOT_SCHEMAS = frozenset({"x-kubernetes-group-version-kind", "enum", "required", "default", "example",
-                         "x-kubernetes-list-map-keys", "x-kubernetes-patch-merge-key", "x-kubernetes-patch-strategy",
-                         "x-kubernetes-list-type", "x-kubernetes-map-type", "x-kubernetes-unions", "description"})
+NOT_SCHEMAS = frozenset(
+    {
+        "x-kubernetes-group-version-kind",
+        "enum",
+        "required",
+        "default",
+        "example",
+        "x-kubernetes-list-map-keys",
+        "x-kubernetes-patch-merge-key",
+        "x-kubernetes-patch-strategy",
+        "x-kubernetes-list-type",
+        "x-kubernetes-map-type",
+        "x-kubernetes-unions",
+        "description",
+    }
+)
 
 
 class OpenAPI:
@@ -163,18 +194,34 @@ class OpenAPI:
 # netpol-analyzer
 # ---------------------------------------------------------------------------------------------------------------
 def namespace_doc(name: str) -> Doc:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+    }
 
 
 def peer_deployment(namespace: str, name: str, labels: dict[str, str], ports: Iterable[int] = ()) -> Doc:
     """A stand-in for a platform workload: only its namespace and pod labels matter to the analyzer."""
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-        "spec": {"selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {"containers": [{"name": name, "image": "registry.invalid/peer:1",
-                                     "ports": [{"containerPort": p} for p in ports]}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": "registry.invalid/peer:1",
+                            "ports": [{"containerPort": p} for p in ports],
+                        }
+                    ]
+                },
+            },
+        },
     }
 
 

@@ -64,8 +64,10 @@ def schemas(tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, Path])
     custom = crd_schemas(CRDS, dest)
     swagger = tool_folder("kubeconform") / "openapi" / "swagger.json"
     if not swagger.is_file():
-        pytest.fail(f"{swagger} is missing: remove {swagger.parents[1]} and run `python3 ci/tools.py ensure "
-                    "kubeconform`", pytrace=False)
+        pytest.fail(
+            f"{swagger} is missing: remove {swagger.parents[1]} and run `python3 ci/tools.py ensure kubeconform`",
+            pytrace=False,
+        )
     openapi = OpenAPI(swagger)
     kinds = {(d["apiVersion"], d["kind"]) for folder in rendered.values() for d in documents(manifest_files(folder))}
     missing = [k for k in sorted(kinds - set(custom)) if openapi.write(*k, dest) is None]
@@ -76,12 +78,25 @@ def schemas(tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, Path])
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_kubeconform_strict(env: str, rendered: dict[str, Path], schemas: Path) -> None:
     files = manifest_files(rendered[env])
-    done = run([tool("kubeconform"), "-strict", "-summary", "-kubernetes-version", KUBERNETES_VERSION,
-                "-schema-location", f"{schemas}/{SCHEMA_LOCATION}", *files])
+    done = run(
+        [
+            tool("kubeconform"),
+            "-strict",
+            "-summary",
+            "-kubernetes-version",
+            KUBERNETES_VERSION,
+            "-schema-location",
+            f"{schemas}/{SCHEMA_LOCATION}",
+            *files,
+        ]
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    summary = re.search(r"Summary: (\d+) resources? found in (\d+) files? - Valid: (\d+), Invalid: (\d+), "
-                        r"Errors: (\d+), Skipped: (\d+)", output)
+    summary = re.search(
+        r"Summary: (\d+) resources? found in (\d+) files? - Valid: (\d+), Invalid: (\d+), "
+        r"Errors: (\d+), Skipped: (\d+)",
+        output,
+    )
     assert summary, output
     found, _, valid, invalid, errors, skipped = map(int, summary.groups())
     assert (found, valid, invalid, errors, skipped) == (len(documents(files)), found, 0, 0, 0), output
@@ -91,8 +106,12 @@ def test_strict_schemas_catch_unknown_fields(tmp_path: Path, schemas: Path) -> N
     """The schemas are strict: an unknown field, built-in kind or CRD, is an error."""
     bad = [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "y"}, "dat": {}},
-        {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Database", "metadata": {"name": "x", "namespace": "y"},
-         "spec": {"name": "x", "owner": "x", "cluster": {"name": "c"}, "ownr": "x"}},
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Database",
+            "metadata": {"name": "x", "namespace": "y"},
+            "spec": {"name": "x", "owner": "x", "cluster": {"name": "c"}, "ownr": "x"},
+        },
     ]
     file = tmp_path / "bad.yaml"
     file.write_text(yaml.safe_dump_all(bad))
@@ -106,25 +125,31 @@ def test_strict_schemas_catch_unknown_fields(tmp_path: Path, schemas: Path) -> N
 # kube-score
 # ---------------------------------------------------------------------------------------------------------------
 KUBE_SCORE_IGNORED = {
-    "container-ephemeral-storage-request-and-limit":
+    "container-ephemeral-storage-request-and-limit": (
         "every container runs with readOnlyRootFilesystem and writes only to emptyDir volumes that each have a "
         "sizeLimit (tests/test_security.py), so ephemeral storage is already bounded per volume; a container-wide "
-        "limit would add a second, guessed bound that evicts the pod (MLflow buffers artifact uploads in /tmp)",
-    "container-image-pull-policy":
+        "limit would add a second, guessed bound that evicts the pod (MLflow buffers artifact uploads in /tmp)"
+    ),
+    "container-image-pull-policy": (
         "the pull policy is the config's `image.pullPolicy` (IfNotPresent by default, Always in staging); the "
-        "staging and prod images are pinned by digest, where Always only adds a registry round trip per start",
-    "pod-probes-identical":
+        "staging and prod images are pinned by digest, where Always only adds a registry round trip per start"
+    ),
+    "pod-probes-identical": (
         "kube-score compares only the handler: MLflow 3.6 has one health endpoint (/health), the metrics sidecar and "
-        "Redis only a TCP port; the liveness thresholds are never stricter than the readiness ones",
-    "deployment-replicas":
+        "Redis only a TCP port; the liveness thresholds are never stricter than the readiness ones"
+    ),
+    "deployment-replicas": (
         "replicas is the config's `instances[].replicas` (1 by default: the filesystem session store works with one "
-        "replica only; several need `sessions.store: redis`); the in-namespace Redis is a single session cache",
-    "deployment-has-host-podantiaffinity":
+        "replica only; several need `sessions.store: redis`); the in-namespace Redis is a single session cache"
+    ),
+    "deployment-has-host-podantiaffinity": (
         "a server with several replicas spreads them over nodes and zones with topologySpreadConstraints "
-        "(ScheduleAnyway, so a small cluster still schedules); kube-score only recognises podAntiAffinity",
-    "deployment-strategy":
+        "(ScheduleAnyway, so a small cluster still schedules); kube-score only recognises podAntiAffinity"
+    ),
+    "deployment-strategy": (
         "the Redis session cache uses Recreate on purpose: one in-memory instance, never two behind the Service "
-        "during a rollout; the server itself uses RollingUpdate (maxUnavailable 0)",
+        "during a rollout; the server itself uses RollingUpdate (maxUnavailable 0)"
+    ),
 }
 """kube-score checks left out, each with the reason (every other check must pass, warnings included)."""
 
@@ -133,8 +158,19 @@ KUBE_SCORE_IGNORED = {
 def test_kube_score(env: str, rendered: dict[str, Path]) -> None:
     ignored = [arg for check in KUBE_SCORE_IGNORED for arg in ("--ignore-test", check)]
     minor = "v" + KUBERNETES_VERSION.rsplit(".", 1)[0]  # kube-score takes vN.NN
-    done = run([tool("kube-score"), "score", "--kubernetes-version", minor, "-o", "ci", "--exit-one-on-warning",
-                *ignored, *manifest_files(rendered[env])])
+    done = run(
+        [
+            tool("kube-score"),
+            "score",
+            "--kubernetes-version",
+            minor,
+            "-o",
+            "ci",
+            "--exit-one-on-warning",
+            *ignored,
+            *manifest_files(rendered[env]),
+        ]
+    )
     findings = [line for line in done.stdout.splitlines() if not line.startswith(("[OK]", "[SKIPPED]"))]
     assert done.returncode == 0 and not findings, "\n".join(findings) or done.stderr
 
@@ -150,8 +186,18 @@ def test_kube_score_ignores_are_known_checks() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_pluto_no_deprecated_apis(env: str, rendered: dict[str, Path]) -> None:
-    done = run([tool("pluto"), "detect-files", "-d", rendered[env], "--target-versions",
-                f"k8s=v{KUBERNETES_VERSION}", "-o", "json"])
+    done = run(
+        [
+            tool("pluto"),
+            "detect-files",
+            "-d",
+            rendered[env],
+            "--target-versions",
+            f"k8s=v{KUBERNETES_VERSION}",
+            "-o",
+            "json",
+        ]
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert not report.get("items"), json.dumps(report, indent=1)
@@ -159,9 +205,16 @@ def test_pluto_no_deprecated_apis(env: str, rendered: dict[str, Path]) -> None:
 
 def test_pluto_finds_a_removed_api(tmp_path: Path) -> None:
     """pluto does look at the files: an old apiVersion is reported (exit 3: removed in the target version)."""
-    (tmp_path / "old.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": {"name": "x"},
-        "spec": {"minAvailable": 1}}))
+    (tmp_path / "old.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "policy/v1beta1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": "x"},
+                "spec": {"minAvailable": 1},
+            }
+        )
+    )
     done = run([tool("pluto"), "detect-files", "-d", tmp_path, "--target-versions", f"k8s=v{KUBERNETES_VERSION}"])
     assert done.returncode == 3 and "policy/v1beta1" in done.stdout, done.stdout + done.stderr
 
@@ -173,35 +226,35 @@ DNS = ("TCP 53", "UDP 53")
 
 CONNECTIONS: tuple[tuple[str, str, str, str], ...] = (
     # source          destination       ports                         when
-    ("traefik",        "server",         "http",                       "always"),
-    ("allow-from",     "server",         "http",                       "always"),  # each network.allowFrom namespace
-    ("prometheus",     "server",         "metrics",                    "monitoring"),
-    ("server",         "kube-dns",       "dns",                        "always"),
-    ("server",         "postgres",       "postgres",                   "always"),
-    ("server",         "postgres-cidrs", "postgres",                   "always"),
-    ("server",         "minio",          "s3-pods",                    "s3-service"),
-    ("server",         "traefik",        "s3-ingress",                 "s3-public"),  # a public S3 name
-    ("server",         "s3-cidrs",       "s3-url",                     "always"),
-    ("server",         "keycloak",       "keycloak-pods",              "keycloak-service"),
-    ("server",         "traefik",        "keycloak-ingress",           "keycloak-public"),  # a public Keycloak name
-    ("server",         "keycloak-cidrs", "keycloak-url",               "always"),
-    ("server",         "redis",          "redis",                      "redis-deployed"),
-    ("server",         "redis-service",  "redis",                      "redis-service"),
-    ("server",         "redis-cidrs",    "redis",                      "redis-external"),
-    ("db-migration",   "kube-dns",       "dns",                        "always"),
-    ("db-migration",   "postgres",       "postgres",                   "always"),
-    ("db-migration",   "postgres-cidrs", "postgres",                   "always"),
-    ("db-role",        "kube-dns",       "dns",                        "role-job"),
-    ("db-role",        "postgres",       "postgres",                   "role-job"),
-    ("db-role",        "postgres-cidrs", "postgres",                   "role-job"),
-    ("keycloak-setup", "kube-dns",       "dns",                        "keycloak-bootstrap"),
-    ("keycloak-setup", "keycloak",       "keycloak-pods",              "keycloak-bootstrap+keycloak-service"),
-    ("keycloak-setup", "traefik",        "keycloak-ingress",           "keycloak-bootstrap+keycloak-public"),
-    ("keycloak-setup", "keycloak-cidrs", "keycloak-url",               "keycloak-bootstrap"),
-    ("minio-setup",    "kube-dns",       "dns",                        "minio-bootstrap"),
-    ("minio-setup",    "minio",          "s3-pods",                    "minio-bootstrap+s3-service"),
-    ("minio-setup",    "traefik",        "s3-ingress",                 "minio-bootstrap+s3-public"),
-    ("minio-setup",    "s3-cidrs",       "s3-url",                     "minio-bootstrap"),
+    ("traefik", "server", "http", "always"),
+    ("allow-from", "server", "http", "always"),  # each network.allowFrom namespace
+    ("prometheus", "server", "metrics", "monitoring"),
+    ("server", "kube-dns", "dns", "always"),
+    ("server", "postgres", "postgres", "always"),
+    ("server", "postgres-cidrs", "postgres", "always"),
+    ("server", "minio", "s3-pods", "s3-service"),
+    ("server", "traefik", "s3-ingress", "s3-public"),  # a public S3 name
+    ("server", "s3-cidrs", "s3-url", "always"),
+    ("server", "keycloak", "keycloak-pods", "keycloak-service"),
+    ("server", "traefik", "keycloak-ingress", "keycloak-public"),  # a public Keycloak name
+    ("server", "keycloak-cidrs", "keycloak-url", "always"),
+    ("server", "redis", "redis", "redis-deployed"),
+    ("server", "redis-service", "redis", "redis-service"),
+    ("server", "redis-cidrs", "redis", "redis-external"),
+    ("db-migration", "kube-dns", "dns", "always"),
+    ("db-migration", "postgres", "postgres", "always"),
+    ("db-migration", "postgres-cidrs", "postgres", "always"),
+    ("db-role", "kube-dns", "dns", "role-job"),
+    ("db-role", "postgres", "postgres", "role-job"),
+    ("db-role", "postgres-cidrs", "postgres", "role-job"),
+    ("keycloak-setup", "kube-dns", "dns", "keycloak-bootstrap"),
+    ("keycloak-setup", "keycloak", "keycloak-pods", "keycloak-bootstrap+keycloak-service"),
+    ("keycloak-setup", "traefik", "keycloak-ingress", "keycloak-bootstrap+keycloak-public"),
+    ("keycloak-setup", "keycloak-cidrs", "keycloak-url", "keycloak-bootstrap"),
+    ("minio-setup", "kube-dns", "dns", "minio-bootstrap"),
+    ("minio-setup", "minio", "s3-pods", "minio-bootstrap+s3-service"),
+    ("minio-setup", "traefik", "s3-ingress", "minio-bootstrap+s3-public"),
+    ("minio-setup", "s3-cidrs", "s3-url", "minio-bootstrap"),
 )
 """Every connection the NetworkPolicies are meant to allow to or from an instance's pods, per instance; nothing
 else may show up (decoys: another pod in the PostgreSQL and DNS namespaces, a pod in an unrelated namespace).
@@ -220,10 +273,15 @@ def _ingress_ports(url: str) -> list[int]:
 
 def _ports(env: EnvironmentSettings, instance: InstanceSettings, name: str) -> frozenset[str]:
     tcp = {
-        "http": [n.HTTP_PORT], "metrics": [n.METRICS_PORT], "postgres": [env.postgres.port],
-        "s3-pods": list(env.network.minio_ports), "s3-ingress": _ingress_ports(env.s3.endpoint),
-        "s3-url": [_url_port(env.s3.endpoint)], "keycloak-pods": list(env.network.keycloak_ports),
-        "keycloak-ingress": _ingress_ports(env.keycloak.url), "keycloak-url": [_url_port(env.keycloak.url)],
+        "http": [n.HTTP_PORT],
+        "metrics": [n.METRICS_PORT],
+        "postgres": [env.postgres.port],
+        "s3-pods": list(env.network.minio_ports),
+        "s3-ingress": _ingress_ports(env.s3.endpoint),
+        "s3-url": [_url_port(env.s3.endpoint)],
+        "keycloak-pods": list(env.network.keycloak_ports),
+        "keycloak-ingress": _ingress_ports(env.keycloak.url),
+        "keycloak-url": [_url_port(env.keycloak.url)],
         "redis": [instance.sessions.redis.port],
     }
     return frozenset(DNS) if name == "dns" else frozenset(f"TCP {p}" for p in tcp[name])
@@ -238,12 +296,20 @@ def _applies(env: EnvironmentSettings, instance: InstanceSettings, when: str) ->
     redis = instance.sessions.store == "redis"
     s3_service = cluster_service(url_host(env.s3.endpoint)) is not None
     keycloak_service = cluster_service(url_host(env.keycloak.url)) is not None
-    facts = {"always": True, "monitoring": env.monitoring.enabled, "keycloak-bootstrap": env.bootstrap.keycloak,
-             "minio-bootstrap": env.bootstrap.minio, "redis-deployed": redis and instance.sessions.redis.deploy,
-             "redis-service": redis and _redis_service(instance) is not None,
-             "redis-external": redis and not instance.sessions.redis.deploy and _redis_service(instance) is None,
-             "s3-service": s3_service, "s3-public": not s3_service, "keycloak-service": keycloak_service,
-             "keycloak-public": not keycloak_service, "role-job": env.postgres.role_management == "job"}
+    facts = {
+        "always": True,
+        "monitoring": env.monitoring.enabled,
+        "keycloak-bootstrap": env.bootstrap.keycloak,
+        "minio-bootstrap": env.bootstrap.minio,
+        "redis-deployed": redis and instance.sessions.redis.deploy,
+        "redis-service": redis and _redis_service(instance) is not None,
+        "redis-external": redis and not instance.sessions.redis.deploy and _redis_service(instance) is None,
+        "s3-service": s3_service,
+        "s3-public": not s3_service,
+        "keycloak-service": keycloak_service,
+        "keycloak-public": not keycloak_service,
+        "role-job": env.postgres.role_management == "job",
+    }
     facts |= {"service": True}  # "keycloak-bootstrap+keycloak-service" reads "keycloak-bootstrap and keycloak-service"
     first, _, second = when.partition("+")
     if second in ("service", "public"):
@@ -255,28 +321,36 @@ def peers(env: EnvironmentSettings) -> dict[str, list[tuple[str, str, dict[str, 
     """role -> stand-in workloads (namespace, name, pod labels), with the labels the render's policies select."""
     net, pg = env.network, env.postgres
     s3_namespace = (cluster_service(url_host(env.s3.endpoint)) or ("", env.s3.minio_namespace))[1]
-    redis_namespaces = sorted({service[1] for i in env.instances if i.sessions.store == "redis"
-                               for service in [_redis_service(i)] if service})
+    redis_namespaces = sorted(
+        {service[1] for i in env.instances if i.sessions.store == "redis" for service in [_redis_service(i)] if service}
+    )
     return {
         "traefik": [(net.ingress_namespace, "traefik", dict(net.ingress_pods) or {"app": "ingress"})],
         "allow-from": [(ns, "client", {"app": "client"}) for ns in net.allow_from],
         "prometheus": [(env.monitoring.prometheus_namespace, "prometheus", {"app.kubernetes.io/name": "prometheus"})],
         "kube-dns": [(net.dns_namespace, "coredns", {"k8s-app": "kube-dns"})],
-        "postgres": [(pg.namespace, f"{pg.cluster}-1", {"cnpg.io/cluster": pg.cluster, "cnpg.io/instanceRole":
-                                                          "primary"})],
+        "postgres": [
+            (pg.namespace, f"{pg.cluster}-1", {"cnpg.io/cluster": pg.cluster, "cnpg.io/instanceRole": "primary"})
+        ],
         "minio": [(s3_namespace, "minio", {"app": "minio"})],
         "keycloak": [(net.keycloak_namespace, "keycloak", {"app": "keycloak"})],
         "redis-service": [(ns, "redis", {"app": "redis"}) for ns in redis_namespaces],
-        "decoy": [(pg.namespace, "other-database", {"cnpg.io/cluster": "other"}),
-                  (net.dns_namespace, "metrics-server", {"k8s-app": "metrics-server"}),
-                  ("unrelated", "stranger", {"app": "stranger"})],
+        "decoy": [
+            (pg.namespace, "other-database", {"cnpg.io/cluster": "other"}),
+            (net.dns_namespace, "metrics-server", {"k8s-app": "metrics-server"}),
+            ("unrelated", "stranger", {"app": "stranger"}),
+        ],
     }
 
 
 def cidrs(env: EnvironmentSettings) -> dict[str, list[str]]:
     net = env.network
-    return {"postgres-cidrs": list(net.postgres_cidrs), "s3-cidrs": list(net.s3_cidrs),
-            "keycloak-cidrs": list(net.keycloak_cidrs), "redis-cidrs": list(net.redis_cidrs)}
+    return {
+        "postgres-cidrs": list(net.postgres_cidrs),
+        "s3-cidrs": list(net.s3_cidrs),
+        "keycloak-cidrs": list(net.keycloak_cidrs),
+        "redis-cidrs": list(net.redis_cidrs),
+    }
 
 
 def _cidr_range(cidr: str) -> str:
@@ -325,14 +399,21 @@ def expected(env: EnvironmentSettings, docs: list[dict[str, object]]) -> dict[tu
 
 def analyzer_input(env: EnvironmentSettings, folder: Path, dest: Path) -> list[dict[str, object]]:
     """dest/: the rendered workloads and NetworkPolicies, the namespaces and the stand-in peers; the docs copied."""
-    docs = [d for d in documents(manifest_files(folder)) if d["kind"] in ("Namespace", "Deployment", "Job",
-                                                                          "NetworkPolicy")]
+    docs = [
+        d for d in documents(manifest_files(folder)) if d["kind"] in ("Namespace", "Deployment", "Job", "NetworkPolicy")
+    ]
     stand_ins = [p for found in peers(env).values() for p in found]
     rendered_namespaces = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
     extra = sorted({ns for ns, _, _ in stand_ins} - rendered_namespaces)
     (dest / "rendered.yaml").write_text(yaml.safe_dump_all(docs))
-    (dest / "peers.yaml").write_text(yaml.safe_dump_all(
-        [*(namespace_doc(ns) for ns in extra), *(peer_deployment(ns, name, labels) for ns, name, labels in stand_ins)]))
+    (dest / "peers.yaml").write_text(
+        yaml.safe_dump_all(
+            [
+                *(namespace_doc(ns) for ns in extra),
+                *(peer_deployment(ns, name, labels) for ns, name, labels in stand_ins),
+            ]
+        )
+    )
     return docs
 
 
@@ -341,8 +422,9 @@ def _involves(pair: tuple[str, str], rendered_names: set[str]) -> bool:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_network_policies_allow_exactly_the_intended_connections(env: str, rendered: dict[str, Path],
-                                                                  tmp_path: Path) -> None:
+def test_network_policies_allow_exactly_the_intended_connections(
+    env: str, rendered: dict[str, Path], tmp_path: Path
+) -> None:
     config = settings(env)
     docs = analyzer_input(config, rendered[env], tmp_path)
     # not --fail: v1.4.4 then stops with "Error getting resourceInfos from dir path: <nil>" on any input
@@ -353,8 +435,13 @@ def test_network_policies_allow_exactly_the_intended_connections(env: str, rende
     allowed = {pair: parse_connection(conn) for pair, conn in actual.items() if _involves(pair, rendered_names)}
     want = expected(config, docs)
     assert len(pod_pairs(want)) >= 10 * len(config.instances), want
-    problems = [f"{what}: {detail}" for what, detail in (*_compare(pod_pairs(allowed), pod_pairs(want)),
-                                                          *_compare(ip_coverage(allowed), ip_coverage(want)))]
+    problems = [
+        f"{what}: {detail}"
+        for what, detail in (
+            *_compare(pod_pairs(allowed), pod_pairs(want)),
+            *_compare(ip_coverage(allowed), ip_coverage(want)),
+        )
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -375,10 +462,11 @@ def _compare(allowed: Mapping[Any, Any], intended: Mapping[Any, Any]) -> Iterato
 # kube-linter
 # ---------------------------------------------------------------------------------------------------------------
 KUBE_LINTER_IGNORED = {
-    "job-ttl-seconds-after-finished":
+    "job-ttl-seconds-after-finished": (
         "the Jobs are GitOps-managed objects (Flux Kustomization / Argo CD Application, prune on): a TTL would let "
         "the cluster delete a finished Job that the engine then re-creates, re-running the migration and setup "
-        "Jobs on every reconcile; a config change renames the Job (content hash) instead",
+        "Jobs on every reconcile; a config change renames the Job (content hash) instead"
+    ),
     "no-anti-affinity": KUBE_SCORE_IGNORED["deployment-has-host-podantiaffinity"],
 }
 """kube-linter checks left out, each with the reason."""

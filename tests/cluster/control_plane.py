@@ -50,10 +50,16 @@ class ControlPlane:
     processes: list[Process] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(tool("kubernetes", "kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
-                              input=input, capture_output=True, text=True, timeout=timeout)
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(tool("kubernetes", "kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and done.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)}: exit {done.returncode}\n{done.stderr}{done.stdout}")
         return done
@@ -66,8 +72,9 @@ class ControlPlane:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Process:
-        process = Process(name=name, argv=list(argv), env=env or self.env(), cwd=self.root,
-                          log=ARTIFACTS / f"{name}.log").start()
+        process = Process(
+            name=name, argv=list(argv), env=env or self.env(), cwd=self.root, log=ARTIFACTS / f"{name}.log"
+        ).start()
         self.processes.append(process)
         return process
 
@@ -95,8 +102,9 @@ class ControlPlane:
     def install_crds(self, files: Iterable[Path]) -> list[str]:
         names = []
         for path in files:
-            done = self.kubectl("apply", "--server-side", "--field-manager=cluster-tests", "-f", str(path),
-                                "-o", "name")
+            done = self.kubectl(
+                "apply", "--server-side", "--field-manager=cluster-tests", "-f", str(path), "-o", "name"
+            )
             names += [line.strip() for line in done.stdout.splitlines() if line.strip()]
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
         return names
@@ -111,61 +119,140 @@ def start_control_plane(root: Path) -> ControlPlane:
     plane = ControlPlane(root, pki, server, kubeconfig(root / "kubeconfig", server, pki))
     etcd_client, etcd_peer = free_port(), free_port()
     started = time.monotonic()
-    plane.start("etcd", [str(tool("etcd", "etcd")), "--data-dir", str(root / "etcd"), "--name", "test",
-                         "--listen-client-urls", f"http://127.0.0.1:{etcd_client}",
-                         "--advertise-client-urls", f"http://127.0.0.1:{etcd_client}",
-                         "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-                         "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-                         "--initial-cluster", f"test=http://127.0.0.1:{etcd_peer}", "--unsafe-no-fsync",
-                         "--log-level", "warn"])
-    plane.start("kube-apiserver", [
-        str(tool("kubernetes", "kube-apiserver")), f"--etcd-servers=http://127.0.0.1:{etcd_client}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
-        f"--tls-cert-file={pki.server_cert}", f"--tls-private-key-file={pki.server_key}",
-        f"--client-ca-file={pki.ca}", f"--service-account-issuer={server}",
-        f"--service-account-key-file={pki.sa_public}", f"--service-account-signing-key-file={pki.sa_private}",
-        "--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC", f"--cert-dir={root / 'certs'}",
-        "--enable-priority-and-fairness=false", "--profiling=false", "--v=1"])
+    plane.start(
+        "etcd",
+        [
+            str(tool("etcd", "etcd")),
+            "--data-dir",
+            str(root / "etcd"),
+            "--name",
+            "test",
+            "--listen-client-urls",
+            f"http://127.0.0.1:{etcd_client}",
+            "--advertise-client-urls",
+            f"http://127.0.0.1:{etcd_client}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{etcd_peer}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{etcd_peer}",
+            "--initial-cluster",
+            f"test=http://127.0.0.1:{etcd_peer}",
+            "--unsafe-no-fsync",
+            "--log-level",
+            "warn",
+        ],
+    )
+    plane.start(
+        "kube-apiserver",
+        [
+            str(tool("kubernetes", "kube-apiserver")),
+            f"--etcd-servers=http://127.0.0.1:{etcd_client}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--tls-cert-file={pki.server_cert}",
+            f"--tls-private-key-file={pki.server_key}",
+            f"--client-ca-file={pki.ca}",
+            f"--service-account-issuer={server}",
+            f"--service-account-key-file={pki.sa_public}",
+            f"--service-account-signing-key-file={pki.sa_private}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--authorization-mode=RBAC",
+            f"--cert-dir={root / 'certs'}",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+            "--v=1",
+        ],
+    )
     plane.timings["etcd + kube-apiserver ready"] = plane.wait_for(
-        "kube-apiserver /readyz", probe=lambda: plane.kubectl("get", "--raw", "/readyz", check=False).returncode == 0)
-    plane.start("kube-controller-manager", [
-        str(tool("kubernetes", "kube-controller-manager")), f"--kubeconfig={plane.kubeconfig}",
-        "--leader-elect=false", f"--secure-port={free_port()}", "--bind-address=127.0.0.1",
-        f"--service-account-private-key-file={pki.sa_private}", f"--root-ca-file={pki.ca}",
-        "--use-service-account-credentials=false", "--controllers=*,-nodeipam,-service-lb-controller", "--v=1"])
-    plane.start("kube-scheduler", [str(tool("kubernetes", "kube-scheduler")), f"--kubeconfig={plane.kubeconfig}",
-                                   "--leader-elect=false", "--bind-address=127.0.0.1",
-                                   f"--secure-port={free_port()}", "--v=1"])
+        "kube-apiserver /readyz", probe=lambda: plane.kubectl("get", "--raw", "/readyz", check=False).returncode == 0
+    )
+    plane.start(
+        "kube-controller-manager",
+        [
+            str(tool("kubernetes", "kube-controller-manager")),
+            f"--kubeconfig={plane.kubeconfig}",
+            "--leader-elect=false",
+            f"--secure-port={free_port()}",
+            "--bind-address=127.0.0.1",
+            f"--service-account-private-key-file={pki.sa_private}",
+            f"--root-ca-file={pki.ca}",
+            "--use-service-account-credentials=false",
+            "--controllers=*,-nodeipam,-service-lb-controller",
+            "--v=1",
+        ],
+    )
+    plane.start(
+        "kube-scheduler",
+        [
+            str(tool("kubernetes", "kube-scheduler")),
+            f"--kubeconfig={plane.kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--v=1",
+        ],
+    )
     # kwok's client-go asks for watch-list streams, which kube-apiserver refuses on etcd older than 3.5.13
     # (RequestWatchProgress); each refused watch ends and relists, delaying pod transitions by tens of seconds.
-    plane.start("kwok", [
-        str(tool("kwok", "kwok")), f"--kubeconfig={plane.kubeconfig}", "--manage-all-nodes=false",
-        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        # Without leases kwok's status heartbeats can lag past the node monitor's grace period, and the node
-        # lifecycle controller marks the nodes (and their pods) NotReady.
-        "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{free_port()}"])
+    plane.start(
+        "kwok",
+        [
+            str(tool("kwok", "kwok")),
+            f"--kubeconfig={plane.kubeconfig}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            # Without leases kwok's status heartbeats can lag past the node monitor's grace period, and the node
+            # lifecycle controller marks the nodes (and their pods) NotReady.
+            "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{free_port()}",
+        ],
+    )
     for node, zone in FAKE_NODES:
         plane.kubectl("apply", "-f", "-", input=_node(node, zone))
-    plane.timings["fake nodes Ready"] = plane.wait_for("fake nodes Ready", probe=lambda: all(
-        any(c["type"] == "Ready" and c["status"] == "True" for c in item.get("status", {}).get("conditions", []))
-        for item in plane.get("nodes")["items"]) and len(plane.get("nodes")["items"]) == len(FAKE_NODES))
-    plane.wait_for("the default ServiceAccount", probe=lambda: plane.kubectl(
-        "get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0)
+    plane.timings["fake nodes Ready"] = plane.wait_for(
+        "fake nodes Ready",
+        probe=lambda: (
+            all(
+                any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in item.get("status", {}).get("conditions", [])
+                )
+                for item in plane.get("nodes")["items"]
+            )
+            and len(plane.get("nodes")["items"]) == len(FAKE_NODES)
+        ),
+    )
+    plane.wait_for(
+        "the default ServiceAccount",
+        probe=lambda: plane.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
+    )
     plane.timings["control plane"] = time.monotonic() - started
     return plane
 
 
 def _node(name: str, zone: str) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
-                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                                "kubernetes.io/arch": "amd64", "topology.kubernetes.io/zone": zone,
-                                "type": "kwok"}},
-        "spec": {},
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                   "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
-    })
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "topology.kubernetes.io/zone": zone,
+                    "type": "kwok",
+                },
+            },
+            "spec": {},
+            "status": {
+                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            },
+        }
+    )
 
 
 def shared_crds() -> list[Path]:

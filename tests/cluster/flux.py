@@ -37,8 +37,13 @@ class Flux:
         """Ask for a reconcile now and wait until the controller has handled it; the seconds it took."""
         stamp = f"{time.time():.6f}"
         self.plane.kubectl("annotate", "--overwrite", "-n", namespace, kind, name, f"{REQUESTED_AT}={stamp}")
-        return self.plane.wait_for(f"{kind}/{name} reconciled", timeout=timeout, probe=lambda: self.plane.get(
-            kind, name, "-n", namespace).get("status", {}).get("lastHandledReconcileAt") == stamp)
+        return self.plane.wait_for(
+            f"{kind}/{name} reconciled",
+            timeout=timeout,
+            probe=lambda: (
+                self.plane.get(kind, name, "-n", namespace).get("status", {}).get("lastHandledReconcileAt") == stamp
+            ),
+        )
 
     def ready(self, kind: str, name: str, namespace: str = NAMESPACE) -> tuple[bool, str]:
         conditions = self.plane.get(kind, name, "-n", namespace).get("status", {}).get("conditions", [])
@@ -53,14 +58,31 @@ def start_flux(plane: ControlPlane) -> Flux:
     plane.kubectl("create", "namespace", NAMESPACE, check=False)
     storage, health = free_port(), free_port()
     (plane.root / "flux-storage").mkdir(exist_ok=True)
-    source = plane.start("source-controller", [
-        str(tool("flux", "source-controller")), "--watch-all-namespaces=true",
-        f"--storage-path={plane.root / 'flux-storage'}", f"--storage-addr=127.0.0.1:{storage}",
-        f"--storage-adv-addr=127.0.0.1:{storage}", f"--metrics-addr=127.0.0.1:{free_port()}",
-        f"--health-addr=127.0.0.1:{health}", "--log-level=info", "--concurrent=4",
-        "--requeue-dependency=5s"])
-    kustomize = plane.start("kustomize-controller", [
-        str(tool("flux", "kustomize-controller")), "--watch-all-namespaces=true",
-        f"--metrics-addr=127.0.0.1:{free_port()}", f"--health-addr=127.0.0.1:{free_port()}", "--log-level=info",
-        "--concurrent=4", "--requeue-dependency=5s"])
+    source = plane.start(
+        "source-controller",
+        [
+            str(tool("flux", "source-controller")),
+            "--watch-all-namespaces=true",
+            f"--storage-path={plane.root / 'flux-storage'}",
+            f"--storage-addr=127.0.0.1:{storage}",
+            f"--storage-adv-addr=127.0.0.1:{storage}",
+            f"--metrics-addr=127.0.0.1:{free_port()}",
+            f"--health-addr=127.0.0.1:{health}",
+            "--log-level=info",
+            "--concurrent=4",
+            "--requeue-dependency=5s",
+        ],
+    )
+    kustomize = plane.start(
+        "kustomize-controller",
+        [
+            str(tool("flux", "kustomize-controller")),
+            "--watch-all-namespaces=true",
+            f"--metrics-addr=127.0.0.1:{free_port()}",
+            f"--health-addr=127.0.0.1:{free_port()}",
+            "--log-level=info",
+            "--concurrent=4",
+            "--requeue-dependency=5s",
+        ],
+    )
     return Flux(plane, [source, kustomize])

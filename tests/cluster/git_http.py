@@ -57,11 +57,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _cgi(self, body: bytes) -> None:
         path, _, query = self.path.partition("?")
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.server.root),
-            "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-            "REMOTE_ADDR": self.client_address[0], "REMOTE_USER": "tests", "SERVER_PROTOCOL": "HTTP/1.1",
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""), "HOME": str(self.server.root),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.server.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_USER": "tests",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            "HOME": str(self.server.root),
         }
         done = subprocess.run([self.server.backend], input=body, env=env, capture_output=True, timeout=120)
         head, _, payload = done.stdout.partition(b"\r\n\r\n")

@@ -23,8 +23,9 @@ FIELD_MANAGER = "mlflow-gitops-tests"
 
 def synth(env: str, config: Path | None, out: Path) -> Path:
     args = ["synth", "--quiet", "--out", str(out), "--env", env, *(["--config-dir", str(config)] if config else [])]
-    done = subprocess.run([sys.executable, "-m", "mlflow_gitops", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlflow_gitops", *args], cwd=REPO, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr
     return out / env
 
@@ -39,12 +40,24 @@ def apply(plane: ControlPlane, folder: Path) -> tuple[list[str], list[str]]:
     printed: list[str] = []
     for stage in (first, [d for d in docs if d not in first]):
         for dry_run in (True, False) if stage else ():
-            done = plane.kubectl("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-", "-o",
-                                 "name", *(["--dry-run=server"] if dry_run else []), input=yaml.safe_dump_all(stage),
-                                 check=False)
+            done = plane.kubectl(
+                "apply",
+                "--server-side",
+                f"--field-manager={FIELD_MANAGER}",
+                "-f",
+                "-",
+                "-o",
+                "name",
+                *(["--dry-run=server"] if dry_run else []),
+                input=yaml.safe_dump_all(stage),
+                check=False,
+            )
             assert done.returncode == 0, f"{folder.name}{' (dry run)' if dry_run else ''}: {done.stderr}"
-            printed += [f"{folder.name}{' (dry run)' if dry_run else ''}: {line}"
-                        for line in done.stderr.splitlines() if line.strip()]
+            printed += [
+                f"{folder.name}{' (dry run)' if dry_run else ''}: {line}"
+                for line in done.stderr.splitlines()
+                if line.strip()
+            ]
             if not dry_run:
                 names += [line for line in done.stdout.splitlines() if line.strip()]
     return names, printed
@@ -62,10 +75,13 @@ def all_done(plane: ControlPlane, namespaces: list[str]) -> bool:
     for namespace in namespaces:
         jobs = plane.get("jobs", "-n", namespace)["items"]
         deployments = plane.get("deployments", "-n", namespace)["items"]
-        complete = all(any(c["type"] == "Complete" and c["status"] == "True" for c in j.get("status", {}).get(
-            "conditions", [])) for j in jobs)
-        available = all(d.get("status", {}).get("availableReplicas", 0) >= (d["spec"].get("replicas") or 1)
-                        for d in deployments)
+        complete = all(
+            any(c["type"] == "Complete" and c["status"] == "True" for c in j.get("status", {}).get("conditions", []))
+            for j in jobs
+        )
+        available = all(
+            d.get("status", {}).get("availableReplicas", 0) >= (d["spec"].get("replicas") or 1) for d in deployments
+        )
         if not (jobs and deployments and complete and available):
             return False
     return True
@@ -78,11 +94,15 @@ def pending(plane: ControlPlane, namespaces: list[str]) -> str:
         for kind in ("jobs", "deployments", "pods"):
             for item in plane.get(kind, "-n", namespace)["items"]:
                 status = item.get("status", {})
-                lines.append(f"{namespace} {kind}/{item['metadata']['name']}: "
-                             f"{status.get('conditions') or status.get('phase')}")
-        lines += [f"{namespace} event {e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['reason']}: "
-                  f"{e.get('message', '')}" for e in plane.get("events", "-n", namespace)["items"]
-                  if e.get("type") == "Warning"]
+                lines.append(
+                    f"{namespace} {kind}/{item['metadata']['name']}: {status.get('conditions') or status.get('phase')}"
+                )
+        lines += [
+            f"{namespace} event {e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['reason']}: "
+            f"{e.get('message', '')}"
+            for e in plane.get("events", "-n", namespace)["items"]
+            if e.get("type") == "Warning"
+        ]
     return "\n".join(lines)
 
 
@@ -92,16 +112,23 @@ def refused_pods(plane: ControlPlane, namespaces: list[str]) -> list[str]:
     for namespace in namespaces:
         for event in plane.get("events", "-n", namespace)["items"]:
             if event.get("reason") in ("FailedCreate", "FailedCreatePodSandBox") or "forbidden" in event.get(
-                    "message", ""):
-                found.append(f"{namespace}: {event['involvedObject']['kind']}/{event['involvedObject']['name']}: "
-                             f"{event['message']}")
+                "message", ""
+            ):
+                found.append(
+                    f"{namespace}: {event['involvedObject']['kind']}/{event['involvedObject']['name']}: "
+                    f"{event['message']}"
+                )
     return found
 
 
 def assert_restricted_enforced(plane: ControlPlane, namespace: str) -> None:
     """The control: the API server really enforces restricted there (a root pod is refused)."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root-probe", "namespace": namespace},
-           "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"runAsUser": 0}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "root-probe", "namespace": namespace},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"runAsUser": 0}}]},
+    }
     done = plane.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(pod), check=False)
     assert done.returncode != 0 and 'violates PodSecurity "restricted:latest"' in done.stderr, done.stderr
 
@@ -109,17 +136,20 @@ def assert_restricted_enforced(plane: ControlPlane, namespace: str) -> None:
 def delete_all(plane: ControlPlane, folder: Path, engine: Path) -> None:
     """Remove what an environment applied, so the next one starts from the platform's namespaces alone."""
     if (folder / "entry").is_dir():
-        plane.kubectl("delete", "-k", str(folder / "entry"), "--wait=true", "--timeout=60s", "--ignore-not-found",
-                      check=False)
+        plane.kubectl(
+            "delete", "-k", str(folder / "entry"), "--wait=true", "--timeout=60s", "--ignore-not-found", check=False
+        )
     plane.kubectl("delete", "-k", str(engine), "--wait=true", "--timeout=60s", "--ignore-not-found", check=False)
     for unit in reversed(UNITS):
-        plane.kubectl("delete", "-k", str(folder / unit), "--wait=true", "--timeout=120s", "--ignore-not-found",
-                      check=False)
+        plane.kubectl(
+            "delete", "-k", str(folder / unit), "--wait=true", "--timeout=120s", "--ignore-not-found", check=False
+        )
 
 
 @pytest.mark.parametrize("env", list(ENVIRONMENTS))
-def test_every_unit_applies_server_side_without_errors_or_warnings(env: str, plane: ControlPlane,
-                                                                   tmp_path: Path) -> None:
+def test_every_unit_applies_server_side_without_errors_or_warnings(
+    env: str, plane: ControlPlane, tmp_path: Path
+) -> None:
     folder = synth(env, ENVIRONMENTS[env], tmp_path / "dist")
     engine = next(p for p in (folder / "flux", folder / "argocd") if p.is_dir())
     try:
@@ -138,8 +168,9 @@ def check_apply(env: str, plane: ControlPlane, folder: Path, engine: Path) -> No
         warnings += printed
     namespaces = sorted(name.split("/", 1)[1] for name in applied["platform"] if name.startswith("namespace/"))
     try:
-        seconds = plane.wait_for(f"{env}: Jobs Complete and Deployments Available", timeout=180,
-                                 probe=lambda: all_done(plane, namespaces))
+        seconds = plane.wait_for(
+            f"{env}: Jobs Complete and Deployments Available", timeout=180, probe=lambda: all_done(plane, namespaces)
+        )
     except ClusterError as exc:
         raise AssertionError(f"{exc}\n{pending(plane, namespaces)}") from None
     plane.kubectl("create", "namespace", "flux-system" if engine.name == "flux" else "argocd", check=False)
@@ -156,6 +187,7 @@ def check_apply(env: str, plane: ControlPlane, folder: Path, engine: Path) -> No
     (ARTIFACTS / f"apply-{env}.txt").write_text(
         f"{env}: {total} objects applied ({', '.join(f'{k} {len(v)}' for k, v in applied.items())}); warnings "
         f"{len(warnings)}; Jobs Complete and Deployments Available {seconds:.1f} s after the apply; total "
-        f"{time.monotonic() - started:.1f} s\n")
+        f"{time.monotonic() - started:.1f} s\n"
+    )
     assert warnings == []
     assert refused == []

@@ -17,12 +17,30 @@ CONFIG = FULL_CLUSTER + "instances:\n  - name: probe\n"
 """A cluster with every optional API, so the render holds a ServiceMonitor the test can take away."""
 
 
-def diff(plane: ControlPlane, config: Path, *extra: str, env: dict[str, str] | None = None
-         ) -> subprocess.CompletedProcess[str]:
+def diff(
+    plane: ControlPlane, config: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "KUBECTL": str(tool("kubernetes", "kubectl")), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mlflow_gitops", "diff", "--config-dir", str(config), "--env", "probe",
-                           "--against-cluster", str(plane.kubeconfig), *extra], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env=environ)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow_gitops",
+            "diff",
+            "--config-dir",
+            str(config),
+            "--env",
+            "probe",
+            "--against-cluster",
+            str(plane.kubeconfig),
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environ,
+    )
 
 
 def test_diff_against_a_cluster_shows_what_applying_would_change(plane: ControlPlane, tmp_path: Path) -> None:
@@ -53,8 +71,10 @@ def check_against_applied(plane: ControlPlane, config: Path, folder: Path) -> No
 
     changed = diff(plane, config, env={"MLFLOW_IMAGE_TAG": "3.6.1-oidc"})
     assert changed.returncode == 1
-    assert "Deployment probe/probe" in changed.stdout and "+        image: localhost:30500/mlflow:3.6.1-oidc" in \
-        changed.stdout
+    assert (
+        "Deployment probe/probe" in changed.stdout
+        and "+        image: localhost:30500/mlflow:3.6.1-oidc" in changed.stdout
+    )
 
     crd = "servicemonitors.monitoring.coreos.com"
     plane.kubectl("delete", "crd", crd, "--wait=true")

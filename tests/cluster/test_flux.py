@@ -29,10 +29,33 @@ READY_TIMEOUT = 240
 
 
 def publish(config: Path, env: str, url: str, extra: dict[str, str] | None = None) -> str:
-    done = subprocess.run([sys.executable, "-m", "mlflow_gitops", "publish", "--config-dir", str(config), "--env", env,
-                           "--repo", url, "--path", PATH, "--branch", "main", "--base", "main", "--workdir",
-                           str(config.parent / "work")], cwd=REPO, capture_output=True, text=True, timeout=180,
-                          env={**__import__("os").environ, **(extra or {})})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow_gitops",
+            "publish",
+            "--config-dir",
+            str(config),
+            "--env",
+            env,
+            "--repo",
+            url,
+            "--path",
+            PATH,
+            "--branch",
+            "main",
+            "--base",
+            "main",
+            "--workdir",
+            str(config.parent / "work"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**__import__("os").environ, **(extra or {})},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -43,10 +66,19 @@ def kustomizations(env: str) -> list[str]:
 
 def bootstrap_source(plane: ControlPlane, name: str, url: str) -> None:
     """What `flux bootstrap` would have made: the GitRepository the rendered Kustomizations read."""
-    plane.kubectl("apply", "-f", "-", input=yaml.safe_dump({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"url": url, "interval": "1m", "ref": {"branch": "main"}}}))
+    plane.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "GitRepository",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {"url": url, "interval": "1m", "ref": {"branch": "main"}},
+            }
+        ),
+    )
 
 
 def apply_engine(plane: ControlPlane, checkout: Path, env: str) -> None:
@@ -101,8 +133,9 @@ def remove(plane: ControlPlane, env: str) -> None:
     they made are gone, so that the next environment does not meet a terminating one."""
     namespaces = namespaces_of(plane, env)
     for name in [f"mlflow-{env}", *reversed(kustomizations(env))]:  # the entry first: it would re-create them
-        plane.kubectl("delete", "kustomization", name, "-n", NAMESPACE, "--wait=true", "--timeout=180s",
-                      "--ignore-not-found")
+        plane.kubectl(
+            "delete", "kustomization", name, "-n", NAMESPACE, "--wait=true", "--timeout=180s", "--ignore-not-found"
+        )
     for namespace in namespaces:
         plane.kubectl("wait", "--for=delete", f"namespace/{namespace}", "--timeout=180s", check=False)
 
@@ -119,8 +152,9 @@ def record(env: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("env", ["default", "dev", "staging"])
-def test_flux_reconciles_each_environment_in_order(env: str, plane: ControlPlane, flux: Flux,
-                                                   git_server: GitHttpServer, tmp_path: Path) -> None:
+def test_flux_reconciles_each_environment_in_order(
+    env: str, plane: ControlPlane, flux: Flux, git_server: GitHttpServer, tmp_path: Path
+) -> None:
     bare, url = git_server.repository(f"gitops-{env}")
     config = tmp_path / "environments"
     config.mkdir()
@@ -153,8 +187,12 @@ def test_flux_reconciles_each_environment_in_order(env: str, plane: ControlPlane
     assert all_done(plane, namespaces)
     assert refused_pods(plane, namespaces) == []
     objects = sum(len(inventory(plane, n)) for n in names)
-    record(env, f"{objects} objects; Ready after " + ", ".join(f"{n.rsplit('-', 1)[1]} {ready[n]:.1f} s" for n in names)
-           + f" (from the engine objects' apply; {time.monotonic() - started:.1f} s in all)")
+    record(
+        env,
+        f"{objects} objects; Ready after "
+        + ", ".join(f"{n.rsplit('-', 1)[1]} {ready[n]:.1f} s" for n in names)
+        + f" (from the engine objects' apply; {time.monotonic() - started:.1f} s in all)",
+    )
     remove(plane, env)
     if source == "flux-system":
         plane.kubectl("delete", "gitrepository", source, "-n", NAMESPACE, "--wait=true")
@@ -171,12 +209,14 @@ instances:
 
 
 def team(url: str, instances: list[str], versioning: bool = False) -> str:
-    return TEAM.format(url=url, versioning=str(versioning).lower(),
-                       instances="".join(f"  - name: {name}\n" for name in instances))
+    return TEAM.format(
+        url=url, versioning=str(versioning).lower(), instances="".join(f"  - name: {name}\n" for name in instances)
+    )
 
 
-def test_reconcile_again_change_a_job_and_remove_an_instance(plane: ControlPlane, flux: Flux,
-                                                            git_server: GitHttpServer, tmp_path: Path) -> None:
+def test_reconcile_again_change_a_job_and_remove_an_instance(
+    plane: ControlPlane, flux: Flux, git_server: GitHttpServer, tmp_path: Path
+) -> None:
     bare, url = git_server.repository("gitops-team")
     config = tmp_path / "environments"
     config.mkdir()
@@ -215,8 +255,11 @@ def test_reconcile_again_change_a_job_and_remove_an_instance(plane: ControlPlane
     (config / "team.yaml").write_text(team(url, ["alpha"], versioning=True))
     publish(config, "team", str(bare))
     reconcile_all(flux, "team", "mlflow-gitops-team")
-    plane.wait_for("namespace beta gone", timeout=READY_TIMEOUT, probe=lambda: plane.kubectl(
-        "get", "namespace", "beta", check=False).returncode != 0)
+    plane.wait_for(
+        "namespace beta gone",
+        timeout=READY_TIMEOUT,
+        probe=lambda: plane.kubectl("get", "namespace", "beta", check=False).returncode != 0,
+    )
     final = versions(plane, "team")
     assert set(after) - set(final) == beta, sorted((set(after) - set(final)) ^ beta)
     assert {k: after[k] for k in final} == final, "objects of the remaining instance changed"

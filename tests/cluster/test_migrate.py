@@ -21,14 +21,34 @@ SEED = REPO.parent / "shared" / "seed-release"
 
 
 def migrate(plane: ControlPlane, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlflow_gitops", "migrate", "--config-dir", str(config), "--env",
-                           "buun", "--against-cluster", str(plane.kubeconfig)], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "KUBECTL": str(tool("kubernetes", "kubectl"))})
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow_gitops",
+            "migrate",
+            "--config-dir",
+            str(config),
+            "--env",
+            "buun",
+            "--against-cluster",
+            str(plane.kubeconfig),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KUBECTL": str(tool("kubernetes", "kubectl"))},
+    )
 
 
 def seed_release(plane: ControlPlane) -> list[dict[str, object]]:
-    docs = [d for f in ("helm-release.yaml", "applied-by-justfile.yaml")
-            for d in yaml.safe_load_all((SEED / f).read_text()) if d]
+    docs = [
+        d
+        for f in ("helm-release.yaml", "applied-by-justfile.yaml")
+        for d in yaml.safe_load_all((SEED / f).read_text())
+        if d
+    ]
     for namespace in ("mlflow", "monitoring"):
         plane.kubectl("create", "namespace", namespace, check=False)
     for doc in docs:

@@ -23,9 +23,25 @@ DATABASE_ROLES = SHARED_CRDS / "cloudnative-pg" / "postgresql.cnpg.io_databasero
 
 
 def validate(plane: ControlPlane, config: Path, env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlflow_gitops", "validate", "--config-dir", str(config), "--env",
-                           env, "--against-cluster", str(plane.kubeconfig)], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "KUBECTL": str(tool("kubernetes", "kubectl"))})
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow_gitops",
+            "validate",
+            "--config-dir",
+            str(config),
+            "--env",
+            env,
+            "--against-cluster",
+            str(plane.kubeconfig),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KUBECTL": str(tool("kubernetes", "kubectl"))},
+    )
 
 
 @pytest.fixture
@@ -39,8 +55,7 @@ def buun_stack(plane: ControlPlane) -> Iterator[None]:
         plane.install_crds([SERVICE_MONITORS, DATABASE_ROLES])
 
 
-def test_the_default_applies_on_the_old_modules_platform(plane: ControlPlane, tmp_path: Path,
-                                                         buun_stack: None) -> None:
+def test_the_default_applies_on_the_old_modules_platform(plane: ControlPlane, tmp_path: Path, buun_stack: None) -> None:
     config = tmp_path / "environments"
     config.mkdir()
     (config / "buun.yaml").write_text("instances:\n  - name: buun\n")
@@ -61,24 +76,32 @@ def test_the_default_applies_on_the_old_modules_platform(plane: ControlPlane, tm
         delete_all(plane, folder, folder / "flux")
 
 
-def test_validate_refuses_kinds_the_cluster_does_not_serve(plane: ControlPlane, tmp_path: Path,
-                                                           buun_stack: None) -> None:
+def test_validate_refuses_kinds_the_cluster_does_not_serve(
+    plane: ControlPlane, tmp_path: Path, buun_stack: None
+) -> None:
     config = tmp_path / "environments"
     config.mkdir()
     (config / "lab.yaml").write_text(FULL_CLUSTER + "instances:\n  - name: lab\n")  # declares more than it has
     refused = validate(plane, config, "lab")
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "the cluster does not serve ServiceMonitor (monitoring.coreos.com/v1), rendered in lab/app/" in \
-        refused.stderr
-    assert "the cluster does not serve DatabaseRole (postgresql.cnpg.io/v1), rendered in lab/platform/" in \
-        refused.stderr
+    assert (
+        "the cluster does not serve ServiceMonitor (monitoring.coreos.com/v1), rendered in lab/app/" in refused.stderr
+    )
+    assert (
+        "the cluster does not serve DatabaseRole (postgresql.cnpg.io/v1), rendered in lab/platform/" in refused.stderr
+    )
     assert "Traceback" not in refused.stderr and refused.stdout == ""
 
 
 def test_validate_against_an_unreadable_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.kubeconfig"
-    done = subprocess.run([sys.executable, "-m", "mlflow_gitops", "validate", "--against-cluster", str(missing)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "KUBECTL": str(tool("kubernetes", "kubectl"))})
+    done = subprocess.run(
+        [sys.executable, "-m", "mlflow_gitops", "validate", "--against-cluster", str(missing)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KUBECTL": str(tool("kubernetes", "kubectl"))},
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: --against-cluster") and "Traceback" not in done.stderr

@@ -57,20 +57,34 @@ VAULT: dict[str, dict[str, str]] = {
     "mlflow/postgres": {"username": "mlflow", "password": DB_PASSWORD},
     "mlflow/s3": {"accesskey": "mlflow-artifacts", "secretkey": "s3-Secret/key+from vault"},
     "mlflow/oidc": {"client_id": "mlflow", "client_secret": "oidc-Client-Secret-e2e"},
-    "mlflow/session": {"secret_key": "e2e-session-secret-key-0123456789abcdef",
-                       "flask_secret_key": "e2e-flask-secret-key-0123456789abcdef"},
+    "mlflow/session": {
+        "secret_key": "e2e-session-secret-key-0123456789abcdef",
+        "flask_secret_key": "e2e-flask-secret-key-0123456789abcdef",
+    },
     "minio/admin": {"username": "minio-root", "password": "minio-Root-Password-e2e"},
     "keycloak/admin": {"username": "admin", "password": "keycloak-Admin-Password-e2e"},
     "postgres/admin": {"username": "postgres", "password": "postgres-Superuser-Password-e2e"},
 }
 
 # Test users of the realm (their email is their username); group names as the README documents them.
-ADMIN: dict[str, Any] = {"email": "alice.admin@example.com", "name": "Alice Admin", "groups": ["mlflow-admins"],
-                         "password": "Alice-Pa55word-e2e"}
-USER: dict[str, Any] = {"email": "bob.user@example.com", "name": "Bob User", "groups": ["mlflow-users"],
-                        "password": "Bob-Pa55word-e2e"}
-OUTSIDER: dict[str, Any] = {"email": "eve.outsider@example.com", "name": "Eve Outsider", "groups": ["sales"],
-                            "password": "Eve-Pa55word-e2e"}
+ADMIN: dict[str, Any] = {
+    "email": "alice.admin@example.com",
+    "name": "Alice Admin",
+    "groups": ["mlflow-admins"],
+    "password": "Alice-Pa55word-e2e",
+}
+USER: dict[str, Any] = {
+    "email": "bob.user@example.com",
+    "name": "Bob User",
+    "groups": ["mlflow-users"],
+    "password": "Bob-Pa55word-e2e",
+}
+OUTSIDER: dict[str, Any] = {
+    "email": "eve.outsider@example.com",
+    "name": "Eve Outsider",
+    "groups": ["sales"],
+    "password": "Eve-Pa55word-e2e",
+}
 
 TIMINGS: dict[str, float] = {}
 _CLOCK: dict[str, float] = {}
@@ -164,10 +178,21 @@ def postgres(stack: Stack, ports: Ports, image: Image, runtime_dir: Path, e2e_di
             _fail("PostgreSQL", exc)
         try:
             pg.psql("ALTER ROLE postgres PASSWORD :'password';", password=VAULT["postgres/admin"]["password"])
-            role_jobs = [j for j in stack.docs if j["kind"] == "Job"
-                         and j["metadata"]["labels"]["app.kubernetes.io/component"] == "db-role"]
-            pg.role_job = [run_job(stack, "db-role", image, runtime_dir / "db-role",  # type: ignore[attr-defined]
-                                   e2e_dir / "logs" / "db-role") for _ in role_jobs]
+            role_jobs = [
+                j
+                for j in stack.docs
+                if j["kind"] == "Job" and j["metadata"]["labels"]["app.kubernetes.io/component"] == "db-role"
+            ]
+            pg.role_job = [
+                run_job(
+                    stack,
+                    "db-role",
+                    image,
+                    runtime_dir / "db-role",  # type: ignore[attr-defined]
+                    e2e_dir / "logs" / "db-role",
+                )
+                for _ in role_jobs
+            ]
             pg.applied = apply_cnpg(pg, stack.docs, stack.secrets)  # type: ignore[attr-defined]
         except BaseException:
             pg.stop()
@@ -194,12 +219,21 @@ def job_pod(stack: Stack, component: str, image: Image, workdir: Path, logdir: P
     job = stack.job(component)
     spec = job["spec"]["template"]["spec"]
     assert spec.get("restartPolicy") in ("Never", "OnFailure"), f"{job['metadata']['name']}: restartPolicy"
-    return Pod(job["metadata"]["name"], spec, job["metadata"]["namespace"], workdir, image, stack.configmaps,
-               stack.secrets, logdir=logdir)
+    return Pod(
+        job["metadata"]["name"],
+        spec,
+        job["metadata"]["namespace"],
+        workdir,
+        image,
+        stack.configmaps,
+        stack.secrets,
+        logdir=logdir,
+    )
 
 
-def run_job(stack: Stack, component: str, image: Image, workdir: Path, logdir: Path,
-            timeout: float = 300) -> list[Process]:
+def run_job(
+    stack: Stack, component: str, image: Image, workdir: Path, logdir: Path, timeout: float = 300
+) -> list[Process]:
     """The Job's pod to completion: init containers in order, then its container(s); any failure raises."""
     pod = job_pod(stack, component, image, workdir, logdir)
     try:
@@ -239,8 +273,13 @@ class Provider:
 
 
 @pytest.fixture(scope="package")
-def oidc(stack: Stack, keycloak: KeycloakServer, image: Image, runtime_dir: Path,  # noqa: F811
-         e2e_dir: Path) -> Provider:
+def oidc(
+    stack: Stack,
+    keycloak: KeycloakServer,  # noqa: F811 (the fixture)
+    image: Image,
+    runtime_dir: Path,
+    e2e_dir: Path,
+) -> Provider:
     """Keycloak as the platform has it before the Job runs (the realm, the admin login from Vault), then the rendered
     keycloak-setup Job against it (client, groups scope and mapper, groups), then the test users."""
     TIMINGS["Keycloak start (kc.sh start --optimized, /health/ready)"] = keycloak.startup_seconds
@@ -249,17 +288,26 @@ def oidc(stack: Stack, keycloak: KeycloakServer, image: Image, runtime_dir: Path
     assert env["KEYCLOAK_REALM"] == REALM
     assert urlsplit(env["KEYCLOAK_URL"]).port == keycloak.port, env["KEYCLOAK_URL"]
     admin = VAULT["keycloak/admin"]
-    keycloak.create_realm(REALM, eventsEnabled=True, enabledEventTypes=[
-        "LOGIN", "LOGIN_ERROR", "CODE_TO_TOKEN", "CODE_TO_TOKEN_ERROR"])
+    keycloak.create_realm(
+        REALM, eventsEnabled=True, enabledEventTypes=["LOGIN", "LOGIN_ERROR", "CODE_TO_TOKEN", "CODE_TO_TOKEN_ERROR"]
+    )
     keycloak.create_admin(admin["username"], admin["password"])
     with timed("keycloak-setup Job (real Keycloak)"):
-        setup = run_job(stack, "keycloak-setup", image, runtime_dir / "keycloak-setup",
-                        e2e_dir / "logs" / "keycloak-setup")
+        setup = run_job(
+            stack, "keycloak-setup", image, runtime_dir / "keycloak-setup", e2e_dir / "logs" / "keycloak-setup"
+        )
     keycloak.create_group(REALM, "sales")
     for user in (ADMIN, USER, OUTSIDER):
         first, last = user["name"].split(" ", 1)
-        keycloak.create_user(REALM, user["email"], user["password"], email=user["email"], first_name=first,
-                             last_name=last, groups=tuple(user["groups"]))
+        keycloak.create_user(
+            REALM,
+            user["email"],
+            user["password"],
+            email=user["email"],
+            first_name=first,
+            last_name=last,
+            groups=tuple(user["groups"]),
+        )
     redirect = env["MLFLOW_URL"].rstrip("/") + "/callback"
     return Provider(keycloak.port, env["OIDC_CLIENT_ID"], env["OIDC_CLIENT_SECRET"], redirect, keycloak, setup)
 
@@ -295,8 +343,17 @@ class Server:
 
 
 @pytest.fixture(scope="package")
-def server(stack: Stack, migration: list[Process], minio_setup: list[Process], minio: MinioServer, oidc: Provider,
-           image: Image, ports: Ports, runtime_dir: Path, e2e_dir: Path) -> Iterator[Server]:
+def server(
+    stack: Stack,
+    migration: list[Process],
+    minio_setup: list[Process],
+    minio: MinioServer,
+    oidc: Provider,
+    image: Image,
+    ports: Ports,
+    runtime_dir: Path,
+    e2e_dir: Path,
+) -> Iterator[Server]:
     """The Deployment's pod: init container to completion, then `mlflow` and `metrics`; ready when the startup
     probe's path answers on the probe's port."""
     deployment = stack.deployment
@@ -304,8 +361,17 @@ def server(stack: Stack, migration: list[Process], minio_setup: list[Process], m
     mlflow_container, http_port = stack.container_port(spec, "http")
     metrics_container, metrics_port = stack.container_port(spec, "metrics")
     port_map = {http_port: ports.mlflow, metrics_port: ports.metrics}
-    pod = Pod(deployment["metadata"]["name"], spec, deployment["metadata"]["namespace"], runtime_dir / "server",
-              image, stack.configmaps, stack.secrets, port_map, logdir=e2e_dir / "logs" / "server")
+    pod = Pod(
+        deployment["metadata"]["name"],
+        spec,
+        deployment["metadata"]["namespace"],
+        runtime_dir / "server",
+        image,
+        stack.configmaps,
+        stack.secrets,
+        port_map,
+        logdir=e2e_dir / "logs" / "server",
+    )
     try:
         with timed("server pod: /health (init container, then mlflow + metrics)"):
             pod.run_init_containers(timeout=120)
@@ -313,8 +379,9 @@ def server(stack: Stack, migration: list[Process], minio_setup: list[Process], m
             # the pod's network namespace, emulated: the sidecar listens on loopback only
             processes["metrics"] = pod.start(metrics_container, extra_env={"METRICS_ADDR": "127.0.0.1"})
             probe = mlflow_container["startupProbe"]["httpGet"]
-            _, probe_port = stack.container_port(spec, probe["port"]) if isinstance(probe["port"], str) else \
-                (None, probe["port"])
+            _, probe_port = (
+                stack.container_port(spec, probe["port"]) if isinstance(probe["port"], str) else (None, probe["port"])
+            )
             wait_http(f"http://127.0.0.1:{port_map[probe_port]}{probe['path']}", 180, processes["mlflow"])
         wait_http(f"http://127.0.0.1:{ports.metrics}/metrics", 30, processes["metrics"])
     except (PodError, ServiceError) as exc:
@@ -329,8 +396,11 @@ def access_key(server: Server) -> str:
     """The admin's access key, created as the permissions UI ("Create access key") does it."""
     session, _ = server.login(ADMIN)
     expiration = (datetime.now(UTC) + timedelta(days=30)).isoformat().replace("+00:00", "Z")
-    response = session.patch(f"{server.url}/api/2.0/mlflow/permissions/users/access-token",
-                             json={"username": ADMIN["email"], "expiration": expiration}, timeout=30)
+    response = session.patch(
+        f"{server.url}/api/2.0/mlflow/permissions/users/access-token",
+        json={"username": ADMIN["email"], "expiration": expiration},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     return response.json()["token"]
 

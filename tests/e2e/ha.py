@@ -59,8 +59,9 @@ def render_variant(config_dir: Path, name: str, ports: Ports, **instance: Any) -
 # -------------------------------------------------------------------------------------------- Keycloak login
 
 
-def submit_login_form(session: requests.Session, page: requests.Response, username: str,
-                      password: str) -> requests.Response:
+def submit_login_form(
+    session: requests.Session, page: requests.Response, username: str, password: str
+) -> requests.Response:
     """Keycloak's login form on `page` posted as services.keycloak_login posts it, but its answer (the redirect to
     the client's redirect URI, code and state in the query) returned unfollowed."""
     if page.status_code != 200:
@@ -72,8 +73,12 @@ def submit_login_form(session: requests.Session, page: requests.Response, userna
     for cookie in session.cookies:  # Keycloak's Secure cookies over http on loopback, as keycloak_login does
         if cookie.secure and cookie.domain in ("localhost", "localhost.local", "127.0.0.1"):
             cookie.secure = False
-    return session.post(urljoin(page.url, form.action), data={"username": username, "password": password,
-                                                              "credentialId": ""}, timeout=60, allow_redirects=False)
+    return session.post(
+        urljoin(page.url, form.action),
+        data={"username": username, "password": password, "credentialId": ""},
+        timeout=60,
+        allow_redirects=False,
+    )
 
 
 # -------------------------------------------------------------------------------------------------------- Redis
@@ -127,8 +132,24 @@ def start_redis(port: int, password: str, workdir: Path, logdir: Path, timeout: 
     config = workdir / "redis.conf"
     config.touch(mode=0o600)
     config.write_text(f'requirepass "{password}"\n')
-    argv = [server, str(config), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-            "--dir", str(workdir), "--daemonize", "no", "--logfile", ""]
+    argv = [
+        server,
+        str(config),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",
+    ]
     process = Process("redis", argv, {"PATH": "/usr/bin:/bin"}, workdir, logdir / "redis.log").start()
     start, last = time.monotonic(), "no answer"
     while time.monotonic() - start < timeout:
@@ -156,8 +177,15 @@ class Replica:
     processes: dict[str, Process] = field(default_factory=dict)
 
 
-def start_replicas(stack: Stack, image: Image, names: list[str], host_ports: list[tuple[int, int]], workdir: Path,
-                   logdir: Path, timeout: float = 180) -> list[Replica]:
+def start_replicas(
+    stack: Stack,
+    image: Image,
+    names: list[str],
+    host_ports: list[tuple[int, int]],
+    workdir: Path,
+    logdir: Path,
+    timeout: float = 180,
+) -> list[Replica]:
     """The Deployment's pod once per name ((http, metrics) host ports each); all stopped again when one fails."""
     deployment = stack.deployment
     spec = deployment["spec"]["template"]["spec"]
@@ -169,9 +197,17 @@ def start_replicas(stack: Stack, image: Image, names: list[str], host_ports: lis
     try:
         for name, (host_http, host_metrics) in zip(names, host_ports, strict=True):
             pod_name = f"{deployment['metadata']['name']}-{name}"
-            pod = Pod(pod_name, spec, deployment["metadata"]["namespace"], workdir / pod_name, image,
-                      stack.configmaps, stack.secrets, {http_port: host_http, metrics_port: host_metrics},
-                      logdir=logdir / pod_name)
+            pod = Pod(
+                pod_name,
+                spec,
+                deployment["metadata"]["namespace"],
+                workdir / pod_name,
+                image,
+                stack.configmaps,
+                stack.secrets,
+                {http_port: host_http, metrics_port: host_metrics},
+                logdir=logdir / pod_name,
+            )
             replicas.append(Replica(name, pod, host_http, host_metrics))
         each(lambda replica: replica.pod.run_init_containers(timeout=120), replicas)
         for replica in replicas:
@@ -179,8 +215,9 @@ def start_replicas(stack: Stack, image: Image, names: list[str], host_ports: lis
             # the pod's network namespace, emulated: the sidecar listens on loopback only
             replica.processes["metrics"] = replica.pod.start(metrics_container, extra_env={"METRICS_ADDR": "127.0.0.1"})
         for replica in replicas:
-            wait_http(f"http://127.0.0.1:{replica.pod.ports[probe_port]}{probe['path']}", timeout,
-                      replica.processes["mlflow"])
+            wait_http(
+                f"http://127.0.0.1:{replica.pod.ports[probe_port]}{probe['path']}", timeout, replica.processes["mlflow"]
+            )
             wait_http(f"http://127.0.0.1:{replica.metrics_port}/metrics", 30, replica.processes["metrics"])
     except BaseException:
         stop_replicas(replicas)
@@ -205,8 +242,18 @@ def each(function: Callable[[Any], Any], items: list[Any]) -> None:
 
 # -------------------------------------------------------------------------------------------------------- proxy
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-              "trailer", "trailers", "transfer-encoding", "upgrade"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+}
 
 
 @dataclass(frozen=True)
@@ -282,8 +329,12 @@ class RoundRobinProxy:
         body = handler.rfile.read(length) if length else None
         client = handler.client_address[0]
         host = handler.headers.get("Host", "")
-        forwarded = {"X-Forwarded-For": client, "X-Forwarded-Host": host, "X-Forwarded-Port": str(self.port),
-                     "X-Forwarded-Proto": "http"}
+        forwarded = {
+            "X-Forwarded-For": client,
+            "X-Forwarded-Host": host,
+            "X-Forwarded-Port": str(self.port),
+            "X-Forwarded-Proto": "http",
+        }
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         try:
             connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)

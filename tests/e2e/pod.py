@@ -82,7 +82,7 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
                 out.append("$(")
                 i += 2
                 continue
-            name = text[i + 2:end]
+            name = text[i + 2 : end]
             value = lookup(name)
             out.append(value if value is not None else f"$({name})")
             i = end + 1
@@ -117,9 +117,16 @@ class Process:
             who = f" (uid {self.user}, gid {self.group}, groups {list(self.groups)})" if identity else ""
             handle.write(f"${who} {' '.join(self.argv)}\n".encode())
             handle.flush()
-            self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=handle,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                          **identity)
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **identity,
+            )
         return self
 
     @property
@@ -181,8 +188,11 @@ def container_slug(who: str) -> str:
 
 def sandbox_available() -> bool:
     """Mount namespaces need root (CI runs as root); E2E_POD_SANDBOX=0 forces the path-rewriting emulation."""
-    return (os.geteuid() == 0 and os.environ.get("E2E_POD_SANDBOX", "1") != "0"
-            and all(shutil.which(tool) for tool in ("unshare", "setpriv", "mount")))
+    return (
+        os.geteuid() == 0
+        and os.environ.get("E2E_POD_SANDBOX", "1") != "0"
+        and all(shutil.which(tool) for tool in ("unshare", "setpriv", "mount"))
+    )
 
 
 @dataclass
@@ -239,9 +249,19 @@ def quantity_bytes(quantity: str) -> int:
 
 
 class Pod:
-    def __init__(self, name: str, spec: dict[str, Any], namespace: str, workdir: Path, image: Image,
-                 configmaps: dict[tuple[str, str], dict[str, Any]], secrets: dict[tuple[str, str], Secret],
-                 ports: dict[int, int] | None = None, logdir: Path | None = None, sandbox: bool | None = None):
+    def __init__(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        namespace: str,
+        workdir: Path,
+        image: Image,
+        configmaps: dict[tuple[str, str], dict[str, Any]],
+        secrets: dict[tuple[str, str], Secret],
+        ports: dict[int, int] | None = None,
+        logdir: Path | None = None,
+        sandbox: bool | None = None,
+    ):
         self.name, self.spec, self.namespace, self.image = name, spec, namespace, image
         self.sandbox = sandbox_available() if sandbox is None else sandbox
         self.workdir = workdir
@@ -276,14 +296,18 @@ class Pod:
             if configmap is None:
                 if source.get("optional"):
                     return path
-                raise PodError(f"pod {self.name}: volume {volume['name']}: no ConfigMap "
-                               f"{self.namespace}/{source['name']} in the rendered output")
+                raise PodError(
+                    f"pod {self.name}: volume {volume['name']}: no ConfigMap "
+                    f"{self.namespace}/{source['name']} in the rendered output"
+                )
             data = configmap.get("data") or {}
             items = source.get("items") or [{"key": key, "path": key} for key in data]
             for item in items:
                 if item["key"] not in data:
-                    raise PodError(f"pod {self.name}: volume {volume['name']}: ConfigMap {source['name']} has no key "
-                                   f"{item['key']!r}")
+                    raise PodError(
+                        f"pod {self.name}: volume {volume['name']}: ConfigMap {source['name']} has no key "
+                        f"{item['key']!r}"
+                    )
                 target = path / item["path"]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(data[item["key"]])
@@ -314,11 +338,17 @@ class Pod:
             prefix, value = match.group(1), match.group(2)
         for mount_path, host, _ in mounts:
             if value == mount_path or value.startswith(mount_path + "/"):
-                return prefix + str(host) + value[len(mount_path):]
+                return prefix + str(host) + value[len(mount_path) :]
         return prefix + value
 
-    def _sandbox_argv(self, argv: list[str], mounts: list[tuple[str, Path, bool]], context: dict[str, Any],
-                      identity: tuple[int, int, tuple[int, ...]], who: str) -> list[str]:
+    def _sandbox_argv(
+        self,
+        argv: list[str],
+        mounts: list[tuple[str, Path, bool]],
+        context: dict[str, Any],
+        identity: tuple[int, int, tuple[int, ...]],
+        who: str,
+    ) -> list[str]:
         """`argv` wrapped to run in a private mount namespace with the volumes mounted where the pod mounts them,
         the root file system read-only (readOnlyRootFilesystem), then as the pod's user with its capabilities and
         no_new_privs (setpriv)."""
@@ -329,8 +359,10 @@ class Pod:
 
         for _, host, _ in mounts:
             if shadowed(host):
-                raise PodError(f"{who}: volume directory {host} lies under the mount path {shadowed(host)[0]}: keep "
-                               "the pods' directories outside every mount path (e.g. in /var/tmp)")
+                raise PodError(
+                    f"{who}: volume directory {host} lies under the mount path {shadowed(host)[0]}: keep "
+                    "the pods' directories outside every mount path (e.g. in /var/tmp)"
+                )
         q = shlex.quote
         script, read_only_mounts = ["set -e"], []
         # The image (the e2e venv) must stay visible at its own path (console scripts name it in their shebang),
@@ -342,10 +374,16 @@ class Pod:
             script.append(f"mount --bind {q(str(image))} {q(str(stage))}")
         overlays: list[str] = []
         for mount_path, host, read_only in sorted(mounts, key=lambda item: len(item[0])):
-            parent = next((m for m in sorted(mounts, key=lambda item: -len(item[0]))
-                           if m[0] != mount_path and mount_path.startswith(m[0] + "/")), None)
+            parent = next(
+                (
+                    m
+                    for m in sorted(mounts, key=lambda item: -len(item[0]))
+                    if m[0] != mount_path and mount_path.startswith(m[0] + "/")
+                ),
+                None,
+            )
             if parent is not None:  # a mount inside another volume: its mount point lives in that volume
-                (parent[1] / mount_path[len(parent[0]) + 1:]).mkdir(parents=True, exist_ok=True)
+                (parent[1] / mount_path[len(parent[0]) + 1 :]).mkdir(parents=True, exist_ok=True)
             elif not Path(mount_path).is_dir():
                 # A missing mount point is made in a private overlay over its nearest existing ancestor, so the
                 # host's file system is never changed (the image would have the directory).
@@ -370,8 +408,12 @@ class Pod:
         if context.get("readOnlyRootFilesystem"):
             script.append("mount -o remount,bind,ro /")
             script += [f"mount -o remount,ro {q(overlay)}" for overlay in overlays]
-        setpriv = ["setpriv", f"--reuid={user}", f"--regid={group}",
-                   f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups"]
+        setpriv = [
+            "setpriv",
+            f"--reuid={user}",
+            f"--regid={group}",
+            f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups",
+        ]
         capabilities = context.get("capabilities") or {}
         if capabilities.get("add"):
             raise PodError(f"{who}: capabilities.add {capabilities['add']} not emulated")
@@ -381,8 +423,18 @@ class Pod:
             setpriv.append("--no-new-privs")
         script.append("exec " + " ".join(q(part) for part in setpriv) + ' -- "$@"')
         unshare = shutil.which("unshare") or "unshare"
-        return [unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(script),
-                "pod-sandbox", *argv]
+        return [
+            unshare,
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            "\n".join(script),
+            "pod-sandbox",
+            *argv,
+        ]
 
     # ----------------------------------------------------------------------------------------------- environment
     def _configmap(self, name: str) -> dict[str, str] | None:
@@ -437,8 +489,10 @@ class Pod:
                 if ref.get("optional"):
                     return None
                 made = sorted(n for ns, n in self.secrets if ns == self.namespace)
-                raise PodError(f"{who}: env {name}: Secret {self.namespace}/{ref['name']} is made by no "
-                               f"ExternalSecret (Secrets in the namespace: {made})")
+                raise PodError(
+                    f"{who}: env {name}: Secret {self.namespace}/{ref['name']} is made by no "
+                    f"ExternalSecret (Secrets in the namespace: {made})"
+                )
             if ref["key"] not in secret.data and ref.get("optional"):
                 return None
             try:
@@ -451,8 +505,10 @@ class Pod:
             if data is None or ref["key"] not in data:
                 if ref.get("optional"):
                     return None
-                raise PodError(f"{who}: env {name}: ConfigMap {self.namespace}/{ref['name']} "
-                               f"{'has no key ' + repr(ref['key']) if data is not None else 'is not rendered'}")
+                raise PodError(
+                    f"{who}: env {name}: ConfigMap {self.namespace}/{ref['name']} "
+                    f"{'has no key ' + repr(ref['key']) if data is not None else 'is not rendered'}"
+                )
             return data[ref["key"]]
         if "fieldRef" in source:
             path = source["fieldRef"]["fieldPath"]
@@ -488,8 +544,10 @@ class Pod:
                 if key.endswith("PORT") and value == str(container_port):
                     env[key], mapped = host_port, True
             if not mapped:
-                raise PodError(f"{who}: declares containerPort {container_port}, but neither a --port argument nor "
-                               f"a *PORT variable sets it: the process would not listen where the Service points")
+                raise PodError(
+                    f"{who}: declares containerPort {container_port}, but neither a --port argument nor "
+                    f"a *PORT variable sets it: the process would not listen where the Service points"
+                )
         argv = ["--host=127.0.0.1" if arg == "--host=0.0.0.0" else arg for arg in argv]
         image_env = dict(self.image.env)
         if not self.sandbox:  # volume mounts by rewriting paths
@@ -540,8 +598,9 @@ class Pod:
             raise PodError(f"{who}: runAsNonRoot, but the user is {user!r}: the kubelet refuses to start it")
         if user is None:
             raise PodError(f"{who}: no runAsUser and no numeric USER in the image: the user is not emulated")
-        groups = tuple(g for g in (pod_context.get("fsGroup"), *pod_context.get("supplementalGroups", []))
-                       if g is not None)
+        groups = tuple(
+            g for g in (pod_context.get("fsGroup"), *pod_context.get("supplementalGroups", [])) if g is not None
+        )
         if os.geteuid() != 0:
             return None, None, ()
         return int(user), int(group), tuple(int(g) for g in groups)
@@ -557,8 +616,9 @@ class Pod:
         for container in self.spec.get("initContainers", []):
             self.run_to_completion(container, timeout, extra_env)
 
-    def run_to_completion(self, container: dict[str, Any], timeout: float = 300,
-                          extra_env: dict[str, str] | None = None) -> Process:
+    def run_to_completion(
+        self, container: dict[str, Any], timeout: float = 300, extra_env: dict[str, str] | None = None
+    ) -> Process:
         process = self.process(container, extra_env).start()
         code = process.wait(timeout)
         if code != 0:
@@ -575,11 +635,16 @@ class Pod:
         if not self.sandbox:
             return
         for path, size in list(self.size_limits.items()):
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "emptydir", str(path)],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "emptydir", str(path)],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
-                raise PodError(f"pod {self.name}: cannot mount a tmpfs of {size} bytes on {path} to enforce the "
-                               f"emptyDir's sizeLimit: {done.stderr.strip()}")
+                raise PodError(
+                    f"pod {self.name}: cannot mount a tmpfs of {size} bytes on {path} to enforce the "
+                    f"emptyDir's sizeLimit: {done.stderr.strip()}"
+                )
             _TMPFS.append(path)
             del self.size_limits[path]
 

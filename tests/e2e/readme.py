@@ -39,7 +39,7 @@ def readme_blocks(readme: Path = README) -> tuple[str, str]:
     """The bash and python code blocks between the README's e2e markers, verbatim."""
     text = readme.read_text()
     assert text.count(START) == 1 and text.count(END) == 1, f"{readme.name} must hold {START} ... {END} once"
-    section = text[text.index(START) + len(START):text.index(END)]
+    section = text[text.index(START) + len(START) : text.index(END)]
     blocks = re.findall(r"^```(\w+)\n(.*?)^```$", section, re.S | re.M)
     assert [language for language, _ in blocks] == ["bash", "python"], f"expected a bash and a python block: {blocks}"
     return blocks[0][1], blocks[1][1]
@@ -55,16 +55,21 @@ def substitute(block: str, values: dict[str, str]) -> str:
 def run_readme(url: str, email: str, access_key: str, python: Path, workdir: Path) -> dict[str, Any]:
     """Execute the README's blocks; the ids of the run they logged, and the output."""
     bash_block, python_block = readme_blocks()
-    bash_block = substitute(bash_block, {URL_PLACEHOLDER: url, EMAIL_PLACEHOLDER: email,
-                                         KEY_PLACEHOLDER: shlex.quote(access_key)})
+    bash_block = substitute(
+        bash_block, {URL_PLACEHOLDER: url, EMAIL_PLACEHOLDER: email, KEY_PLACEHOLDER: shlex.quote(access_key)}
+    )
     script = workdir / "log_a_run.py"
     script.write_text(python_block + EPILOGUE)
     (workdir / "log_a_run.sh").write_text(bash_block)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "DO_NOT_TRACK": "true"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+    }
     command = f"set -euo pipefail\n{bash_block}\nexec {shlex.quote(str(python))} {shlex.quote(str(script))}\n"
-    result = subprocess.run(["bash", "-c", command], env=env, cwd=workdir, capture_output=True, text=True,
-                            timeout=180)
+    result = subprocess.run(["bash", "-c", command], env=env, cwd=workdir, capture_output=True, text=True, timeout=180)
     output = result.stdout + result.stderr
     (workdir / "output.txt").write_text(output)
     assert result.returncode == 0, f"the README's instructions failed (exit {result.returncode}):\n{output}"

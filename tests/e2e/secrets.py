@@ -42,16 +42,20 @@ class Secret:
 
     def get(self, key: str, consumer: str) -> str:
         if key not in self.data:
-            raise SecretError(f"{consumer}: Secret {self.namespace}/{self.name} has no key {key!r} "
-                              f"(keys: {sorted(self.data)}; made by ExternalSecret {self.source})")
+            raise SecretError(
+                f"{consumer}: Secret {self.namespace}/{self.name} has no key {key!r} "
+                f"(keys: {sorted(self.data)}; made by ExternalSecret {self.source})"
+            )
         return self.data[key]
 
 
 # --------------------------------------------------------------------------------------------------- Go templates
 
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
-_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<field>\.[A-Za-z_][A-Za-z0-9_]*)|(?P<ident>[A-Za-z_]\w*)'
-                    r"|(?P<pipe>\|)|(?P<other>\S+))")
+_TOKEN = re.compile(
+    r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<field>\.[A-Za-z_][A-Za-z0-9_]*)|(?P<ident>[A-Za-z_]\w*)'
+    r"|(?P<pipe>\|)|(?P<other>\S+))"
+)
 
 
 def _go_string(literal: str) -> str:
@@ -87,9 +91,11 @@ def _tokens(action: str) -> list[tuple[str, str]]:
 
 
 def _evaluate_action(action: str, values: dict[str, str]) -> str:
-    if action.startswith("-") or action.endswith("-") or action.strip().startswith(("/*", "if", "range", "with",
-                                                                                   "end", "else", "define",
-                                                                                   "template", "block", "$")):
+    if (
+        action.startswith("-")
+        or action.endswith("-")
+        or action.strip().startswith(("/*", "if", "range", "with", "end", "else", "define", "template", "block", "$"))
+    ):
         raise SecretError(f"template construct not supported by the evaluator: {{{{{action}}}}}")
     commands: list[list[tuple[str, str]]] = [[]]
     for token in _tokens(action):
@@ -104,8 +110,10 @@ def _evaluate_action(action: str, values: dict[str, str]) -> str:
         raise SecretError(f"a pipeline must start with a single .key in the evaluator: {{{{{action}}}}}")
     key = first[0][1][1:]
     if key not in values:
-        raise SecretError(f"template references .{key}, which is not among the ExternalSecret's data keys "
-                          f"{sorted(values)} (ESO: map has no entry for key {key!r})")
+        raise SecretError(
+            f"template references .{key}, which is not among the ExternalSecret's data keys "
+            f"{sorted(values)} (ESO: map has no entry for key {key!r})"
+        )
     value = values[key]
     for command in commands[1:]:
         kind, name = command[0]
@@ -114,8 +122,10 @@ def _evaluate_action(action: str, values: dict[str, str]) -> str:
         arity, function = _FUNCTIONS[name]
         arguments = command[1:]
         if len(arguments) != arity or any(kind != "string" for kind, _ in arguments):
-            raise SecretError(f"{name} takes {arity} string literal argument(s) before the piped value "
-                              f"in the evaluator: {{{{{action}}}}}")
+            raise SecretError(
+                f"{name} takes {arity} string literal argument(s) before the piped value "
+                f"in the evaluator: {{{{{action}}}}}"
+            )
         value = function(*(_go_string(literal) for _, literal in arguments), value)
     return value
 
@@ -123,7 +133,7 @@ def _evaluate_action(action: str, values: dict[str, str]) -> str:
 def render_template(text: str, values: dict[str, str]) -> str:
     out, position = [], 0
     for match in _ACTION.finditer(text):
-        out.append(text[position:match.start()])
+        out.append(text[position : match.start()])
         out.append(_evaluate_action(match.group(1), values))
         position = match.end()
     rest = text[position:]
@@ -162,8 +172,9 @@ def evaluate_external_secret(doc: dict[str, Any], vault: Vault) -> Secret:
         if prop is None:
             raise SecretError(f"{where}: remoteRef without property (whole-secret JSON) not supported")
         if prop not in vault[path]:
-            raise SecretError(f"{where}: Vault secret {path!r} has no property {prop!r} "
-                              f"(properties: {sorted(vault[path])})")
+            raise SecretError(
+                f"{where}: Vault secret {path!r} has no property {prop!r} (properties: {sorted(vault[path])})"
+            )
         values[item["secretKey"]] = vault[path][prop]
     target = spec.get("target") or {}
     _check_keys(where + " target", target, {"name", "creationPolicy", "deletionPolicy", "template"})
@@ -186,9 +197,15 @@ def evaluate_external_secret(doc: dict[str, Any], vault: Vault) -> Secret:
         data = {**values, **rendered}
     else:
         raise SecretError(f"{where}: mergePolicy {merge!r} not supported")
-    return Secret(meta["namespace"], name, data, type=template.get("type", "Opaque"),
-                  labels=dict(metadata.get("labels") or {}), annotations=dict(metadata.get("annotations") or {}),
-                  source=where)
+    return Secret(
+        meta["namespace"],
+        name,
+        data,
+        type=template.get("type", "Opaque"),
+        labels=dict(metadata.get("labels") or {}),
+        annotations=dict(metadata.get("annotations") or {}),
+        source=where,
+    )
 
 
 def evaluate_all(docs: list[dict[str, Any]], vault: Vault) -> dict[tuple[str, str], Secret]:

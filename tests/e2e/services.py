@@ -37,15 +37,22 @@ class ServiceError(Exception):
     pass
 
 
-def wait_http(url: str, timeout: float, process: Process | None = None, headers: dict[str, str] | None = None,
-              ok: tuple[int, ...] = (200,)) -> float:
+def wait_http(
+    url: str,
+    timeout: float,
+    process: Process | None = None,
+    headers: dict[str, str] | None = None,
+    ok: tuple[int, ...] = (200,),
+) -> float:
     """Poll `url` until it answers one of `ok`; the seconds it took. Fails early when `process` died."""
     start = time.monotonic()
     last = "no answer"
     while time.monotonic() - start < timeout:
         if process is not None and not process.running():
-            raise ServiceError(f"{process.name} exited ({process.popen.returncode if process.popen else '?'}) "
-                               f"before {url} answered\n{process.tail()}")
+            raise ServiceError(
+                f"{process.name} exited ({process.popen.returncode if process.popen else '?'}) "
+                f"before {url} answered\n{process.tail()}"
+            )
         try:
             request = urllib.request.Request(url, headers=headers or {})
             with urllib.request.urlopen(request, timeout=2) as response:
@@ -72,8 +79,10 @@ class Postgres:
         self.port, self.logdir, self.settings = port, logdir, dict(settings or {})
         for tool in ("initdb", "pg_ctl", "psql"):
             if not (PG_BIN / tool).exists():
-                raise ServiceError(f"PostgreSQL 15 is required ({PG_BIN / tool} is missing): "
-                                   "run ci/e2e-setup.sh (apt-get install postgresql)")
+                raise ServiceError(
+                    f"PostgreSQL 15 is required ({PG_BIN / tool} is missing): "
+                    "run ci/e2e-setup.sh (apt-get install postgresql)"
+                )
         # Not under pytest's tmp dir: user postgres must be able to reach it (pytest's is 0700 root).
         self.root = Path(tempfile.mkdtemp(prefix="mlflow-e2e-pg-"))
         self.data, self.socket, self.log = self.root / "data", self.root / "socket", self.root / "postgres.log"
@@ -92,13 +101,37 @@ class Postgres:
         return result.stdout
 
     def start(self) -> Postgres:
-        self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
-                   "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-sync"])
+        self._run(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-sync",
+            ]
+        )
         LOGS.append(self.log)
         options = f"-p {self.port} -k {self.socket} -c listen_addresses=127.0.0.1 -c fsync=off"
         options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
-        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60",
-                   "start"])
+        self._run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         return self
 
     def stop(self) -> None:
@@ -115,19 +148,57 @@ class Postgres:
 
     def psql(self, sql: str, database: str = "postgres", **variables: str) -> list[list[str]]:
         """Rows of the last statement's output; `:name`/`:'name'`/`:"name"` in `sql` are psql variables."""
-        argv = [str(PG_BIN / "psql"), "-h", str(self.socket), "-p", str(self.port), "-U", "postgres", "-d", database,
-                "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1"]
+        argv = [
+            str(PG_BIN / "psql"),
+            "-h",
+            str(self.socket),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "\t",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ]
         for name, value in variables.items():
             argv += ["-v", f"{name}={value}"]
         out = self._run(argv, stdin=sql)
         return [line.split("\t") for line in out.splitlines() if line]
 
 
-CNPG_ROLE_FIELDS = {"cluster", "name", "ensure", "login", "passwordSecret", "databaseRoleReclaimPolicy", "comment",
-                    "superuser", "createdb", "createrole", "inherit", "replication", "bypassrls", "connectionLimit"}
+CNPG_ROLE_FIELDS = {
+    "cluster",
+    "name",
+    "ensure",
+    "login",
+    "passwordSecret",
+    "databaseRoleReclaimPolicy",
+    "comment",
+    "superuser",
+    "createdb",
+    "createrole",
+    "inherit",
+    "replication",
+    "bypassrls",
+    "connectionLimit",
+}
 CNPG_DATABASE_FIELDS = {"cluster", "name", "owner", "ensure", "databaseReclaimPolicy"}
-ROLE_FLAGS = {"login": "LOGIN", "superuser": "SUPERUSER", "createdb": "CREATEDB", "createrole": "CREATEROLE",
-              "inherit": "INHERIT", "replication": "REPLICATION", "bypassrls": "BYPASSRLS"}
+ROLE_FLAGS = {
+    "login": "LOGIN",
+    "superuser": "SUPERUSER",
+    "createdb": "CREATEDB",
+    "createrole": "CREATEROLE",
+    "inherit": "INHERIT",
+    "replication": "REPLICATION",
+    "bypassrls": "BYPASSRLS",
+}
 
 
 def apply_cnpg(pg: Postgres, docs: list[dict[str, Any]], secrets: dict[tuple[str, str], Secret]) -> dict[str, Any]:
@@ -149,17 +220,26 @@ def apply_cnpg(pg: Postgres, docs: list[dict[str, Any]], secrets: dict[tuple[str
             if secret is None:
                 raise PodError(f"{where}: passwordSecret {key} is made by no ExternalSecret")
             if secret.type != "kubernetes.io/basic-auth":
-                raise PodError(f"{where}: passwordSecret {key} has type {secret.type}, CloudNativePG needs "
-                               "kubernetes.io/basic-auth")
+                raise PodError(
+                    f"{where}: passwordSecret {key} has type {secret.type}, CloudNativePG needs "
+                    "kubernetes.io/basic-auth"
+                )
             if secret.get("username", where) != spec["name"]:
-                raise PodError(f"{where}: passwordSecret username {secret.data['username']!r} is not the role "
-                               f"name {spec['name']!r} (CloudNativePG refuses it)")
+                raise PodError(
+                    f"{where}: passwordSecret username {secret.data['username']!r} is not the role "
+                    f"name {spec['name']!r} (CloudNativePG refuses it)"
+                )
             variables["password"] = secret.get("password", where)
             password_clause = " PASSWORD :'password'"
         limit = f" CONNECTION LIMIT {int(spec['connectionLimit'])}" if "connectionLimit" in spec else ""
         pg.psql(f'CREATE ROLE :"role" WITH {" ".join(flags)}{limit}{password_clause};', **variables)
-        applied["roles"].append({"name": spec["name"], "login": bool(spec.get("login")),
-                                 "password_from": spec.get("passwordSecret", {}).get("name")})
+        applied["roles"].append(
+            {
+                "name": spec["name"],
+                "login": bool(spec.get("login")),
+                "password_from": spec.get("passwordSecret", {}).get("name"),
+            }
+        )
     for doc in (d for d in docs if d["kind"] == "Database"):
         spec, where = doc["spec"], f"Database {doc['metadata']['namespace']}/{doc['metadata']['name']}"
         unknown = set(spec) - CNPG_DATABASE_FIELDS
@@ -188,8 +268,9 @@ class _LoginForm(HTMLParser):
             self.action = attributes.get("action")
 
 
-def keycloak_login(session: requests.Session, page: requests.Response, username: str,
-                   password: str) -> requests.Response:
+def keycloak_login(
+    session: requests.Session, page: requests.Response, username: str, password: str
+) -> requests.Response:
     """Fill in Keycloak's HTML login form on `page` (a response that followed the redirects to it) as a browser
     would: POST username and password to the form's action with the session's cookies, redirects followed. The
     final response's history holds every hop from `page`'s first request on (login page included)."""
@@ -204,7 +285,10 @@ def keycloak_login(session: requests.Session, page: requests.Response, username:
     for cookie in session.cookies:
         if cookie.secure and cookie.domain in ("localhost", "localhost.local", "127.0.0.1"):
             cookie.secure = False
-    response = session.post(urljoin(page.url, form.action), data={"username": username, "password": password,
-                                                                 "credentialId": ""}, timeout=60)
+    response = session.post(
+        urljoin(page.url, form.action),
+        data={"username": username, "password": password, "credentialId": ""},
+        timeout=60,
+    )
     response.history = [*page.history, page, *response.history]
     return response

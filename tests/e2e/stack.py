@@ -31,9 +31,17 @@ def environment_yaml(ports: Ports) -> str:
     """The environment file a team would write for this machine (only loopback endpoints)."""
     config = {
         # buun-stack with kube-prometheus-stack: CloudNativePG 1.27 (the db-role Job makes the role), a ServiceMonitor
-        "cluster": {"apiVersions": ["postgresql.cnpg.io/v1/Cluster", "postgresql.cnpg.io/v1/Database",
-                                    "external-secrets.io/v1", "traefik.io/v1alpha1", "kustomize.toolkit.fluxcd.io/v1",
-                                    "source.toolkit.fluxcd.io/v1", "monitoring.coreos.com/v1"]},
+        "cluster": {
+            "apiVersions": [
+                "postgresql.cnpg.io/v1/Cluster",
+                "postgresql.cnpg.io/v1/Database",
+                "external-secrets.io/v1",
+                "traefik.io/v1alpha1",
+                "kustomize.toolkit.fluxcd.io/v1",
+                "source.toolkit.fluxcd.io/v1",
+                "monitoring.coreos.com/v1",
+            ]
+        },
         "keycloak": {"host": "localhost", "url": f"http://localhost:{ports.keycloak}", "realm": REALM},
         "postgres": {"host": "127.0.0.1", "port": ports.postgres, "sslMode": "disable"},
         "s3": {"endpoint": f"http://127.0.0.1:{ports.s3}", "ignoreTls": True},
@@ -63,8 +71,13 @@ class Stack:
         self.configmaps = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in self.find("ConfigMap")}
 
     def find(self, kind: str, name: str | None = None, component: str | None = None) -> list[dict[str, Any]]:
-        return [d for d in self.docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
-                and (component is None or d["metadata"].get("labels", {}).get(COMPONENT) == component)]
+        return [
+            d
+            for d in self.docs
+            if d["kind"] == kind
+            and (name is None or d["metadata"]["name"] == name)
+            and (component is None or d["metadata"].get("labels", {}).get(COMPONENT) == component)
+        ]
 
     def one(self, kind: str, name: str | None = None, component: str | None = None) -> dict[str, Any]:
         found = self.find(kind, name, component)

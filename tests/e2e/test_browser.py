@@ -25,10 +25,21 @@ def test_browser_login_shows_the_experiment(server: Server, logged_run: dict[str
     screenshot = ARTIFACTS / "e2e-mlflow-ui.png"
     screenshot.unlink(missing_ok=True)
     # the password reaches the script through its environment, not its command line
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(ARTIFACTS), "CHROMIUM": str(CHROMIUM),
-           "E2E_USERNAME": ADMIN["email"], "E2E_PASSWORD": ADMIN["password"]}
-    result = subprocess.run([node, str(SCRIPT), server.url, EXPERIMENT, str(screenshot)], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=180)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(ARTIFACTS),
+        "CHROMIUM": str(CHROMIUM),
+        "E2E_USERNAME": ADMIN["email"],
+        "E2E_PASSWORD": ADMIN["password"],
+    }
+    result = subprocess.run(
+        [node, str(SCRIPT), server.url, EXPERIMENT, str(screenshot)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no result from {SCRIPT.name} (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
     outcome = json.loads(lines[-1])

@@ -15,18 +15,30 @@ from tests.e2e.services import Postgres
 
 def schema(pg: Postgres, database: str) -> dict[str, Any]:
     return {
-        "alembic": pg.psql("SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%alembic%' "
-                           "ORDER BY 1;", database),
-        "versions": {table: pg.psql(f'SELECT version_num FROM "{table}" ORDER BY 1;', database)
-                     for [table] in pg.psql("SELECT table_name FROM information_schema.tables "
-                                            "WHERE table_name LIKE '%alembic%' ORDER BY 1;", database)},
-        "tables": pg.psql("SELECT table_name, tableowner FROM information_schema.tables "
-                          "JOIN pg_tables ON tablename = table_name AND schemaname = table_schema "
-                          "WHERE table_schema = 'public' ORDER BY 1;", database),
-        "columns": pg.psql("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-                           "WHERE table_schema = 'public' ORDER BY 1, 2;", database),
-        "indexes": pg.psql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1;",
-                           database),
+        "alembic": pg.psql(
+            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%alembic%' ORDER BY 1;", database
+        ),
+        "versions": {
+            table: pg.psql(f'SELECT version_num FROM "{table}" ORDER BY 1;', database)
+            for [table] in pg.psql(
+                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%alembic%' ORDER BY 1;",
+                database,
+            )
+        },
+        "tables": pg.psql(
+            "SELECT table_name, tableowner FROM information_schema.tables "
+            "JOIN pg_tables ON tablename = table_name AND schemaname = table_schema "
+            "WHERE table_schema = 'public' ORDER BY 1;",
+            database,
+        ),
+        "columns": pg.psql(
+            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY 1, 2;",
+            database,
+        ),
+        "indexes": pg.psql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1;", database
+        ),
     }
 
 
@@ -44,7 +56,8 @@ def test_role_and_databases_are_the_rendered_ones(server: Server, postgres: Post
         "databases": [{"name": name, "owner": owner} for name, owner in databases.items()],
     }
     assert postgres.psql("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = :'r';", r=role_name) == [
-        ["t", "f"]]
+        ["t", "f"]
+    ]
     # the auth database URI, built by the mlflow-oidc-config ExternalSecret template, escapes the password ...
     uri = stack.secrets[("mlflow", "mlflow-oidc-config")].data["OIDC_USERS_DB_URI"]
     parts = urlsplit(uri)
@@ -56,14 +69,20 @@ def test_role_and_databases_are_the_rendered_ones(server: Server, postgres: Post
         assert owners == {role_name}, (database, owners)
 
 
-def test_migration_job_runs_again_and_changes_nothing(server: Server, postgres: Postgres, runtime_dir: Path,
-                                                      e2e_dir: Path) -> None:
+def test_migration_job_runs_again_and_changes_nothing(
+    server: Server, postgres: Postgres, runtime_dir: Path, e2e_dir: Path
+) -> None:
     stack = server.stack
     databases = [d["spec"]["name"] for d in stack.find("Database")]
     before = {database: schema(postgres, database) for database in databases}
     assert all(before[database]["versions"] for database in databases), before
-    [process] = run_job(stack, "db-migration", server.pod.image, runtime_dir / "db-migration-rerun",
-                        e2e_dir / "logs" / "db-migration-rerun")
+    [process] = run_job(
+        stack,
+        "db-migration",
+        server.pod.image,
+        runtime_dir / "db-migration-rerun",
+        e2e_dir / "logs" / "db-migration-rerun",
+    )
     log = process.log.read_text()
     assert "tracking database: schema is current" in log and "auth database: schema is current" in log
     assert "Running upgrade" not in log, log  # Alembic had nothing to do

@@ -118,14 +118,25 @@ def redis(e2e_dir: Path, runtime_dir: Path) -> Iterator[Redis]:
     process.stop()
 
 
-def render_cluster(name: str, vault: Vault, instance: dict[str, Any], *, stack: Stack, ports: Ports, oidc: Provider,
-                   image: Image, runtime_dir: Path, e2e_dir: Path) -> Cluster:
+def render_cluster(
+    name: str,
+    vault: Vault,
+    instance: dict[str, Any],
+    *,
+    stack: Stack,
+    ports: Ports,
+    oidc: Provider,
+    image: Image,
+    runtime_dir: Path,
+    e2e_dir: Path,
+) -> Cluster:
     """Render environment `name` with its public URL on a new proxy's port; check that it shares the e2e
     environment's database, bucket and OIDC client; register its redirect URI. No pods yet."""
     proxy = RoundRobinProxy(log=e2e_dir / "logs" / f"proxy-{name}.log")
     try:
-        variant = Stack(render_variant(e2e_dir / f"config-{name}", name, replace(ports, mlflow=proxy.port),
-                                       **instance), vault)
+        variant = Stack(
+            render_variant(e2e_dir / f"config-{name}", name, replace(ports, mlflow=proxy.port), **instance), vault
+        )
         assert urlsplit(variant.public_url).port == proxy.port
         # the shared services hold what this environment would create: same role, databases, migration, bucket
         for kind in ("DatabaseRole", "Database"):
@@ -133,11 +144,19 @@ def render_cluster(name: str, vault: Vault, instance: dict[str, Any], *, stack: 
         assert variant.job("db-migration")["metadata"]["name"] == stack.job("db-migration")["metadata"]["name"]
         assert variant.server_arg("--artifacts-destination") == stack.server_arg("--artifacts-destination")
         # the realm's client as this environment's keycloak-setup Job would register it
-        setup = job_pod(variant, "keycloak-setup", image, runtime_dir / f"{name}-keycloak-setup",
-                        e2e_dir / "logs" / f"{name}-keycloak-setup")
+        setup = job_pod(
+            variant,
+            "keycloak-setup",
+            image,
+            runtime_dir / f"{name}-keycloak-setup",
+            e2e_dir / "logs" / f"{name}-keycloak-setup",
+        )
         env = setup.environment(setup.container("keycloak-setup"))
-        assert (env["KEYCLOAK_REALM"], env["OIDC_CLIENT_ID"], env["OIDC_CLIENT_SECRET"]) == \
-            (REALM, oidc.client_id, oidc.client_secret)
+        assert (env["KEYCLOAK_REALM"], env["OIDC_CLIENT_ID"], env["OIDC_CLIENT_SECRET"]) == (
+            REALM,
+            oidc.client_id,
+            oidc.client_secret,
+        )
         redirect = env["MLFLOW_URL"].rstrip("/") + "/callback"
         assert redirect == variant.server_env["OIDC_REDIRECT_URI"] == f"{variant.public_url}/callback"
         client = oidc.keycloak.client(REALM, oidc.client_id)
@@ -154,22 +173,37 @@ def start_pods(cluster: Cluster, pods: int, image: Image, runtime_dir: Path, e2e
     names = [f"{cluster.name.removeprefix('e2e-')}-{suffix}" for suffix in "abcdefgh"[:pods]]
     free = _free_ports(2 * pods)
     try:
-        cluster.replicas = start_replicas(cluster.stack, image, names, list(zip(free[::2], free[1::2], strict=True)),
-                                          runtime_dir, e2e_dir / "logs")
+        cluster.replicas = start_replicas(
+            cluster.stack, image, names, list(zip(free[::2], free[1::2], strict=True)), runtime_dir, e2e_dir / "logs"
+        )
     except (PodError, ServiceError) as exc:
         pytest.fail(f"the {cluster.name} server pods did not start: {exc}", pytrace=False)
     cluster.proxy.start([(replica.name, replica.port) for replica in cluster.replicas])
 
 
 @pytest.fixture(scope="module")
-def clusters(redis: Redis, stack: Stack, ports: Ports, migration: list[Process], minio_setup: list[Process],
-             oidc: Provider, image: Image, runtime_dir: Path, e2e_dir: Path) -> Iterator[dict[str, Cluster]]:
+def clusters(
+    redis: Redis,
+    stack: Stack,
+    ports: Ports,
+    migration: list[Process],
+    minio_setup: list[Process],
+    oidc: Provider,
+    image: Image,
+    runtime_dir: Path,
+    e2e_dir: Path,
+) -> Iterator[dict[str, Cluster]]:
     """Both environments, rendered one after the other (cdk8s's jsii kernel is not thread-safe), their pods then
     started side by side (the CPUs are the limit, not the order)."""
     environments = {
         # replicas: 2 with an existing Redis (deploy: false)
-        "e2e-ha": (HA_VAULT, {"replicas": 2, "sessions": {
-            "store": "redis", "redis": {"deploy": False, "host": "localhost", "port": redis.port}}}),
+        "e2e-ha": (
+            HA_VAULT,
+            {
+                "replicas": 2,
+                "sessions": {"store": "redis", "redis": {"deploy": False, "host": "localhost", "port": redis.port}},
+            },
+        ),
         # the default: replicas 1, filesystem sessions; its pod is nevertheless run twice
         "e2e-fs": (VAULT, {"replicas": 1}),
     }
@@ -184,8 +218,17 @@ def clusters(redis: Redis, stack: Stack, ports: Ports, migration: list[Process],
     try:
         with timed("HA: render e2e-ha and e2e-fs"):
             for name, (vault, instance) in environments.items():
-                started[name] = render_cluster(name, vault, instance, stack=stack, ports=ports, oidc=oidc,
-                                               image=image, runtime_dir=runtime_dir, e2e_dir=e2e_dir)
+                started[name] = render_cluster(
+                    name,
+                    vault,
+                    instance,
+                    stack=stack,
+                    ports=ports,
+                    oidc=oidc,
+                    image=image,
+                    runtime_dir=runtime_dir,
+                    e2e_dir=e2e_dir,
+                )
         with timed("HA: all 4 pods ready (both environments side by side)"):
             each(launch, list(started.values()))
         yield started
@@ -214,15 +257,20 @@ def test_rendered_for_redis_sessions(redis_cluster: Cluster, redis: Redis) -> No
     assert stack.deployment["spec"]["replicas"] == 2 == len(redis_cluster.replicas)
     env = stack.server_env
     assert {key: env.get(key) for key in ("SESSION_TYPE", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_SSL")} == {
-        "SESSION_TYPE": "redis", "REDIS_HOST": "localhost", "REDIS_PORT": str(redis.port), "REDIS_DB": "0",
-        "REDIS_SSL": "false"}
+        "SESSION_TYPE": "redis",
+        "REDIS_HOST": "localhost",
+        "REDIS_PORT": str(redis.port),
+        "REDIS_DB": "0",
+        "REDIS_SSL": "false",
+    }
     assert env["CACHE_TYPE"] == "RedisCache"
     assert (env["CACHE_REDIS_HOST"], env["CACHE_REDIS_PORT"]) == ("localhost", str(redis.port))
     # an existing Redis (deploy: false): nothing of Redis is rendered but the password's ExternalSecret
     assert not [d for d in stack.docs if d["kind"] in ("Deployment", "Service") and "redis" in d["metadata"]["name"]]
     [external] = [d for d in stack.find("ExternalSecret") if d["metadata"]["name"] == "mlflow-redis"]
-    assert [(item["remoteRef"]["key"], item["remoteRef"]["property"]) for item in external["spec"]["data"]] == \
-        [("mlflow/redis", "password")]
+    assert [(item["remoteRef"]["key"], item["remoteRef"]["property"]) for item in external["spec"]["data"]] == [
+        ("mlflow/redis", "password")
+    ]
     with pytest.raises(ServiceError, match="NOAUTH"):  # the pods got in with the password from Vault
         redis_command(redis.port, None, "PING")
     # what the replicas' mlflow processes really got: the password from Vault, one SECRET_KEY for all
@@ -241,9 +289,12 @@ def test_login_crosses_replicas_with_redis_sessions(redis_cluster: Cluster, redi
     hops = proxy.since(mark)
     assert [urlsplit(hop.path).path for hop in hops[:2]] == ["/login", "/callback"], hops
     assert hops[0].backend != hops[1].backend, f"the login did not cross the replicas: {hops}"
-    assert [urlsplit(r.url).path for r in landing.history][:4] == \
-        ["/login", f"/realms/{REALM}/protocol/openid-connect/auth", f"/realms/{REALM}/login-actions/authenticate",
-         "/callback"]
+    assert [urlsplit(r.url).path for r in landing.history][:4] == [
+        "/login",
+        f"/realms/{REALM}/protocol/openid-connect/auth",
+        f"/realms/{REALM}/login-actions/authenticate",
+        "/callback",
+    ]
     assert landing.status_code == 200, landing.text[:500]
     assert "Session error" not in landing.text and "Security error" not in landing.text
     # authenticated API calls alternate between the pods, and both know the session
@@ -271,8 +322,12 @@ def test_logout_on_one_replica_ends_the_session_on_both(redis_cluster: Cluster, 
     assert f"{SESSION_PREFIX}{sid}" not in redis.session_keys()
     # the old cookie, replayed, is known to neither pod any more
     mark = proxy.mark
-    replayed = [requests.get(f"{cluster.url}{CURRENT_USER}", headers={"Cookie": f"session={sid}"}, timeout=30,
-                             allow_redirects=False) for _ in range(2)]
+    replayed = [
+        requests.get(
+            f"{cluster.url}{CURRENT_USER}", headers={"Cookie": f"session={sid}"}, timeout=30, allow_redirects=False
+        )
+        for _ in range(2)
+    ]
     assert len({hop.backend for hop in proxy.since(mark)}) == 2
     assert [user_of(response) for response in replayed] == [None, None]
 
@@ -286,13 +341,16 @@ def test_writes_on_one_replica_are_read_on_the_other(redis_cluster: Cluster) -> 
     mark = proxy.mark
     created = session.post(f"{cluster.url}/api/2.0/mlflow/experiments/create", json={"name": name}, timeout=30)
     assert created.status_code == 200, created.text[:500]
-    found = session.get(f"{cluster.url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name},
-                        timeout=30)
+    found = session.get(
+        f"{cluster.url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name}, timeout=30
+    )
     assert found.status_code == 200, found.text[:500]
     assert found.json()["experiment"]["experiment_id"] == created.json()["experiment_id"]
     hops = proxy.since(mark)
     assert [(hop.method, urlsplit(hop.path).path) for hop in hops] == [
-        ("POST", "/api/2.0/mlflow/experiments/create"), ("GET", "/api/2.0/mlflow/experiments/get-by-name")]
+        ("POST", "/api/2.0/mlflow/experiments/create"),
+        ("GET", "/api/2.0/mlflow/experiments/get-by-name"),
+    ]
     assert hops[0].backend != hops[1].backend
 
 
@@ -307,24 +365,39 @@ def test_plugin_cache_is_in_redis(redis_cluster: Cluster, redis: Redis) -> None:
     base = f"http://localhost:{provider.port}/realms/{REALM}/protocol/openid-connect"
     redirect = cluster.stack.server_env["OIDC_REDIRECT_URI"]
     keycloak_session = requests.Session()
-    page = keycloak_session.get(f"{base}/auth", params={
-        "client_id": provider.client_id, "redirect_uri": redirect, "response_type": "code", "scope": "openid email",
-        "state": "s"}, timeout=30)
+    page = keycloak_session.get(
+        f"{base}/auth",
+        params={
+            "client_id": provider.client_id,
+            "redirect_uri": redirect,
+            "response_type": "code",
+            "scope": "openid email",
+            "state": "s",
+        },
+        timeout=30,
+    )
     authorize = submit_login_form(keycloak_session, page, ADMIN["email"], ADMIN["password"])
     assert authorize.status_code == 302, authorize.text[:1000]
     assert authorize.headers["Location"].startswith(f"{redirect}?"), authorize.headers["Location"]
     query = parse_qs(urlsplit(authorize.headers["Location"]).query)
     assert query["state"] == ["s"]
     code = query["code"][0]
-    token = requests.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code,
-                                                 "redirect_uri": redirect},
-                          auth=(provider.client_id, provider.client_secret), timeout=10)
+    token = requests.post(
+        f"{base}/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
+        auth=(provider.client_id, provider.client_secret),
+        timeout=10,
+    )
     assert token.status_code == 200, token.text
     redis_command(redis.port, redis.password, "DEL", f"{SESSION_PREFIX}jwks", db=db)
     mark = cluster.proxy.mark
     for _ in cluster.replicas:
-        response = requests.get(f"{cluster.url}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
-                                headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=30)
+        response = requests.get(
+            f"{cluster.url}/api/2.0/mlflow/experiments/search",
+            params={"max_results": 1},
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            timeout=30,
+        )
         assert response.status_code == 200, response.text[:500]
     assert len({hop.backend for hop in cluster.proxy.since(mark)}) == 2
     assert redis.keys(db, "*jwks*") == [f"{SESSION_PREFIX}jwks"]

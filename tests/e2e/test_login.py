@@ -24,8 +24,12 @@ def test_admin_logs_in_and_is_admin(server: Server) -> None:
     # the round trip: /login -> Keycloak's authorization endpoint (issuer as rendered; its login page) -> the
     # login form's POST -> /callback
     hops = [urlsplit(r.url) for r in landing.history]
-    assert [hop.path for hop in hops] == ["/login", "/realms/e2e/protocol/openid-connect/auth",
-                                          "/realms/e2e/login-actions/authenticate", "/callback"]
+    assert [hop.path for hop in hops] == [
+        "/login",
+        "/realms/e2e/protocol/openid-connect/auth",
+        "/realms/e2e/login-actions/authenticate",
+        "/callback",
+    ]
     assert hops[1].netloc == urlsplit(server.stack.server_env["OIDC_DISCOVERY_URL"]).netloc
     authorize = parse_qs(hops[1].query)
     assert authorize["redirect_uri"] == [server.stack.server_env["OIDC_REDIRECT_URI"]] == [f"{server.url}/callback"]
@@ -60,8 +64,12 @@ def test_user_in_neither_group_is_refused(server: Server) -> None:
     response = session.get(f"{server.url}{CURRENT_USER}", timeout=30, allow_redirects=False)
     assert OUTSIDER["email"] not in response.text
     assert response.status_code != 200 or "username" not in response.text
-    experiments = session.get(f"{server.url}/api/2.0/mlflow/experiments/search", params={"max_results": 100},
-                              timeout=30, allow_redirects=False)
+    experiments = session.get(
+        f"{server.url}/api/2.0/mlflow/experiments/search",
+        params={"max_results": 100},
+        timeout=30,
+        allow_redirects=False,
+    )
     assert '"experiments"' not in experiments.text
 
 
@@ -69,13 +77,24 @@ def test_keycloak_refuses_a_foreign_redirect_and_a_wrong_secret(server: Server) 
     """The client the keycloak-setup Job created is strict, so a green login above means the rendered client id,
     secret and redirect URI are the registered ones."""
     base = f"http://localhost:{server.provider.port}/realms/e2e/protocol/openid-connect"
-    wrong_redirect = requests.get(f"{base}/auth", params={
-        "client_id": server.provider.client_id, "redirect_uri": "http://evil.example.com/callback",
-        "response_type": "code", "scope": "openid"}, allow_redirects=False, timeout=10)
+    wrong_redirect = requests.get(
+        f"{base}/auth",
+        params={
+            "client_id": server.provider.client_id,
+            "redirect_uri": "http://evil.example.com/callback",
+            "response_type": "code",
+            "scope": "openid",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert wrong_redirect.status_code == 400
-    wrong_secret = requests.post(f"{base}/token", data={"grant_type": "authorization_code", "code": "x",
-                                                        "redirect_uri": server.provider.redirect_uri},
-                                 auth=(server.provider.client_id, "not-the-secret"), timeout=10)
+    wrong_secret = requests.post(
+        f"{base}/token",
+        data={"grant_type": "authorization_code", "code": "x", "redirect_uri": server.provider.redirect_uri},
+        auth=(server.provider.client_id, "not-the-secret"),
+        timeout=10,
+    )
     assert wrong_secret.status_code == 401
     assert wrong_secret.json()["error"] == "unauthorized_client", wrong_secret.text
     assert server.provider.redirect_uri == server.stack.server_env["OIDC_REDIRECT_URI"]
@@ -86,8 +105,11 @@ def test_the_keycloak_setup_job_made_the_client_mlflow_uses(server: Server) -> N
     keycloak, client_id = server.provider.keycloak, server.provider.client_id
     assert all(process.popen is not None and process.popen.returncode == 0 for process in server.provider.setup)
     client = keycloak.client("e2e", client_id)
-    assert keycloak.client_secret("e2e", client_id) == server.provider.client_secret == VAULT["mlflow/oidc"][
-        "client_secret"]
+    assert (
+        keycloak.client_secret("e2e", client_id)
+        == server.provider.client_secret
+        == VAULT["mlflow/oidc"]["client_secret"]
+    )
     assert client["redirectUris"] == [server.stack.server_env["OIDC_REDIRECT_URI"]]
     assert client["attributes"].get("pkce.code.challenge.method", "") == ""  # the plugin sends no PKCE
     assert "groups" in keycloak.default_scope_names("e2e", client_id)

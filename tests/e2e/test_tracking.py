@@ -31,8 +31,9 @@ def setup_lines(process: Process) -> dict[str, str]:
     return out
 
 
-def test_minio_setup_job_converges_and_a_second_run_changes_nothing(server: Server, minio_setup: list[Process],
-                                                                    tmp_path: Path) -> None:
+def test_minio_setup_job_converges_and_a_second_run_changes_nothing(
+    server: Server, minio_setup: list[Process], tmp_path: Path
+) -> None:
     first, second = minio_setup
     bucket, user = bucket_of(server), server.stack.vault["mlflow/s3"]["accesskey"]
     pod = job_pod(server.stack, "minio-setup", server.pod.image, tmp_path, tmp_path)
@@ -71,8 +72,9 @@ def test_readme_instructions_log_a_run_with_an_artifact_in_s3(server: Server, lo
     assert server.minio.root_user not in env.values() and server.minio.root_password not in env.values()
 
 
-def test_artifacts_of_several_mib_go_to_minio_as_the_dedicated_user(server: Server, logged_run: dict[str, Any],
-                                                                    access_key: str) -> None:
+def test_artifacts_of_several_mib_go_to_minio_as_the_dedicated_user(
+    server: Server, logged_run: dict[str, Any], access_key: str
+) -> None:
     """9 MiB through the server's artifact proxy: boto3 uploads it to MinIO in parts (multipart above 8 MiB), which the
     bucket policy must allow; and the server really signs as the dedicated user: disabled in MinIO, uploads fail."""
     auth = (str(ADMIN["email"]), access_key)
@@ -97,8 +99,9 @@ def test_artifacts_of_several_mib_go_to_minio_as_the_dedicated_user(server: Serv
     finally:
         admin.user_enable(user)
     assert refused.status_code >= 500, (refused.status_code, refused.text[:300])
-    assert "while-disabled.txt" not in [o["Key"] for o in root.list_objects_v2(Bucket=bucket, Prefix=prefix)
-                                        .get("Contents", [])]
+    assert "while-disabled.txt" not in [
+        o["Key"] for o in root.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    ]
     again = requests.put(f"{proxy}e2e/after.txt", data=b"after", auth=auth, timeout=60)
     assert again.status_code == 200, again.text[:500]
     assert root.get_object(Bucket=bucket, Key=f"{prefix}e2e/after.txt")["Body"].read() == b"after"
@@ -106,8 +109,9 @@ def test_artifacts_of_several_mib_go_to_minio_as_the_dedicated_user(server: Serv
         root.delete_object(Bucket=bucket, Key=prefix + key)
 
 
-def test_an_artifact_larger_than_the_old_tmp_cap_goes_through_the_proxy(server: Server, logged_run: dict[str, Any],
-                                                                          access_key: str) -> None:
+def test_an_artifact_larger_than_the_old_tmp_cap_goes_through_the_proxy(
+    server: Server, logged_run: dict[str, Any], access_key: str
+) -> None:
     """MLflow 3.6 spools a proxied upload whole in /tmp: 260 MiB, more than the 256Mi the server's /tmp had, is
     logged through the server and lands in MinIO intact (the pod's /tmp is a tmpfs of its sizeLimit here, so the
     old cap fails this as eviction would; tests/e2e/test_harness.py shows the limit biting). Read back from MinIO
@@ -138,20 +142,33 @@ def test_an_artifact_larger_than_the_old_tmp_cap_goes_through_the_proxy(server: 
 
 def test_run_is_visible_through_the_api(server: Server, logged_run: dict[str, Any], access_key: str) -> None:
     auth = (ADMIN["email"], access_key)
-    run = requests.get(f"{server.url}/api/2.0/mlflow/runs/get", params={"run_id": logged_run["run_id"]}, auth=auth,
-                       timeout=30)
+    run = requests.get(
+        f"{server.url}/api/2.0/mlflow/runs/get", params={"run_id": logged_run["run_id"]}, auth=auth, timeout=30
+    )
     assert run.status_code == 200, run.text
     data = run.json()["run"]["data"]
     assert {p["key"]: p["value"] for p in data["params"]} == {"alpha": "0.5"}
     assert {m["key"]: m["value"] for m in data["metrics"]} == {"rmse": 0.786}
-    experiment = requests.get(f"{server.url}/api/2.0/mlflow/experiments/get-by-name",
-                              params={"experiment_name": EXPERIMENT}, auth=auth, timeout=30)
+    experiment = requests.get(
+        f"{server.url}/api/2.0/mlflow/experiments/get-by-name",
+        params={"experiment_name": EXPERIMENT},
+        auth=auth,
+        timeout=30,
+    )
     assert experiment.json()["experiment"]["experiment_id"] == logged_run["experiment_id"]
-    artifacts = requests.get(f"{server.url}/api/2.0/mlflow/artifacts/list",
-                             params={"run_id": logged_run["run_id"], "path": "e2e"}, auth=auth, timeout=30)
+    artifacts = requests.get(
+        f"{server.url}/api/2.0/mlflow/artifacts/list",
+        params={"run_id": logged_run["run_id"], "path": "e2e"},
+        auth=auth,
+        timeout=30,
+    )
     assert [f["path"] for f in artifacts.json()["files"]] == ["e2e/hello.txt"]
-    content = requests.get(f"{server.url}/get-artifact", params={"run_uuid": logged_run["run_id"],
-                                                                 "path": "e2e/hello.txt"}, auth=auth, timeout=30)
+    content = requests.get(
+        f"{server.url}/get-artifact",
+        params={"run_uuid": logged_run["run_id"], "path": "e2e/hello.txt"},
+        auth=auth,
+        timeout=30,
+    )
     assert content.text == ARTIFACT_TEXT
     # the admin's browser session sees it too
     session, _ = server.login(ADMIN)
@@ -167,8 +184,11 @@ def test_no_credentials_no_data(server: Server, logged_run: dict[str, Any], acce
         ("GET", "/api/2.0/mlflow/runs/get", {"run_id": run_id}),
         ("GET", "/api/2.0/mlflow/artifacts/list", {"run_id": run_id, "path": "e2e"}),
         ("GET", "/get-artifact", {"run_uuid": run_id, "path": "e2e/hello.txt"}),
-        ("GET", f"/api/2.0/mlflow-artifacts/artifacts/{logged_run['experiment_id']}/{run_id}/artifacts/e2e/hello.txt",
-         {}),
+        (
+            "GET",
+            f"/api/2.0/mlflow-artifacts/artifacts/{logged_run['experiment_id']}/{run_id}/artifacts/e2e/hello.txt",
+            {},
+        ),
     ]
     credentials: list[tuple[str, dict[str, Any]]] = [
         ("none", {}),
@@ -178,16 +198,21 @@ def test_no_credentials_no_data(server: Server, logged_run: dict[str, Any], acce
     ]
     for label, extra in credentials:
         for method, path, params in probes:
-            response = requests.request(method, f"{server.url}{path}", params=params, timeout=30,
-                                        allow_redirects=False, **extra)
+            response = requests.request(
+                method, f"{server.url}{path}", params=params, timeout=30, allow_redirects=False, **extra
+            )
             body = response.text
             where = f"{label}: {method} {path} -> {response.status_code}"
             assert EXPERIMENT not in body, where
             assert '"experiments"' not in body and '"run"' not in body and '"files"' not in body, where
             assert ARTIFACT_TEXT.strip() not in body, where
             assert '"alpha"' not in body and '"rmse"' not in body, where
-    bearer = requests.get(f"{server.url}/api/2.0/mlflow/experiments/search", params={"max_results": 10},
-                          headers={"Authorization": f"Bearer {access_key}"}, timeout=30)
+    bearer = requests.get(
+        f"{server.url}/api/2.0/mlflow/experiments/search",
+        params={"max_results": 10},
+        headers={"Authorization": f"Bearer {access_key}"},
+        timeout=30,
+    )
     assert bearer.status_code == 401
 
 
@@ -204,8 +229,12 @@ def test_foreign_host_header_is_rejected(server: Server, access_key: str) -> Non
     for host in hosts:
         response = requests.get(f"{url}{search}", headers={"Host": host}, auth=auth, timeout=30)
         assert response.status_code == 200, (host, response.status_code)
-    for host in ("evil.example.com", f"evil.example.com:{server.host.rsplit(':', 1)[-1]}", "127.0.0.1",
-                 "localhost.evil.example.com"):
+    for host in (
+        "evil.example.com",
+        f"evil.example.com:{server.host.rsplit(':', 1)[-1]}",
+        "127.0.0.1",
+        "localhost.evil.example.com",
+    ):
         response = requests.get(f"{url}{search}", headers={"Host": host}, auth=auth, timeout=30)
         assert response.status_code == 403, (host, response.status_code, response.text[:200])
         assert EXPERIMENT not in response.text
@@ -234,8 +263,12 @@ def test_metrics_are_scraped_where_the_servicemonitor_points(server: Server, log
     if isinstance(target, str):
         container, container_port = stack.container_port(spec, target)
     else:
-        [(container, container_port)] = [(c, p["containerPort"]) for c in spec["containers"]
-                                         for p in c.get("ports", []) if p["containerPort"] == target]
+        [(container, container_port)] = [
+            (c, p["containerPort"])
+            for c in spec["containers"]
+            for p in c.get("ports", [])
+            if p["containerPort"] == target
+        ]
     assert container["name"] == "metrics"
     host_port = server.ports[container_port]
     # Prometheus scrapes the pod IP: no Host header a list could hold; scraped here by 127.0.0.1
@@ -250,4 +283,3 @@ def test_metrics_are_scraped_where_the_servicemonitor_points(server: Server, log
     # the server's own /metrics is behind the Host check: scraping it by IP would fail (why the sidecar exists)
     server_by_ip = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10)
     assert server_by_ip.status_code == 403
-

@@ -49,8 +49,17 @@ def ensure_venv(requirements: Path = REQUIREMENTS, python: str | None = None) ->
     # The venv must be created at its final path: console scripts (bin/mlflow) hard-code it in their shebang.
     steps = [
         [python, "-m", "venv", str(venv)],
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-input", "-r", str(requirements)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "-r",
+            str(requirements),
+        ],
     ]
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True, timeout=1800)

@@ -166,12 +166,16 @@ class FakeGitHub:
         if scheme.lower() not in {"bearer", "token"} or credential.strip() != self.token:
             raise _Refusal(401, "Bad credentials")
         if not request.headers.get("user-agent"):
-            raise _Refusal(403, "Request forbidden by administrative rules. Please make sure your request has a "
-                                "User-Agent header")
+            raise _Refusal(
+                403, "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"
+            )
         accept = [a.split(";")[0].strip() for a in request.headers.get("accept", "").split(",")]
         if not any(a in MEDIA_TYPES for a in accept):
-            raise _Refusal(415, f"Unsupported 'Accept' header: {request.headers.get('accept', '')!r}. Must "
-                                "accept 'application/vnd.github+json'")
+            raise _Refusal(
+                415,
+                f"Unsupported 'Accept' header: {request.headers.get('accept', '')!r}. Must "
+                "accept 'application/vnd.github+json'",
+            )
         version = request.headers.get("x-github-api-version")
         if version is None:
             raise _Refusal(400, "The X-GitHub-Api-Version header is required by this fake")
@@ -218,8 +222,9 @@ class FakeGitHub:
             if found is None or request.method != "PATCH":
                 raise _Refusal(404, "Not Found")
             if not isinstance(request.body, dict) or not isinstance(request.body.get("body"), str):
-                raise _Refusal(422, "Invalid request.", [{"resource": "IssueComment", "field": "body",
-                                                          "code": "missing_field"}])
+                raise _Refusal(
+                    422, "Invalid request.", [{"resource": "IssueComment", "field": "body", "code": "missing_field"}]
+                )
             found["body"] = request.body["body"]
             found["updated_at"] = "2024-01-02T00:00:00Z"
             return 200, found
@@ -230,16 +235,22 @@ class FakeGitHub:
             per_page = min(int(request.query.get("per_page", ["30"])[0]), 100)
             page = int(request.query.get("page", ["1"])[0])
             mine = [c for c in comments if c["issue"] == number]
-            return 200, mine[(page - 1) * per_page:page * per_page]
+            return 200, mine[(page - 1) * per_page : page * per_page]
         if request.method == "POST":
             if not isinstance(request.body, dict) or not isinstance(request.body.get("body"), str):
-                raise _Refusal(422, "Invalid request.", [{"resource": "IssueComment", "field": "body",
-                                                          "code": "missing_field"}])
+                raise _Refusal(
+                    422, "Invalid request.", [{"resource": "IssueComment", "field": "body", "code": "missing_field"}]
+                )
             ident = 5000 + sum(len(c) for c in self.comments.values())
             owner, repo = repository.split("/")
-            comment = {"id": ident, "issue": number, "body": request.body["body"],
-                       "html_url": f"https://github.example/{owner}/{repo}/pull/{number}#issuecomment-{ident}",
-                       "user": {"login": "github-actions[bot]"}, "created_at": "2024-01-01T00:00:00Z"}
+            comment = {
+                "id": ident,
+                "issue": number,
+                "body": request.body["body"],
+                "html_url": f"https://github.example/{owner}/{repo}/pull/{number}#issuecomment-{ident}",
+                "user": {"login": "github-actions[bot]"},
+                "created_at": "2024-01-01T00:00:00Z",
+            }
             comments.append(comment)
             return 201, comment
         raise _Refusal(404, "Not Found")
@@ -270,8 +281,11 @@ class FakeGitHub:
         if "title" not in body and "issue" not in body:
             missing.insert(0, "title")
         if missing:
-            raise _Refusal(422, "Invalid request.", [
-                {"resource": "PullRequest", "field": k, "code": "missing_field"} for k in missing])
+            raise _Refusal(
+                422,
+                "Invalid request.",
+                [{"resource": "PullRequest", "field": k, "code": "missing_field"} for k in missing],
+            )
         head_ref = body["head"].split(":", 1)[-1]
         head_owner = body["head"].split(":", 1)[0] if ":" in body["head"] else owner
         base = body["base"]
@@ -279,27 +293,48 @@ class FakeGitHub:
         if known is not None:
             for name, value in (("head", head_ref), ("base", base)):
                 if value not in known:
-                    raise _Refusal(422, "Validation Failed",
-                                   [{"resource": "PullRequest", "field": name, "code": "invalid"}])
+                    raise _Refusal(
+                        422, "Validation Failed", [{"resource": "PullRequest", "field": name, "code": "invalid"}]
+                    )
         if head_ref == base and head_owner.lower() == owner.lower():
-            raise _Refusal(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
-                                                       "message": f"No commits between {base} and {head_ref}"}])
+            raise _Refusal(
+                422,
+                "Validation Failed",
+                [{"resource": "PullRequest", "code": "custom", "message": f"No commits between {base} and {head_ref}"}],
+            )
         label = f"{head_owner}:{head_ref}"
         for pull in pulls:
             if pull["state"] == "open" and pull["head"]["label"] == label and pull["base"]["ref"] == base:
-                raise _Refusal(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
-                                                           "message": f"A pull request already exists for {label}."}])
+                raise _Refusal(
+                    422,
+                    "Validation Failed",
+                    [
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {label}.",
+                        }
+                    ],
+                )
         number = self._next
         self._next += 1
         html = f"https://github.example/{owner}/{repo}/pull/{number}"
         pull = {
-            "url": f"{self.url}/repos/{owner}/{repo}/pulls/{number}", "id": 1000 + number, "number": number,
-            "html_url": html, "state": "open", "locked": False, "title": body.get("title") or "",
-            "body": body.get("body"), "draft": bool(body.get("draft", False)),
+            "url": f"{self.url}/repos/{owner}/{repo}/pulls/{number}",
+            "id": 1000 + number,
+            "number": number,
+            "html_url": html,
+            "state": "open",
+            "locked": False,
+            "title": body.get("title") or "",
+            "body": body.get("body"),
+            "draft": bool(body.get("draft", False)),
             "user": {"login": "mlflow-gitops-bot", "type": "Bot"},
             "head": {"label": label, "ref": head_ref, "user": {"login": head_owner}},
             "base": {"label": f"{owner}:{base}", "ref": base, "user": {"login": owner}},
-            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z", "merged": False,
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+            "merged": False,
         }
         pulls.append(pull)
         return pull
@@ -310,8 +345,9 @@ class FakeGitHub:
             raise _Refusal(400, "Problems parsing JSON")
         unknown = sorted(set(body) - {"title", "body", "state", "base", "maintainer_can_modify"})
         if unknown:
-            raise _Refusal(422, "Validation Failed",
-                           [{"resource": "PullRequest", "field": k, "code": "invalid"} for k in unknown])
+            raise _Refusal(
+                422, "Validation Failed", [{"resource": "PullRequest", "field": k, "code": "invalid"} for k in unknown]
+            )
         if "state" in body and body["state"] not in {"open", "closed"}:
             raise _Refusal(422, "Validation Failed", [{"resource": "PullRequest", "field": "state", "code": "invalid"}])
         for key in ("title", "body", "state"):
