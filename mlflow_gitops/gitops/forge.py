@@ -25,21 +25,14 @@ from email.message import Message
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from mlflow_gitops import __version__
+
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 MEDIA_TYPE = "application/vnd.github+json"
 
 
-def _user_agent() -> str:
-    try:
-        from importlib.metadata import version
-
-        return f"mlflow-gitops/{version('mlflow-gitops')}"
-    except Exception:  # not installed as a distribution
-        return "mlflow-gitops"
-
-
-USER_AGENT = _user_agent()
+USER_AGENT = f"mlflow-gitops/{__version__}"
 BODY_LIMIT = 65_536
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
