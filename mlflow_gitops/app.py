@@ -100,7 +100,7 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
     pool: dict[str, str] = {}
 
     def documents(chart: cdk8s.Chart) -> list[Document]:
-        return _share_strings(chart.to_json(), pool)
+        return list(_share_strings(chart.to_json(), pool))
 
     def unit_documents(env: EnvironmentSettings, platforms: list[MlflowPlatform], unit: str) -> tuple[Document, ...]:
         docs = tuple(doc for p in platforms for doc in documents(p.units[unit]))

@@ -21,6 +21,7 @@ from mlflow_gitops.config.load import ENV_OVERRIDES
 from mlflow_gitops.prerequisites import MissingPrerequisite
 
 if TYPE_CHECKING:
+    from mlflow_gitops.config import EnvironmentSettings
     from mlflow_gitops.gitops.diff import DiffResult
     from mlflow_gitops.gitops.forge import Forge
 
@@ -317,7 +318,7 @@ def _config_dir(args: argparse.Namespace) -> Path | None:
     """The folder the user named, else `environments/` when there is one (even a broken one: the loader
     says what is wrong), else None: the built-in default environment alone."""
     if args.config_dir is not None:
-        return args.config_dir
+        return Path(args.config_dir)
     return DEFAULT_CONFIG_DIR if os.path.lexists(DEFAULT_CONFIG_DIR) else None
 
 
@@ -495,7 +496,7 @@ def _report(args: argparse.Namespace, result: DiffResult, forge: Forge | None = 
     return 1 if shown.has_changes else 0
 
 
-def _diff_cluster(args: argparse.Namespace, environments: list) -> int:
+def _diff_cluster(args: argparse.Namespace, environments: list[EnvironmentSettings]) -> int:
     from mlflow_gitops.gitops.cluster import ClusterError, Kubectl, cluster_sides
     from mlflow_gitops.gitops.diff import compare
     from mlflow_gitops.names import UNITS

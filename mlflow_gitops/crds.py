@@ -145,7 +145,7 @@ def _download(url: str, timeout: float) -> bytes:
         raise CrdFetchError(f"{url}: only http(s) URLs are fetched")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read()
+            return bytes(response.read())
     except OSError as exc:  # URLError and HTTPError are OSErrors
         raise CrdFetchError(f"{url}: {exc}") from exc
 

@@ -286,7 +286,7 @@ def strict_crd_schema(openapi: Schema) -> Schema:
     props["metadata"] = {"$ref": OBJECT_META_REF, **_strict(metadata, False)}
     schema["additionalProperties"] = False
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
+    return dict(schema)
 
 
 # --- a faster Draft 2020-12 validator ---------------------------------------------------------------
@@ -375,7 +375,7 @@ def _additional(validator: Any, additional: Any, instance: Any, schema: Schema) 
             yield from validator.descend(value, additional, path=name)
 
 
-_FastValidator = jsonschema.validators.extend(
+_FastValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft202012Validator,
     validators={"properties": _properties, "items": _items, "additionalProperties": _additional},
 )

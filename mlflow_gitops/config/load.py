@@ -40,7 +40,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("mlflow_gitops.config").joinpath("schema.json").read_text())
+    return dict(json.loads(resources.files("mlflow_gitops.config").joinpath("schema.json").read_text()))
 
 
 @cache
@@ -50,7 +50,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 @cache
 def _defaults() -> dict[str, Any]:
-    return yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("defaults.yaml").read_text())
+    return dict(yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("defaults.yaml").read_text()))
 
 
 def _parse_bool(raw: str) -> bool:

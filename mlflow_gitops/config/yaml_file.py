@@ -50,7 +50,7 @@ class _UniqueKeyLoader(_Loader):  # type: ignore[misc, valid-type]
                 raise yaml.constructor.ConstructorError(
                     None, None, f"a key must be a string, found {key!r}", node.start_mark
                 )
-        return mapping
+        return dict(mapping)
 
 
 def _where(mark: Any) -> str:

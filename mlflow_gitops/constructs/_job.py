@@ -8,6 +8,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.config.settings import Resources
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs._object import api_object, metadata
 
@@ -33,7 +34,7 @@ def gitops_job(
     scripts_checksum: str,
     variables: Sequence[pod.EnvVar],
     init_containers: Sequence[pod.Container] = (),
-    resources: pod.Resources = pod.JOB,
+    resources: Resources = pod.JOB,
     postgres: bool = False,
 ) -> str:
     """Render a Job named `<instance>-<component>-<hash of its spec>` that runs `script` once; return the name.

@@ -6,6 +6,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.config.settings import Resources
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs._job import gitops_job
 from mlflow_gitops.constructs._object import api_object, metadata
@@ -13,7 +14,7 @@ from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
 from mlflow_gitops.constructs.migration import Migration
 from mlflow_gitops.scripts import KEYCLOAK_SETUP, MINIO_SETUP, POSTGRES_SETUP, script_source, script_sources
 
-SETUP_RESOURCES = pod.Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
+SETUP_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
 
 
 class Bootstrap(Construct):

@@ -6,10 +6,11 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import InstanceSettings
+from mlflow_gitops.config.settings import Resources
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs._object import api_object, metadata
 
-RESOURCES = pod.Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
+RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 
 
 class Redis(Construct):

@@ -20,6 +20,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from mlflow_gitops.config.limits import repository_folder
 from mlflow_gitops.text import redact
@@ -112,7 +113,7 @@ def run_git(
     check: bool = True,
     text: bool = True,
     timeout: float = 600,
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[Any]:
     """Run `git <GIT_OPTIONS> <args>`; raise GitError (with git's stderr) on failure when `check`."""
     command = ["git", *GIT_OPTIONS, *args]
     try:

@@ -121,7 +121,7 @@ def _planned(kubectl: Kubectl, doc: dict[str, Any], namespaces: set[str]) -> dic
         input=json.dumps(doc),
     )
     if done.returncode == 0:
-        return json.loads(done.stdout)
+        return dict(json.loads(done.stdout))
     if _missing_namespace(done.stderr):
         return doc
     api, kind, ns, name = _key(doc)

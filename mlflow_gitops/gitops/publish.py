@@ -295,7 +295,7 @@ def _empty_root_commit(checkout: Path, base: str, identity: Mapping[str, str]) -
         f"mlflow-gitops: start {base} of an empty repository\n\nAn empty first commit, so that the pull "
         f"request of the first render has a base.\n"
     )
-    return run_git(["commit-tree", tree, "-F", "-"], checkout, input=message, env=identity).stdout.strip()
+    return str(run_git(["commit-tree", tree, "-F", "-"], checkout, input=message, env=identity).stdout).strip()
 
 
 _RACE = ("non-fast-forward", "fetch first", "stale info", "[rejected]")

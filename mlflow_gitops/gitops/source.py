@@ -136,7 +136,7 @@ def _fetch(against: Against, workdir: Path) -> str | None:
     run_git(["init", "--quiet", "--bare", str(workdir)])
     try:
         run_git(["fetch", "--quiet", "--depth", "1", "--no-tags", url, ref], workdir)
-        return run_git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], workdir).stdout.strip()
+        return str(run_git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], workdir).stdout).strip()
     except GitError as exc:
         first = exc
     if _is_empty(url):
@@ -148,7 +148,7 @@ def _fetch(against: Against, workdir: Path) -> str | None:
                 ["fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/remotes/src/*", "+refs/tags/*:refs/tags/*"],
                 workdir,
             )
-            return run_git(["rev-parse", "--verify", f"{against.ref}^{{commit}}"], workdir).stdout.strip()
+            return str(run_git(["rev-parse", "--verify", f"{against.ref}^{{commit}}"], workdir).stdout).strip()
         except GitError:
             pass
     message = str(first)
