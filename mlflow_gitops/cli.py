@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from mlflow_gitops import __version__
 from mlflow_gitops.config import ConfigError, load_environments
 from mlflow_gitops.config.load import ENV_OVERRIDES
+from mlflow_gitops.gitops.forge import FORGE_NAMES
 from mlflow_gitops.prerequisites import MissingPrerequisite
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ Environments are YAML files in the config folder (default: environments/), one p
 validated against the JSON Schema in mlflow_gitops/config/schema.json. Without any file the built-in
 environment `default` reproduces the old buun-stack module's defaults.
 """
-
-FORGES = ("github", "gitea")
-"""The forges `publish --open-pr` speaks to (mlflow_gitops.gitops.forge, mlflow_gitops.gitops.gitea)."""
 
 EPILOG = "These environment variables override every environment's config: " + ", ".join(ENV_OVERRIDES) + "."
 
@@ -197,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument(
         "--forge",
-        choices=FORGES,
+        choices=FORGE_NAMES,
         default="github",
         help="with --comment-on-pr: the config repository's forge (default: github)",
     )
@@ -270,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.add_argument(
         "--forge",
-        choices=FORGES,
+        choices=FORGE_NAMES,
         default="github",
         help="with --open-pr: the forge's API, github (default) or gitea (Gitea or Forgejo; "
         "server GITEA_URL, default: what precedes /owner/name in an http(s) --repo URL)",
@@ -452,10 +450,9 @@ def _comment_forge(args: argparse.Namespace) -> Forge | None:
     """The forge of the config repository's pull request that `--comment-on-pr` names (checked before any work)."""
     if args.comment_on_pr is None:
         return None
-    from mlflow_gitops.gitops.forge import GitHub
-    from mlflow_gitops.gitops.gitea import Gitea
+    from mlflow_gitops.gitops.workflow import FORGES
 
-    return (Gitea if args.forge == "gitea" else GitHub).from_environment(os.environ, "", "--comment-on-pr")
+    return FORGES[args.forge].from_environment(os.environ, "", "--comment-on-pr")
 
 
 def _read_rendered(folder: Path, environments: list[str]) -> dict[str, str]:
@@ -516,19 +513,9 @@ def _diff_cluster(args: argparse.Namespace, environments: list[EnvironmentSettin
 
 def _publish(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops import GitError, normalize_subdir
-    from mlflow_gitops.gitops.diff import compare
-    from mlflow_gitops.gitops.forge import ForgeError, GitHub
-    from mlflow_gitops.gitops.gitea import Gitea
-    from mlflow_gitops.gitops.publish import (
-        PublishError,
-        check_ref_name,
-        commit_message,
-        files_at,
-        normalize_repo,
-        provenance,
-        publish,
-    )
-    from mlflow_gitops.gitops.reports import format_markdown
+    from mlflow_gitops.gitops.forge import ForgeError
+    from mlflow_gitops.gitops.publish import PublishError, provenance, publish
+    from mlflow_gitops.gitops.workflow import check_input, outcome, propose
 
     subdir = None
     if args.path is not None:
@@ -537,32 +524,22 @@ def _publish(args: argparse.Namespace) -> int:
         except ValueError as exc:
             return _error(f"--path {exc}")
     try:
-        normalize_repo(args.repo)
-        check_ref_name("--branch", args.branch)
-        check_ref_name("--base", args.base)
-        if args.open_pr and args.branch == args.base:
-            return _error(f"--open-pr: --branch and --base are both {args.base!r}; a pull request needs two branches")
-        forge: Forge | None = None
-        if args.open_pr:
-            forge = (Gitea if args.forge == "gitea" else GitHub).from_environment(os.environ, args.repo)
+        forge = check_input(args.repo, args.branch, args.base, args.open_pr, args.forge, os.environ)
     except (PublishError, ForgeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(str(exc), exc.exit_code)
     except GitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _error(str(exc), 1)
     environments = load_environments(args.envs, _config_dir(args), os.environ, gitops_path=subdir)
     from mlflow_gitops.app import render  # starts Node: only once the input is known to be valid
     from mlflow_gitops.output import tree
 
     names = [env.name for env in environments]
-    paths = {env.name: env.gitops.path for env in environments}
     try:
         files = tree(render(environments))
         result = publish(
             files,
             args.repo,
-            paths,
+            {env.name: env.gitops.path for env in environments},
             args.branch,
             args.base,
             args.message,
@@ -572,61 +549,11 @@ def _publish(args: argparse.Namespace) -> int:
             known=_known_environments(args),
             remove=args.remove_envs,
         )
-    except PublishError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    for name, folder in sorted(result.orphans.items()):
-        print(
-            f"warning: {folder}/ holds the render of environment {name!r}, which the config no longer has; it "
-            f"stays (and stays applied) until you run publish --remove-env {name}"
-        )
-    for name in args.remove_envs:
-        if result.commit is not None:
-            print(f"environment {name} removed: {result.folders[name]}/ deleted in this commit")
-    where = ", ".join(f"{result.folders[name]}/" for name in names)
-    if result.commit is None:
-        on = result.branch if result.branch_exists else result.base
-        print(
-            f"no changes: branch {on} of {result.repo} already holds the render of {result.changes.envs_label()} "
-            f"in {where}" + ("" if result.branch_exists else f"; branch {result.branch} not created")
-        )
-    else:
-        how = (
-            f"the repository was empty: {result.base} starts with an empty commit, {result.branch} on top"
-            if result.started_base
-            else f"new branch from {result.base}"
-            if result.created_branch
-            else f"rebuilt on {result.base}, which moved on since the last update"
-            if result.rebuilt
-            else "on top of the branch"
-        )
-        print(f"published {result.commit[:12]} to branch {result.branch} of {result.repo} ({how})")
-        print(commit_message(result.changes, args.message).split("\n", 1)[0])
-    if forge is None:
-        return 0
-    if not result.branch_exists:
-        print(f"no pull request: branch {result.branch} does not exist (nothing to propose)")
-        return 0
-    try:
-        against_base = compare(
-            files_at(result, result.base), files, names, roots=result.folders, source=f"{result.repo}@{result.base}"
-        )
-    except GitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if not against_base.has_changes:
-        print(f"no pull request: branch {result.branch} holds what {result.base} holds")
-        return 0
-    body = format_markdown(against_base, heading=f"mlflow-gitops: {result.branch} -> {result.base}")
-    commit = f" ({result.commit[:12]})" if result.commit else ""
-    body += f"\n---\n_Published by `mlflow-gitops publish`{commit}; the diff is against `{result.base}`._\n"
-    title = commit_message(against_base, args.message).split("\n", 1)[0]
-    try:
-        pull = forge.open_or_update(result.branch, result.base, title, body)
-    except ForgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(f"pull request #{pull.number} {pull.action}: {pull.url}")
+        print("\n".join(outcome(result, names, args.remove_envs, args.message)))
+        if forge is not None:
+            print(propose(result, files, forge, args.message))
+    except (PublishError, ForgeError) as exc:
+        return _error(str(exc), exc.exit_code)
     return 0
 
 
