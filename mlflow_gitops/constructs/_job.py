@@ -9,7 +9,9 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.config.settings import Resources
+from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs._object import api_object, metadata
 
 BACKOFF_LIMIT = 3
@@ -76,19 +78,19 @@ def gitops_job(
                             volumeMounts=[
                                 pod.volume_mount("tmp", "/tmp"),
                                 pod.scripts_mount(),
-                                *(pod.postgres_ca_mounts(env) if postgres else []),
+                                *(pg_pod.postgres_ca_mounts(env) if postgres else []),
                             ],
                         )
                     ],
                     volumes=[
                         pod.empty_dir("tmp"),
                         pod.scripts_volume(names.bootstrap_config_map),
-                        *(pod.postgres_ca_volumes(env) if postgres else []),
+                        *(pg_pod.postgres_ca_volumes(env) if postgres else []),
                     ],
                 ),
             },
         },
     }
-    name = pod.name_with_content_hash(job, prefix)
+    name = content.name_with_content_hash(job, prefix)
     api_object(scope, id, job)
     return name

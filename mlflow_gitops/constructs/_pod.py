@@ -5,15 +5,12 @@ Each helper returns a plain dict (or list of dicts) in the Kubernetes API's own 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.config.settings import PodSettings, Resources
-from mlflow_gitops.constructs._object import Manifest, canonical
+from mlflow_gitops.constructs._service import container_port
 
 RUN_AS_USER = 10001
 """A high UID (checkov CKV_K8S_40): no clash with a host user; the image runs as it too (image/Dockerfile)."""
@@ -25,12 +22,6 @@ RELOADER = {"reloader.stakater.com/auto": "true"}
 Container = dict[str, Any]
 EnvVar = dict[str, Any]
 Volume = dict[str, Any]
-
-
-def content_hash(value: Any, length: int = 10) -> str:
-    """A short, stable hash of JSON-able content (keys sorted)."""
-    data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(data).hexdigest()[:length]
 
 
 def pod_security_context() -> dict[str, Any]:
@@ -68,11 +59,6 @@ JOB = Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="1", memor
 """Resources of one-shot Jobs (migration)."""
 
 
-def match_labels(labels: Mapping[str, str]) -> dict[str, Any]:
-    """A LabelSelector on exactly these labels."""
-    return {"matchLabels": dict(labels)}
-
-
 def secret_env(name: str, secret: str, key: str) -> EnvVar:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
@@ -83,28 +69,6 @@ def plain_env(values: Mapping[str, str]) -> list[EnvVar]:
 
 def config_map_env(config_map: str) -> dict[str, Any]:
     return {"configMapRef": {"name": config_map}}
-
-
-def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> list[EnvVar]:
-    """libpq's variables: where the tracking database is, and the role's login from its Secret.
-
-    Explicit in every container that connects (not in a shared ConfigMap), so a Job's spec, and so its
-    content-hashed name, changes whenever the database it talks to does.
-    """
-    pg = env.postgres
-    return [
-        *plain_env(
-            {
-                "PGHOST": pg.host,
-                "PGPORT": str(pg.port),
-                "PGDATABASE": instance.database.name,
-                "PGSSLMODE": pg.ssl_mode,
-                **postgres_ca_env(names),
-            }
-        ),
-        secret_env("PGUSER", names.db_secret, "username"),
-        secret_env("PGPASSWORD", names.db_secret, "password"),
-    ]
 
 
 def extra_container(spec: Mapping[str, Any], pull_policy: str) -> Container:
@@ -139,43 +103,6 @@ def extra_volume(spec: Mapping[str, Any]) -> Volume:
     if "emptyDir" in spec:
         return empty_dir(str(spec["name"]), (spec["emptyDir"] or {}).get("sizeLimit", "256Mi"))
     return dict(spec)
-
-
-def postgres_ca_env(names: n.Names) -> dict[str, str]:
-    """PGSSLROOTCERT when PostgreSQL's CA is configured (sslMode verify-ca / verify-full)."""
-    return {"PGSSLROOTCERT": names.postgres_ca_file} if names.postgres_ca_file else {}
-
-
-def postgres_ca_volumes(env: EnvironmentSettings) -> list[Volume]:
-    """The CA Secret as a volume of a pod that connects to PostgreSQL (none without a CA)."""
-    ca = env.postgres.ca
-    return (
-        [
-            {
-                "name": n.POSTGRES_CA_VOLUME,
-                "secret": {
-                    "secretName": ca.secret_name,
-                    "defaultMode": 0o444,
-                    "items": [{"key": ca.key, "path": ca.key}],
-                },
-            }
-        ]
-        if ca
-        else []
-    )
-
-
-def postgres_ca_mounts(env: EnvironmentSettings) -> list[dict[str, Any]]:
-    return [volume_mount(n.POSTGRES_CA_VOLUME, n.POSTGRES_CA_DIR, True)] if env.postgres.ca else []
-
-
-def container_port(name: str, port: int) -> dict[str, Any]:
-    return {"name": name, "containerPort": port, "protocol": "TCP"}
-
-
-def service_port(name: str, port: int) -> dict[str, Any]:
-    """A Service port that forwards to the container port of the same name."""
-    return {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
 
 
 def volume_mount(name: str, path: str, read_only: bool | None = None) -> dict[str, Any]:
@@ -256,27 +183,3 @@ def template_metadata(
         "labels": {**dict(placement.labels), **labels},
         "annotations": {**dict(placement.annotations), **(annotations or {})} or None,
     }
-
-
-def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> Container:
-    """An init container that exits once PostgreSQL accepts the role's login (not merely a TCP connect)."""
-    return container(
-        "wait-for-postgres",
-        image=env.image.ref,
-        pull_policy=env.image.pull_policy,
-        res=SMALL,
-        command=script_command("wait_for_postgres.py"),
-        env=postgres_env(env, instance, names),
-        volumeMounts=[scripts_mount(), *postgres_ca_mounts(env)],
-    )
-
-
-def name_with_content_hash(manifest: Manifest, prefix: str, path: str = "spec") -> str:
-    """Name `manifest` `<prefix>-<hash of its rendered spec>` so that any change gives it a new name.
-
-    The hash is over the spec as cdk8s renders it (`canonical`: keys sorted, None dropped), so it is the
-    same whether computed here or from the rendered object.
-    """
-    name = f"{prefix}-{content_hash(canonical(manifest[path]), n.JOB_HASH_LENGTH)}"
-    manifest["metadata"]["name"] = name
-    return name

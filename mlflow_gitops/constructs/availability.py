@@ -6,7 +6,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import InstanceSettings
-from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
 
 
@@ -31,7 +31,9 @@ class Availability(Construct):
                     # a pod that is running but not ready protects nothing: a drain may always evict it (policy/v1,
                     # GA in Kubernetes 1.31) instead of waiting for the budget to be healthy again
                     "unhealthyPodEvictionPolicy": "AlwaysAllow",
-                    "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
+                    "selector": service.match_labels(
+                        {**names.selector_labels, "app.kubernetes.io/component": "server"}
+                    ),
                 },
             },
         )

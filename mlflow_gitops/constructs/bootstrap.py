@@ -7,7 +7,9 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.config.settings import Resources
+from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs._job import gitops_job
 from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
@@ -121,7 +123,7 @@ class Bootstrap(Construct):
                         "PGHOST": pg.host,
                         "PGPORT": str(pg.port),
                         "PGSSLMODE": pg.ssl_mode,
-                        **pod.postgres_ca_env(names),
+                        **pg_pod.postgres_ca_env(names),
                         "ROLE": instance.database.role,
                     }
                 ),
@@ -171,7 +173,7 @@ class Bootstrap(Construct):
             names=names,
             component=component,
             script=script,
-            scripts_checksum=pod.content_hash(script_source(script)),
+            scripts_checksum=content.content_hash(script_source(script)),
             variables=variables,
             resources=SETUP_RESOURCES,
             postgres=component == n.POSTGRES_SETUP,

@@ -6,7 +6,9 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs._job import gitops_job
 from mlflow_gitops.scripts import MIGRATE_DB, WAIT_FOR_POSTGRES, script_sources
 
@@ -30,11 +32,11 @@ class Migration(Construct):
             names=names,
             component=n.MIGRATION,
             script=MIGRATE_DB,
-            scripts_checksum=pod.content_hash(script_sources(SCRIPTS)),
-            init_containers=[pod.wait_for_postgres(env, instance, names)],
+            scripts_checksum=content.content_hash(script_sources(SCRIPTS)),
+            init_containers=[pg_pod.wait_for_postgres(env, instance, names)],
             postgres=True,
             variables=[
-                *pod.postgres_env(env, instance, names),
+                *pg_pod.postgres_env(env, instance, names),
                 pod.secret_env("OIDC_USERS_DB_URI", names.oidc_secret, "OIDC_USERS_DB_URI"),
             ],
         )

@@ -6,7 +6,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings
-from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
 
 
@@ -31,7 +31,9 @@ class Monitoring(Construct):
                     names.server, names.namespace, {**names.labels("monitoring"), "release": mon.release}
                 ),
                 "spec": {
-                    "selector": pod.match_labels({**names.selector_labels, "app.kubernetes.io/component": "server"}),
+                    "selector": service.match_labels(
+                        {**names.selector_labels, "app.kubernetes.io/component": "server"}
+                    ),
                     "namespaceSelector": {"matchNames": [names.namespace]},
                     "endpoints": [
                         {

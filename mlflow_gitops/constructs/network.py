@@ -11,7 +11,7 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.config.settings import cluster_service, url_host
-from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
 
 INGRESS_POD_PORTS = {"https": (443, 8443), "http": (80, 8000)}
@@ -24,13 +24,13 @@ Rule = dict[str, Any]
 
 def _namespace(name: str, pods: dict[str, str] | None = None) -> Peer:
     return {
-        "namespaceSelector": pod.match_labels({"kubernetes.io/metadata.name": name}),
-        "podSelector": pod.match_labels(pods) if pods else None,
+        "namespaceSelector": service.match_labels({"kubernetes.io/metadata.name": name}),
+        "podSelector": service.match_labels(pods) if pods else None,
     }
 
 
 def _pods(labels: dict[str, str]) -> Peer:
-    return {"podSelector": pod.match_labels(labels)}
+    return {"podSelector": service.match_labels(labels)}
 
 
 def _ports(ports: Sequence[int | str], protocol: str = "TCP") -> list[dict[str, Any]]:
@@ -158,7 +158,7 @@ class Network(Construct):
                 "kind": "NetworkPolicy",
                 "metadata": metadata(f"{names.base}-{name}", names.namespace, names.labels("network")),
                 "spec": {
-                    "podSelector": pod.match_labels(self._component(component) if component else {}),
+                    "podSelector": service.match_labels(self._component(component) if component else {}),
                     "policyTypes": types,
                     "ingress": ingress or None,
                     "egress": egress or None,

@@ -8,6 +8,7 @@ from mlflow_gitops import names as n
 from mlflow_gitops.config import InstanceSettings
 from mlflow_gitops.config.settings import Resources
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
 
 RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
@@ -40,7 +41,7 @@ class Redis(Construct):
                 "spec": {
                     "type": "ClusterIP",
                     "selector": selector,
-                    "ports": [pod.service_port("redis", redis.port)],
+                    "ports": [service.service_port("redis", redis.port)],
                 },
             },
         )
@@ -55,7 +56,7 @@ class Redis(Construct):
                 "metadata": rolled,
                 "spec": {
                     "replicas": 1,
-                    "selector": pod.match_labels(selector),
+                    "selector": service.match_labels(selector),
                     "strategy": {"type": "Recreate"},
                     "template": {
                         "metadata": pod.template_metadata(labels, instance.pods),
@@ -82,7 +83,7 @@ class Redis(Construct):
                                         "/data",
                                     ],
                                     env=[pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD")],
-                                    ports=[pod.container_port("redis", redis.port)],
+                                    ports=[service.container_port("redis", redis.port)],
                                     readinessProbe=probe,
                                     livenessProbe=probe,
                                     volumeMounts=[pod.volume_mount("data", "/data")],

@@ -8,7 +8,10 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _postgres as pg_pod
+from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.scripts import SERVER_SCRIPTS, script_sources
 
@@ -147,15 +150,15 @@ class Server(Construct):
                     "type": "ClusterIP",
                     "selector": selector,
                     "ports": [
-                        pod.service_port(n.HTTP_PORT_NAME, n.HTTP_PORT),
-                        pod.service_port(n.METRICS_PORT_NAME, n.METRICS_PORT),
+                        service.service_port(n.HTTP_PORT_NAME, n.HTTP_PORT),
+                        service.service_port(n.METRICS_PORT_NAME, n.METRICS_PORT),
                     ],
                 },
             },
         )
 
         image, pull = env.image.ref, env.image.pull_policy
-        checksum = pod.content_hash({"env": env_data, "scripts": scripts})
+        checksum = content.content_hash({"env": env_data, "scripts": scripts})
         rolled = {**meta, "annotations": pod.RELOADER if env.vault.reload_pods else None}
         api_object(
             self,
@@ -168,7 +171,7 @@ class Server(Construct):
                     # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
                     "replicas": None if instance.autoscaling.enabled else instance.replicas,
                     "revisionHistoryLimit": 5,
-                    "selector": pod.match_labels(selector),
+                    "selector": service.match_labels(selector),
                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
                     "template": {
                         "metadata": pod.template_metadata(labels, instance.pods, {CHECKSUM_ANNOTATION: checksum}),
@@ -177,7 +180,7 @@ class Server(Construct):
                             placement=instance.pods,
                             topologySpreadConstraints=_spread(selector) if _several(instance) else None,
                             initContainers=[
-                                pod.wait_for_postgres(env, instance, names),
+                                pg_pod.wait_for_postgres(env, instance, names),
                                 *(pod.extra_container(c, pull) for c in instance.server.init_containers),
                             ],
                             containers=[
@@ -191,7 +194,7 @@ class Server(Construct):
                                 pod.empty_dir("cache"),
                                 pod.empty_dir("prometheus", "64Mi"),
                                 pod.scripts_volume(names.scripts_config_map),
-                                *pod.postgres_ca_volumes(env),
+                                *pg_pod.postgres_ca_volumes(env),
                                 *(pod.extra_volume(v) for v in instance.server.extra_volumes),
                             ],
                         ),
@@ -212,7 +215,7 @@ class Server(Construct):
             res=instance.resources,
             command=["mlflow"],
             args=server_args(instance, names),
-            ports=[pod.container_port(n.HTTP_PORT_NAME, n.HTTP_PORT)],
+            ports=[service.container_port(n.HTTP_PORT_NAME, n.HTTP_PORT)],
             envFrom=[
                 pod.config_map_env(names.env_config_map),
                 *(
@@ -221,7 +224,7 @@ class Server(Construct):
                 ),
             ],
             env=[
-                *pod.postgres_env(env, instance, names),
+                *pg_pod.postgres_env(env, instance, names),
                 pod.secret_env("AWS_ACCESS_KEY_ID", names.s3_secret, "AWS_ACCESS_KEY_ID"),
                 pod.secret_env("AWS_SECRET_ACCESS_KEY", names.s3_secret, "AWS_SECRET_ACCESS_KEY"),
                 pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
@@ -244,7 +247,7 @@ class Server(Construct):
                 pod.volume_mount("session", n.SESSION_DIR),
                 pod.volume_mount("cache", n.CACHE_DIR),
                 pod.volume_mount("prometheus", n.PROMETHEUS_DIR),
-                *pod.postgres_ca_mounts(env),
+                *pg_pod.postgres_ca_mounts(env),
                 *(dict(m) for m in instance.server.extra_volume_mounts),
             ],
             startupProbe=health(periodSeconds=5, failureThreshold=60),
@@ -261,7 +264,7 @@ class Server(Construct):
             res=pod.SMALL,
             command=pod.script_command("serve_metrics.py"),
             env=pod.plain_env({"PROMETHEUS_MULTIPROC_DIR": n.PROMETHEUS_DIR, "METRICS_PORT": str(n.METRICS_PORT)}),
-            ports=[pod.container_port(n.METRICS_PORT_NAME, n.METRICS_PORT)],
+            ports=[service.container_port(n.METRICS_PORT_NAME, n.METRICS_PORT)],
             volumeMounts=[pod.volume_mount("prometheus", n.PROMETHEUS_DIR, read_only=True), pod.scripts_mount()],
             readinessProbe=pod.tcp_probe(n.METRICS_PORT_NAME, periodSeconds=30),
             livenessProbe=pod.tcp_probe(n.METRICS_PORT_NAME, periodSeconds=30, failureThreshold=5),
@@ -279,7 +282,7 @@ def _spread(selector: dict[str, str]) -> list[dict[str, Any]]:
             "maxSkew": 1,
             "topologyKey": key,
             "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": pod.match_labels(selector),
+            "labelSelector": service.match_labels(selector),
         }
         for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
     ]

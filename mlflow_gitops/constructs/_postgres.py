@@ -1,0 +1,84 @@
+"""What a pod that connects to PostgreSQL carries: libpq's variables and login, the CA when the connection
+verifies the server, and the init container that waits for the role's login."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow_gitops import names as n
+from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.constructs._pod import (
+    SMALL,
+    Container,
+    EnvVar,
+    Volume,
+    container,
+    plain_env,
+    script_command,
+    scripts_mount,
+    secret_env,
+    volume_mount,
+)
+
+
+def postgres_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> list[EnvVar]:
+    """libpq's variables: where the tracking database is, and the role's login from its Secret.
+
+    Explicit in every container that connects (not in a shared ConfigMap), so a Job's spec, and so its
+    content-hashed name, changes whenever the database it talks to does.
+    """
+    pg = env.postgres
+    return [
+        *plain_env(
+            {
+                "PGHOST": pg.host,
+                "PGPORT": str(pg.port),
+                "PGDATABASE": instance.database.name,
+                "PGSSLMODE": pg.ssl_mode,
+                **postgres_ca_env(names),
+            }
+        ),
+        secret_env("PGUSER", names.db_secret, "username"),
+        secret_env("PGPASSWORD", names.db_secret, "password"),
+    ]
+
+
+def postgres_ca_env(names: n.Names) -> dict[str, str]:
+    """PGSSLROOTCERT when PostgreSQL's CA is configured (sslMode verify-ca / verify-full)."""
+    return {"PGSSLROOTCERT": names.postgres_ca_file} if names.postgres_ca_file else {}
+
+
+def postgres_ca_volumes(env: EnvironmentSettings) -> list[Volume]:
+    """The CA Secret as a volume of a pod that connects to PostgreSQL (none without a CA)."""
+    ca = env.postgres.ca
+    return (
+        [
+            {
+                "name": n.POSTGRES_CA_VOLUME,
+                "secret": {
+                    "secretName": ca.secret_name,
+                    "defaultMode": 0o444,
+                    "items": [{"key": ca.key, "path": ca.key}],
+                },
+            }
+        ]
+        if ca
+        else []
+    )
+
+
+def postgres_ca_mounts(env: EnvironmentSettings) -> list[dict[str, Any]]:
+    return [volume_mount(n.POSTGRES_CA_VOLUME, n.POSTGRES_CA_DIR, True)] if env.postgres.ca else []
+
+
+def wait_for_postgres(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> Container:
+    """An init container that exits once PostgreSQL accepts the role's login (not merely a TCP connect)."""
+    return container(
+        "wait-for-postgres",
+        image=env.image.ref,
+        pull_policy=env.image.pull_policy,
+        res=SMALL,
+        command=script_command("wait_for_postgres.py"),
+        env=postgres_env(env, instance, names),
+        volumeMounts=[scripts_mount(), *postgres_ca_mounts(env)],
+    )
