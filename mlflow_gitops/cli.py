@@ -403,6 +403,20 @@ def _known_environments(args: argparse.Namespace) -> set[str]:
     return set(discover(config_dir)) if config_dir is not None else {DEFAULT_ENVIRONMENT}
 
 
+class _BadOption(Exception):
+    """An option's value is refused: main prints the message and exits 2."""
+
+
+def _gitops_path(args: argparse.Namespace) -> str | None:
+    """`--path`, normalised ('.' for the root), or None when it is not given: each environment's gitops.path."""
+    from mlflow_gitops.gitops import normalize_subdir
+
+    try:
+        return normalize_subdir(args.path) if args.path is not None else None
+    except ValueError as exc:
+        raise _BadOption(f"--path {exc}") from None
+
+
 def _error(message: str, exit_code: int = EXIT_BAD_INPUT) -> int:
     print(f"error: {message}", file=sys.stderr)
     return exit_code
@@ -414,12 +428,7 @@ def _diff(args: argparse.Namespace) -> int:
     from mlflow_gitops.gitops.forge import ForgeError
     from mlflow_gitops.gitops.source import SourceError, parse_against, prefixed, read_against
 
-    subdir = None
-    if args.path is not None:
-        try:
-            subdir = normalize_subdir(args.path)
-        except ValueError as exc:
-            return _error(f"--path {exc}")
+    subdir = _gitops_path(args)
     environments = load_environments(args.envs, _config_dir(args), os.environ, gitops_path=subdir)
     try:
         roots = {env.name: join(normalize_subdir(env.gitops.path), env.name) for env in environments}
@@ -512,17 +521,12 @@ def _diff_cluster(args: argparse.Namespace, environments: list[EnvironmentSettin
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from mlflow_gitops.gitops import GitError, normalize_subdir
+    from mlflow_gitops.gitops import GitError
     from mlflow_gitops.gitops.forge import ForgeError
     from mlflow_gitops.gitops.publish import PublishError, provenance, publish
     from mlflow_gitops.gitops.workflow import check_input, outcome, propose
 
-    subdir = None
-    if args.path is not None:
-        try:
-            subdir = normalize_subdir(args.path)
-        except ValueError as exc:
-            return _error(f"--path {exc}")
+    subdir = _gitops_path(args)
     try:
         forge = check_input(args.repo, args.branch, args.base, args.open_pr, args.forge, os.environ)
     except (PublishError, ForgeError) as exc:
@@ -585,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except MissingPrerequisite as exc:
+    except (MissingPrerequisite, _BadOption) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -8,7 +8,6 @@ on hand-made file maps.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from mlflow_gitops.gitops.reports import MARKDOWN_LIMIT, format_markdown, format
 from mlflow_gitops.gitops.source import SourceError, parse_against, prefixed, read_against
 from mlflow_gitops.output import tree
 from tests.conftest import NO_CONFIG
+from tests.gitrepo import git
 
 SUBDIR = "clusters/dev"
 PLANTED_VALUE = "c2VjcmV0"  # base64 of "secret"
@@ -41,34 +41,6 @@ data:
 HEADER = "# generated\n"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    done = subprocess.run(
-        [
-            "git",
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "commit.gpgSign=false",
-            "-c",
-            "tag.gpgSign=false",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "core.hooksPath=/dev/null",
-            *args,
-        ],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def write_files(root: Path, files: dict[str, str]) -> None:

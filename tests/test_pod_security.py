@@ -14,22 +14,16 @@ Doc = dict[str, Any]
 PodSpec = dict[str, Any]
 
 
-@pytest.fixture(scope="session")
-def rendered_docs(default_docs: list[Doc]) -> list[Doc]:
-    """The documents of the built-in default environment (rendered once per session by conftest)."""
-    return default_docs
-
-
 @pytest.fixture
-def pod(rendered_docs: list[Doc]) -> PodSpec:
+def pod(default_docs: list[Doc]) -> PodSpec:
     """A mutable copy of the rendered Deployment's pod spec."""
-    [deployment] = [doc for doc in rendered_docs if doc["kind"] == "Deployment"]
+    [deployment] = [doc for doc in default_docs if doc["kind"] == "Deployment"]
     [(_, spec)] = pod_specs(deployment)
     return copy.deepcopy(spec)
 
 
-def test_every_rendered_pod_is_restricted(rendered_docs: list[Doc]) -> None:
-    found = [(where, metadata, spec) for doc in rendered_docs for where, metadata, spec in pod_templates(doc)]
+def test_every_rendered_pod_is_restricted(default_docs: list[Doc]) -> None:
+    found = [(where, metadata, spec) for doc in default_docs for where, metadata, spec in pod_templates(doc)]
     assert {where.split("/")[0] for where, _, _ in found} >= {"Deployment", "Job"}
     assert len(found) >= 2
     for where, metadata, spec in found:

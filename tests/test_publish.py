@@ -8,7 +8,6 @@ environment (each renders, ~2 s); the forge and the git mechanics are also teste
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from mlflow_gitops.gitops.publish import PublishError, publish
 from mlflow_gitops.output import header, tree
 from tests.conftest import NO_CONFIG
 from tests.fakes.github import FakeGitHub
+from tests.gitrepo import git
 
 SUBDIR = "clusters/dev"
 BRANCH = "mlflow-gitops/update"
@@ -35,32 +35,6 @@ UNRELATED = {
 STALE = f"{SUBDIR}/default/app/stale.yaml"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    done = subprocess.run(
-        [
-            "git",
-            "-c",
-            "user.name=Seed",
-            "-c",
-            "user.email=seed@example.com",
-            "-c",
-            "commit.gpgSign=false",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "core.hooksPath=/dev/null",
-            *args,
-        ],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def render_tree(

@@ -15,13 +15,6 @@ Doc = dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def rendered_docs(full_docs: list[Doc]) -> list[Doc]:
-    """The documents of the built-in default environment on a cluster with every optional API (rendered once per
-    session by conftest), so every custom kind is there."""
-    return full_docs
-
-
-@pytest.fixture(scope="session")
 def validator() -> SchemaValidator:
     crd_dir = default_crd_dir()
     if not crd_dir.is_dir():
@@ -37,12 +30,12 @@ def rendered(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
     raise AssertionError(f"no {kind} {name or ''} in the render")
 
 
-def test_every_rendered_document_validates_strictly(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    assert validator.validate_all(rendered_docs) == {}
+def test_every_rendered_document_validates_strictly(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    assert validator.validate_all(full_docs) == {}
 
 
-def test_render_covers_core_kinds_and_custom_resources(rendered_docs: list[Doc]) -> None:
-    kinds = {doc["kind"] for doc in rendered_docs}
+def test_render_covers_core_kinds_and_custom_resources(full_docs: list[Doc]) -> None:
+    kinds = {doc["kind"] for doc in full_docs}
     assert {"Deployment", "Job", "Service", "ExternalSecret", "Database", "IngressRoute"} <= kinds
 
 
@@ -92,16 +85,16 @@ NEGATIVE_DEPLOYMENT: list[tuple[Callable[[Doc], None], str]] = [
 
 @pytest.mark.parametrize(("mutate", "expected"), NEGATIVE_DEPLOYMENT, ids=lambda v: getattr(v, "__name__", ""))
 def test_deployment_violations_are_reported(
-    rendered_docs: list[Doc], validator: SchemaValidator, mutate: Callable[[Doc], None], expected: str
+    full_docs: list[Doc], validator: SchemaValidator, mutate: Callable[[Doc], None], expected: str
 ) -> None:
-    doc = rendered(rendered_docs, "Deployment")
+    doc = rendered(full_docs, "Deployment")
     mutate(doc)
     errors = validator.errors(doc)
     assert any(error.startswith(f"Deployment/{doc['metadata']['name']}: {expected}") for error in errors), errors
 
 
-def test_unknown_field_in_external_secret_spec(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "ExternalSecret")
+def test_unknown_field_in_external_secret_spec(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "ExternalSecret")
     doc["spec"]["refreshInterval_"] = "1h"
     name = doc["metadata"]["name"]
     assert validator.errors(doc) == [
@@ -109,15 +102,15 @@ def test_unknown_field_in_external_secret_spec(rendered_docs: list[Doc], validat
     ]
 
 
-def test_unknown_field_deep_in_external_secret(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "ExternalSecret")
+def test_unknown_field_deep_in_external_secret(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "ExternalSecret")
     doc["spec"]["data"][0]["remoteRef"]["propertyy"] = "x"
     [error] = validator.errors(doc)
     assert "$.spec.data[0].remoteRef: Additional properties are not allowed ('propertyy'" in error
 
 
-def test_wrong_enum_in_database_reclaim_policy(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "Database")
+def test_wrong_enum_in_database_reclaim_policy(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "Database")
     doc["spec"]["databaseReclaimPolicy"] = "keep"
     [error] = validator.errors(doc)
     assert error == (
@@ -126,10 +119,8 @@ def test_wrong_enum_in_database_reclaim_policy(rendered_docs: list[Doc], validat
 
 
 @pytest.mark.parametrize("kind", ["Database", "ExternalSecret", "IngressRoute", "ServiceMonitor", "DatabaseRole"])
-def test_unknown_metadata_field_on_custom_resource(
-    rendered_docs: list[Doc], validator: SchemaValidator, kind: str
-) -> None:
-    doc = rendered(rendered_docs, kind)
+def test_unknown_metadata_field_on_custom_resource(full_docs: list[Doc], validator: SchemaValidator, kind: str) -> None:
+    doc = rendered(full_docs, kind)
     doc["metadata"]["annotation"] = {"a": "b"}
     assert validator.errors(doc) == [
         f"{kind}/{doc['metadata']['name']}: $.metadata: Additional properties are not allowed "
@@ -137,26 +128,26 @@ def test_unknown_metadata_field_on_custom_resource(
     ]
 
 
-def test_custom_resource_metadata_values_are_typed(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "Database")
+def test_custom_resource_metadata_values_are_typed(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "Database")
     doc["metadata"]["labels"]["tier"] = 1
     assert any("$.metadata.labels.tier: 1 is not of type" in error for error in validator.errors(doc))
 
 
-def test_unknown_top_level_field_on_custom_resource(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "Database")
+def test_unknown_top_level_field_on_custom_resource(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "Database")
     doc["specs"] = {}
     assert any("$: Additional properties are not allowed ('specs'" in error for error in validator.errors(doc))
 
 
-def test_missing_required_field(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "Database")
+def test_missing_required_field(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "Database")
     del doc["spec"]["cluster"]
     assert validator.errors(doc) == [f"Database/{doc['metadata']['name']}: $.spec: 'cluster' is a required property"]
 
 
-def test_missing_required_field_in_external_secret(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "ExternalSecret")
+def test_missing_required_field_in_external_secret(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "ExternalSecret")
     del doc["spec"]["data"][0]["remoteRef"]["key"]
     [error] = validator.errors(doc)
     assert error.endswith("$.spec.data[0].remoteRef: 'key' is a required property")
@@ -184,8 +175,8 @@ def test_version_not_served_by_its_crd_is_an_error(validator: SchemaValidator) -
     assert "not served" in error
 
 
-def test_wrong_api_version_for_a_core_kind(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "Deployment")
+def test_wrong_api_version_for_a_core_kind(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "Deployment")
     doc["apiVersion"] = "extensions/v1beta1"
     assert validator.errors(doc) == ["Deployment/mlflow: $: no schema for extensions/v1beta1 Deployment"]
 
@@ -214,8 +205,8 @@ def test_ingress_route_with_named_port_validates(validator: SchemaValidator) -> 
     ]
 
 
-def test_rendered_int_or_string_fields_are_accepted(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
-    doc = rendered(rendered_docs, "Deployment")
+def test_rendered_int_or_string_fields_are_accepted(full_docs: list[Doc], validator: SchemaValidator) -> None:
+    doc = rendered(full_docs, "Deployment")
     container = doc["spec"]["template"]["spec"]["containers"][0]
     assert doc["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == "100%"
     assert container["livenessProbe"]["httpGet"]["port"] == "http"
@@ -229,14 +220,14 @@ def test_rendered_int_or_string_fields_are_accepted(rendered_docs: list[Doc], va
     ]
 
 
-def test_fast_path_agrees_with_plain_jsonschema(rendered_docs: list[Doc], validator: SchemaValidator) -> None:
+def test_fast_path_agrees_with_plain_jsonschema(full_docs: list[Doc], validator: SchemaValidator) -> None:
     """The scalar-leaf shortcut must never change a verdict or a message."""
     plain = SchemaValidator(validator.crd_dir, fast=False)
-    docs = copy.deepcopy(rendered_docs)
+    docs = copy.deepcopy(full_docs)
     for index, doc in enumerate(docs):  # one wrong scalar per document, at varying depths
         doc["metadata"]["labels"] = {**doc["metadata"].get("labels", {}), "n": index if index % 2 else None}
     for mutate, _ in NEGATIVE_DEPLOYMENT:
-        deployment = rendered(rendered_docs, "Deployment")
+        deployment = rendered(full_docs, "Deployment")
         mutate(deployment)
         docs.append(deployment)
     for doc in docs:
