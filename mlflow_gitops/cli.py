@@ -297,11 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch",
         help="download the pinned CRD files",
         description="Download every CRD file the tests validate against, from its upstream repository at the "
-        "pinned tag, check its SHA-256 and write it atomically. Point $MLFLOW_GITOPS_CRDS at the "
+        "pinned tag, check its SHA-256 and write it atomically. With another --dest, point $MLFLOW_GITOPS_CRDS at the "
         "folder afterwards.",
     )
     fetch.add_argument(
-        "--dest", type=Path, default=Path(".crds-cache"), metavar="DIR", help="folder to write (default: .crds-cache)"
+        "--dest",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder to write (default: the cache the tests and `cdk8s import` find by themselves, "
+        "$XDG_CACHE_HOME/mlflow-gitops/crds)",
     )
     fetch.add_argument(
         "--base-url",
@@ -562,14 +567,16 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    from mlflow_gitops.crds import RAW_BASE_URL, CrdFetchError, fetch_crds
+    from mlflow_gitops.crds import RAW_BASE_URL, CrdFetchError, cache_dir, fetch_crds
 
+    dest = args.dest if args.dest is not None else cache_dir()
     try:
-        written = fetch_crds(args.dest, base_url=args.base_url or RAW_BASE_URL)
+        written = fetch_crds(dest, base_url=args.base_url or RAW_BASE_URL)
     except CrdFetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"fetched {len(written)} CRD files into {args.dest}/ (export MLFLOW_GITOPS_CRDS={args.dest})")
+    found = "found there by default" if args.dest is None else f"export MLFLOW_GITOPS_CRDS={dest}"
+    print(f"fetched {len(written)} CRD files into {dest}/ ({found})")
     return 0
 
 

@@ -132,12 +132,39 @@ class CrdFetchError(RuntimeError):
     """A pinned CRD file could not be downloaded or does not match its pinned digest."""
 
 
+def cache_dir() -> Path:
+    """Where `crds fetch` puts the files by default: `$XDG_CACHE_HOME/mlflow-gitops/crds` (~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlflow-gitops" / "crds"
+
+
+def is_complete(folder: Path, sources: tuple[CrdSource, ...] = CRD_SOURCES) -> bool:
+    """Every pinned file is in `folder`, with its pinned content."""
+    for source in sources:
+        path = folder / source.local
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != source.sha256:
+            return False
+    return True
+
+
+CHECKOUT_CRDS = Path(__file__).resolve().parents[1].parent / "shared" / "crds"
+"""The CRD folder beside a source checkout (the project's own machines); an installed package has none."""
+
+
 def default_crd_dir() -> Path:
-    """The CRD folder: `$MLFLOW_GITOPS_CRDS` if set, else `shared/crds` next to the repository."""
+    """The CRD folder: `$MLFLOW_GITOPS_CRDS` if set, else the cache `crds fetch` fills when it is complete,
+    else `shared/crds` beside a source checkout. FileNotFoundError says how to get one."""
     override = os.environ.get(CRD_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "crds"
+    if is_complete(cache_dir()):
+        return cache_dir()
+    if CHECKOUT_CRDS.is_dir():
+        return CHECKOUT_CRDS
+    raise FileNotFoundError(
+        f"no CRD folder: run `mlflow-gitops crds fetch` (it fills {cache_dir()}) or set {CRD_DIR_ENV} to a folder "
+        "holding the pinned files"
+    )
 
 
 def _download(url: str, timeout: float) -> bytes:

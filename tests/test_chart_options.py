@@ -7,9 +7,9 @@ from typing import Any
 
 from mlflow_gitops.crds import default_crd_dir
 from mlflow_gitops.names import render_owns_env
-from mlflow_gitops.validation import SchemaValidator
 from tests.conftest import Docs, find, one, render_text
 from tests.pod_security import restricted_violations
+from tests.validation import SchemaValidator
 
 OPTIONS = """instances:
   - name: mlflow

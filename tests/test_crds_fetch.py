@@ -152,3 +152,25 @@ def test_cli_fetch_failure_is_reported(served, run_cli, tmp_path):
     assert result.returncode == 1
     assert "error: " in result.stderr and "404" in result.stderr
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.yaml"))
+
+
+def test_a_fetch_into_the_cache_is_found_without_a_setting(served, run_cli, tmp_path, monkeypatch):
+    """An installed package (no shared/crds beside it) finds the CRDs `crds fetch` put in its cache."""
+    from mlflow_gitops import crds
+
+    root, base_url = served
+    shared = default_crd_dir()
+    for source in CRD_SOURCES:
+        publish(root, source, (shared / source.local).read_bytes())
+    xdg = tmp_path / "xdg"
+    result = run_cli("crds", "fetch", "--base-url", base_url, env={"XDG_CACHE_HOME": str(xdg)})
+    assert result.returncode == 0, result.stderr
+    cache = xdg / "mlflow-gitops" / "crds"
+    assert f"into {cache}/ (found there by default)" in result.stdout
+    monkeypatch.delenv(crds.CRD_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    monkeypatch.setattr(crds, "CHECKOUT_CRDS", tmp_path / "no-checkout")
+    assert crds.default_crd_dir() == cache
+    (cache / CRD_SOURCES[0].local).write_text("changed\n")  # an incomplete or altered cache is not used
+    with pytest.raises(FileNotFoundError, match="run `mlflow-gitops crds fetch`"):
+        crds.default_crd_dir()

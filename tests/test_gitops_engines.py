@@ -14,9 +14,9 @@ import yaml
 from mlflow_gitops.app import render
 from mlflow_gitops.config import ConfigError, load_environments
 from mlflow_gitops.output import environment_files
-from mlflow_gitops.validation import SchemaValidator
 from tests.conftest import EXAMPLES, find, one
 from tests.pod_security import pod_specs, restricted_violations
+from tests.validation import SchemaValidator
 
 FLUX_FORCE = {"kustomize.toolkit.fluxcd.io/force": "enabled"}
 

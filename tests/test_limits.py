@@ -17,8 +17,8 @@ from mlflow_gitops import names as n
 from mlflow_gitops.app import render
 from mlflow_gitops.config import ConfigError, limits, load_environments
 from mlflow_gitops.crds import default_crd_dir
-from mlflow_gitops.validation import SchemaValidator
 from tests.conftest import EXAMPLES, FULL_CLUSTER
+from tests.validation import SchemaValidator
 
 ARGO_CD_CLUSTER = (
     "cluster:\n  apiVersions: [postgresql.cnpg.io/v1/Database, external-secrets.io/v1, "

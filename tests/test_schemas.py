@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mlflow_gitops.crds import default_crd_dir
-from mlflow_gitops.validation import SchemaValidator, load_crd_index
+from tests.validation import SchemaValidator, load_crd_index
 
 Doc = dict[str, Any]
 
