@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -221,7 +222,8 @@ def test_service_account_mounts_no_token(default_docs):
 
 def test_migration_job_is_safe_under_gitops(default_docs):
     [job] = [j for j in find(default_docs, "Job") if j["metadata"]["name"].startswith("mlflow-db-migration-")]
-    assert job["metadata"]["name"].startswith("mlflow-db-migration-")
+    # named by a hash of its spec (so a changed spec is a new Job the engine runs again)
+    assert re.fullmatch(r"mlflow-db-migration-[0-9a-f]{10}", job["metadata"]["name"]), job["metadata"]["name"]
     assert job["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/force"] == "enabled"
     assert job["spec"]["backoffLimit"] > 0
     assert job["spec"]["activeDeadlineSeconds"] > 0
