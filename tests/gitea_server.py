@@ -32,6 +32,7 @@ import requests
 
 from ci.tools import ToolError
 from ci.tools import path as tool_path
+from tests.background import Service
 from tests.conftest import free_port
 from tests.e2e.pod import Process
 from tests.e2e.services import ServiceError, wait_http
@@ -121,7 +122,7 @@ ROOT_PATH = {root}/log
 """
 
 
-class GiteaServer:
+class GiteaServer(Service):
     def __init__(self, port: int | None = None, logdir: Path | None = None) -> None:
         self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="mlflow-gitea-"))
@@ -145,6 +146,10 @@ class GiteaServer:
             "USER": "gitea",
             "GITEA_WORK_DIR": str(self.root),
         }
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None
 
     def start(self) -> GiteaServer:
         started = time.monotonic()
@@ -182,12 +187,6 @@ class GiteaServer:
         else:
             shutil.rmtree(self.root / "data", ignore_errors=True)
             shutil.rmtree(self.root / "repositories", ignore_errors=True)
-
-    def __enter__(self) -> GiteaServer:
-        return self.start() if self.process is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def admin_cli(self, *args: str) -> str:
         """`gitea admin ARGS` on this server's config and database; its stdout (the output never names a secret

@@ -29,6 +29,7 @@ from minio.credentials import StaticProvider
 
 from ci.tools import ToolError
 from ci.tools import path as tool_path
+from tests.background import Service
 from tests.e2e.pod import Process
 from tests.e2e.services import ServiceError, wait_http
 
@@ -54,7 +55,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class MinioServer:
+class MinioServer(Service):
     def __init__(
         self,
         root_user: str = ROOT_USER,
@@ -79,6 +80,10 @@ class MinioServer:
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None
 
     def start(self) -> MinioServer:
         binary = minio_binary()
@@ -119,12 +124,6 @@ class MinioServer:
         shutil.rmtree(self.root / "data", ignore_errors=True)
         if self.logdir != self.root:
             shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> MinioServer:
-        return self.start() if self.process is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------------------------------------------- clients
     @property

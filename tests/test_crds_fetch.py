@@ -6,13 +6,13 @@ import functools
 import hashlib
 import http.server
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlflow_gitops.crds import CRD_SOURCES, CrdFetchError, CrdSource, default_crd_dir, fetch_crds
+from tests.background import serve_in_thread, shut_down
 
 FAKE_CRD = b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: %s\n"
 
@@ -30,14 +30,11 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pa
     root = tmp_path / "www"
     root.mkdir()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=root))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "crd-mirror")
     try:
         yield root, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        shut_down(server, thread)
 
 
 def publish(root: Path, source: CrdSource, content: bytes) -> None:

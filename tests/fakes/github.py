@@ -31,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.background import Service, serve_in_thread, shut_down
+
 API_VERSION = "2022-11-28"
 MEDIA_TYPES = ("application/vnd.github+json", "application/vnd.github.v3+json", "application/json")
 DOCS = "https://docs.github.com/rest/pulls/pulls"
@@ -106,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @dataclass
-class FakeGitHub:
+class FakeGitHub(Service):
     token: str
     repositories: Iterable[str] = ("org/gitops",)
     branches: dict[str, set[str]] | None = None
@@ -124,25 +126,21 @@ class FakeGitHub:
         self._next = 1
 
     # --- lifecycle
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
     def start(self) -> FakeGitHub:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-github", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(server, "fake-github")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            shut_down(self._server, self._thread)
             self._server = None
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
