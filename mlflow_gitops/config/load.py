@@ -26,7 +26,7 @@ import yaml
 from mlflow_gitops.config import rules
 from mlflow_gitops.config import settings as s
 from mlflow_gitops.config.errors import NO_VALUE, ConfigError, Problem, key_path
-from mlflow_gitops.config.layers import BASE_PREFIX, key_origins, layers, overrides
+from mlflow_gitops.config.layers import BASE_PREFIX, Layer, key_origins, layers, overrides
 
 DEFAULT_ENVIRONMENT = "default"
 BUILT_IN = "built-in defaults"
@@ -454,15 +454,30 @@ def _admin_secret(raw: dict[str, Any]) -> s.AdminSecret:
     )
 
 
+def load_document(name: str, document: Mapping[str, Any], source: str = "props") -> s.EnvironmentSettings:
+    """Settings of environment `name` from `document` (an environment file's content as a mapping), checked
+    exactly as a file is; problems name `source`. For constructs used from a user's own cdk8s app."""
+    return load_environment(name, None, {}, document=(source, dict(document)))
+
+
 def load_environment(
-    name: str, path: Path | None, environ: Mapping[str, str], gitops_path: str | None = None
+    name: str,
+    path: Path | None,
+    environ: Mapping[str, str],
+    gitops_path: str | None = None,
+    *,
+    document: tuple[str, dict[str, Any]] | None = None,
 ) -> s.EnvironmentSettings:
-    """Load one environment from `path` (None: the built-in default environment).
+    """Load one environment from `path` (None: the built-in default environment, or `document`: (source,
+    content) given in memory).
 
     `gitops_path` (publish --path) overrides `gitops.path`, which the engine objects point at.
     """
-    source = _display(path) if path else BUILT_IN
-    stack = layers(path, _display) if path else []
+    if document is not None:
+        source, stack = document[0], [Layer(document[0], copy.deepcopy(document[1]))]
+    else:
+        source = _display(path) if path else BUILT_IN
+        stack = layers(path, _display) if path else []
     file_doc: dict[str, Any] = {}
     for layer in stack:
         file_doc = _merge(file_doc, layer.doc)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import cdk8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
@@ -12,10 +14,12 @@ from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs import _service as service
-from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._object import Manifest, api_object, canonical, metadata
 from mlflow_gitops.scripts import SERVER_SCRIPTS, script_sources
 
 APP_NAME = "oidc-auth-fastapi"
+SERVER_CONTAINER = "mlflow"
+"""The MLflow container of the server pod (`Server.add_env` and `add_volume` change it)."""
 CHECKSUM_ANNOTATION = "mlflow-gitops.io/config-checksum"
 
 
@@ -160,48 +164,91 @@ class Server(Construct):
         image, pull = env.image.ref, env.image.pull_policy
         checksum = content.content_hash({"env": env_data, "scripts": scripts})
         rolled = {**meta, "annotations": pod.RELOADER if env.vault.reload_pods else None}
-        api_object(
-            self,
-            "deployment",
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": rolled,
-                "spec": {
-                    # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
-                    "replicas": None if instance.autoscaling.enabled else instance.replicas,
-                    "revisionHistoryLimit": 5,
-                    "selector": service.match_labels(selector),
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
-                    "template": {
-                        "metadata": pod.template_metadata(labels, instance.pods, {CHECKSUM_ANNOTATION: checksum}),
-                        "spec": pod.restricted_pod_spec(
-                            service_account=names.server,
-                            placement=instance.pods,
-                            topologySpreadConstraints=_spread(selector) if _several(instance) else None,
-                            initContainers=[
-                                pg_pod.wait_for_postgres(env, instance, names),
-                                *(pod.extra_container(c, pull) for c in instance.server.init_containers),
-                            ],
-                            containers=[
-                                self._server(env, instance, names),
-                                self._metrics(image, pull),
-                                *(pod.extra_container(c, pull) for c in instance.server.sidecars),
-                            ],
-                            volumes=[
-                                pod.empty_dir("tmp", instance.tmp.size_limit, instance.tmp.medium == "memory"),
-                                pod.empty_dir("session"),
-                                pod.empty_dir("cache"),
-                                pod.empty_dir("prometheus", "64Mi"),
-                                pod.scripts_volume(names.scripts_config_map),
-                                *pg_pod.postgres_ca_volumes(env),
-                                *(pod.extra_volume(v) for v in instance.server.extra_volumes),
-                            ],
-                        ),
-                    },
+        self._manifest: Manifest = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": rolled,
+            "spec": {
+                # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
+                "replicas": None if instance.autoscaling.enabled else instance.replicas,
+                "revisionHistoryLimit": 5,
+                "selector": service.match_labels(selector),
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
+                "template": {
+                    "metadata": pod.template_metadata(labels, instance.pods, {CHECKSUM_ANNOTATION: checksum}),
+                    "spec": pod.restricted_pod_spec(
+                        service_account=names.server,
+                        placement=instance.pods,
+                        topologySpreadConstraints=_spread(selector) if _several(instance) else None,
+                        initContainers=[
+                            pg_pod.wait_for_postgres(env, instance, names),
+                            *(pod.extra_container(c, pull) for c in instance.server.init_containers),
+                        ],
+                        containers=[
+                            self._server(env, instance, names),
+                            self._metrics(image, pull),
+                            *(pod.extra_container(c, pull) for c in instance.server.sidecars),
+                        ],
+                        volumes=[
+                            pod.empty_dir("tmp", instance.tmp.size_limit, instance.tmp.medium == "memory"),
+                            pod.empty_dir("session"),
+                            pod.empty_dir("cache"),
+                            pod.empty_dir("prometheus", "64Mi"),
+                            pod.scripts_volume(names.scripts_config_map),
+                            *pg_pod.postgres_ca_volumes(env),
+                            *(pod.extra_volume(v) for v in instance.server.extra_volumes),
+                        ],
+                    ),
                 },
             },
-        )
+        }
+        self.deployment = api_object(self, "deployment", self._manifest)
+        """The server's Deployment (a cdk8s ApiObject): extend it with the methods below, or `add_json_patch`."""
+
+    # ------------------------------------------------------------------------------------------- extending
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        """The Deployment's pod spec as rendered so far (read it; change it through the methods below)."""
+        return dict(self._manifest["spec"]["template"]["spec"])
+
+    def _set(self, field: str, value: Any) -> None:
+        """Set the pod spec's `field` here and in the rendered Deployment (a JSON patch; `add` replaces)."""
+        self._manifest["spec"]["template"]["spec"][field] = value
+        self.deployment.add_json_patch(cdk8s.JsonPatch.add(f"/spec/template/spec/{field}", canonical(value)))
+
+    def _server_container(self) -> pod.Container:
+        containers: list[pod.Container] = self._manifest["spec"]["template"]["spec"]["containers"]
+        return next(c for c in containers if c["name"] == SERVER_CONTAINER)
+
+    def add_env(self, name: str, value: str) -> None:
+        """An environment variable of the MLflow container (the render's own names are refused)."""
+        if n.render_owns_env(name) or any(var["name"] == name for var in self._server_container()["env"]):
+            raise ValueError(f"add_env {name!r}: the render sets this variable itself")
+        self._server_container()["env"].append({"name": name, "value": value})
+        self._set("containers", self._manifest["spec"]["template"]["spec"]["containers"])
+
+    def add_toleration(self, toleration: Mapping[str, Any]) -> None:
+        """A toleration of the server's pods, e.g. `{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}`."""
+        spec = self._manifest["spec"]["template"]["spec"]
+        self._set("tolerations", [*(spec.get("tolerations") or []), dict(toleration)])
+
+    def add_volume(self, volume: Mapping[str, Any], mount_path: str, *, read_only: bool = True) -> None:
+        """A volume of the server's pods (as `instances[].server.extraVolumes` takes it), mounted into the
+        MLflow container at `mount_path`."""
+        spec = self._manifest["spec"]["template"]["spec"]
+        if any(v["name"] == volume["name"] for v in spec["volumes"]):
+            raise ValueError(f"add_volume {volume['name']!r}: the pod already has a volume of this name")
+        self._set("volumes", [*spec["volumes"], pod.extra_volume(volume)])
+        self._server_container()["volumeMounts"].append(pod.volume_mount(str(volume["name"]), mount_path, read_only))
+        self._set("containers", spec["containers"])
+
+    def add_sidecar(self, container: Mapping[str, Any], *, pull_policy: str = "IfNotPresent") -> None:
+        """A sidecar container (as `instances[].server.sidecars` takes it), given the restricted security
+        context and resources like the render's own."""
+        spec = self._manifest["spec"]["template"]["spec"]
+        if any(c["name"] == container["name"] for c in [*spec["containers"], *(spec.get("initContainers") or [])]):
+            raise ValueError(f"add_sidecar {container['name']!r}: the pod already has a container of this name")
+        self._set("containers", [*spec["containers"], pod.extra_container(container, pull_policy)])
 
     @staticmethod
     def _server(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> pod.Container:
@@ -209,7 +256,7 @@ class Server(Construct):
             return pod.http_probe("/health", n.HTTP_PORT_NAME, timeoutSeconds=3, **timing)
 
         return pod.container(
-            "mlflow",
+            SERVER_CONTAINER,
             image=env.image.ref,
             pull_policy=env.image.pull_policy,
             res=instance.resources,
