@@ -36,6 +36,7 @@ try:
         FluxEntry,
         FluxSync,
     )
+    from mlflow_gitops.constructs.patches import apply_patches
 finally:
     if _node_options is None:
         os.environ.pop("NODE_OPTIONS", None)
@@ -90,6 +91,8 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
         platforms = [
             MlflowPlatform(app, f"{env.name}-{instance.name}", env=env, instance=instance) for instance in env.instances
         ]
+        if env.patches:
+            apply_patches(env, platforms)
         engine = cdk8s.Chart(app, f"{env.name}-{env.gitops.engine}", disable_resource_name_hashes=True)
         ENGINES[env.gitops.engine](engine, "sync", env=env)
         entry = None

@@ -383,6 +383,18 @@ def _settings(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentSetti
         gitops=_gitops(doc["gitops"]),
         network=_network(net, keycloak_url, postgres_host, s3_endpoint, instances),
         instances=instances,
+        patches=tuple(_patch(raw) for raw in doc["patches"]),
+    )
+
+
+def _patch(raw: dict[str, Any]) -> s.ObjectPatch:
+    target = raw["target"]
+    return s.ObjectPatch(
+        kind=target["kind"],
+        name=target["name"],
+        instance=target.get("instance"),
+        merge=raw.get("merge"),
+        json_patch=tuple(raw.get("jsonPatch") or ()),
     )
 
 

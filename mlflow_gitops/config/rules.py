@@ -79,9 +79,32 @@ def problems(env: s.EnvironmentSettings, origin: Origin, explicit: Explicit) -> 
         _durations,
         _derived_names,
         _collisions,
+        _patches,
     ):
         found += rule(ctx)
     return found
+
+
+def _patches(ctx: Context) -> Iterator[Problem]:
+    """Each patch targets an object the render makes (the names derive from the config, so no render is
+    needed), and an instance the environment has."""
+    env = ctx.env
+    instances = {inst.name: inst for inst in env.instances}
+    for index, patch in enumerate(env.patches):
+        where = ("patches", index, "target")
+        if patch.instance is not None and patch.instance not in instances:
+            yield ctx.problem(
+                (*where, "instance"), f"no such instance; the environment has {', '.join(instances)}", patch.instance
+            )
+            continue
+        chosen = [instances[patch.instance]] if patch.instance else list(instances.values())
+        made = [obj for inst in chosen for obj in n.Names(env, inst).objects() if obj.kind == patch.kind]
+        if not any(obj.name == patch.name for obj in made):
+            kinds = sorted({obj.kind for inst in chosen for obj in n.Names(env, inst).objects()})
+            named = ", ".join(sorted({obj.name for obj in made})) or f"none (kinds rendered: {', '.join(kinds)})"
+            yield ctx.problem(
+                (*where, "name"), f"no {patch.kind} of this name in the render; its {patch.kind}s: {named}", patch.name
+            )
 
 
 def _urls(ctx: Context) -> Iterator[Problem]:

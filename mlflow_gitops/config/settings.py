@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,6 +299,21 @@ class InstanceSettings:
 
 
 @dataclass(frozen=True)
+class ObjectPatch:
+    """One entry of `patches`: which rendered objects it changes and how (applied before Jobs are named)."""
+
+    kind: str
+    name: str
+    """metadata.name; for a Job the name without its content hash (`<instance>-db-migration`)."""
+    instance: str | None
+    """Only this instance's objects (None: every instance's)."""
+    merge: Mapping[str, Any] | None
+    """An RFC 7386 JSON merge patch: mappings merge, null removes a key, a list replaces the list."""
+    json_patch: tuple[Mapping[str, Any], ...]
+    """RFC 6902 operations (add, remove, replace, move, copy, test), applied after `merge`."""
+
+
+@dataclass(frozen=True)
 class EnvironmentSettings:
     """One environment, fully resolved: defaults, file and environment variables applied."""
 
@@ -320,3 +336,5 @@ class EnvironmentSettings:
     file, then each environment variable or option that set a key."""
     overrides: tuple[str, ...] = ()
     """`key (file, over base)` for each key that a later layer set again over a base's value."""
+    patches: tuple[ObjectPatch, ...] = ()
+    """Changes to rendered objects (`patches`), in order."""
