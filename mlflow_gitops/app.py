@@ -91,6 +91,10 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
         platforms = [
             MlflowPlatform(app, f"{env.name}-{instance.name}", env=env, instance=instance) for instance in env.instances
         ]
+        if env.customize:
+            from mlflow_gitops.constructs.customize import run_customize
+
+            run_customize(env.customize, platforms)
         if env.patches:
             apply_patches(env, platforms)
         engine = cdk8s.Chart(app, f"{env.name}-{env.gitops.engine}", disable_resource_name_hashes=True)

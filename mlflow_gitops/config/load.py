@@ -32,6 +32,8 @@ DEFAULT_ENVIRONMENT = "default"
 BUILT_IN = "built-in defaults"
 ENV_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SUFFIXES = (".yaml", ".yml")
+CUSTOMIZE = "customize.py"
+"""A Python file of the config folder whose `customize(platform)` runs for each instance (constructs.customize)."""
 MAX_INSTANCES = 1000
 """Instances per environment: far more than one cluster runs, and a bound on the work of a bad file."""
 _TRUE = {"1", "true", "yes", "on"}
@@ -694,10 +696,12 @@ def load_environments(
         problems.append(Problem("--env", "", "an environment is named twice", ",".join(wanted)))
     if problems:
         raise ConfigError(problems)
+    hook = _display(config_dir / CUSTOMIZE) if config_dir is not None and (config_dir / CUSTOMIZE).is_file() else None
     loaded = []
     for name in wanted:
         try:
-            loaded.append(load_environment(name, files.get(name), environ, gitops_path))
+            env = load_environment(name, files.get(name), environ, gitops_path)
+            loaded.append(dataclasses.replace(env, customize=hook) if hook else env)
         except ConfigError as exc:
             problems += exc.problems
     if problems:

@@ -338,3 +338,5 @@ class EnvironmentSettings:
     """`key (file, over base)` for each key that a later layer set again over a base's value."""
     patches: tuple[ObjectPatch, ...] = ()
     """Changes to rendered objects (`patches`), in order."""
+    customize: str | None = None
+    """The config folder's `customize.py`, whose `customize(platform)` runs for each instance (None: none)."""

@@ -84,35 +84,41 @@ def _rename_job(obj: cdk8s.ApiObject, rendered: Mapping[str, Any]) -> None:
         obj.add_json_patch(cdk8s.JsonPatch.replace("/metadata/name", name))
 
 
+def patch_objects(platform: MlflowPlatform, patch: ObjectPatch) -> list[str]:
+    """Apply `patch` to the matching objects of `platform` (renaming a patched Job after its new spec); the
+    names of the objects it changed. ValueError says why an operation does not apply."""
+    changed = []
+    for chart in platform.units.values():
+        for node in chart.node.find_all():
+            if not (isinstance(node, cdk8s.ApiObject) and _matches(node, patch)):
+                continue
+            try:
+                node.add_json_patch(*_operations(node.to_json(), patch))
+                rendered = node.to_json()  # an operation that does not apply fails here
+            except Exception as exc:  # jsii raises RuntimeError with the JSON patch error
+                detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                detail = re.sub(r"^Error: Failed serializing construct at path '[^']*' with name '[^']*': ", "", detail)
+                raise ValueError(f"does not apply to {patch.kind} {node.name}: {detail}") from None
+            if node.kind == "Job":
+                _rename_job(node, rendered)
+            changed.append(node.name)
+    return changed
+
+
 def apply_patches(env: EnvironmentSettings, platforms: Sequence[MlflowPlatform]) -> None:
     """Apply `env.patches` in order to the objects of `platforms` (the environment's instances)."""
     problems: list[Problem] = []
     for index, patch in enumerate(env.patches):
         where = f"patches[{index}]"
         found = 0
-        for platform in platforms:
-            if patch.instance is not None and platform.instance.name != patch.instance:
-                continue
-            for chart in platform.units.values():
-                for node in chart.node.find_all():
-                    if not (isinstance(node, cdk8s.ApiObject) and _matches(node, patch)):
-                        continue
-                    found += 1
-                    try:
-                        node.add_json_patch(*_operations(node.to_json(), patch))
-                        rendered = node.to_json()  # an operation that does not apply fails here
-                    except Exception as exc:  # jsii raises RuntimeError with the JSON patch error
-                        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                        detail = re.sub(
-                            r"^Error: Failed serializing construct at path '[^']*' with name '[^']*': ", "", detail
-                        )
-                        problems.append(
-                            Problem(env.source, where, f"does not apply to {patch.kind} {node.name}: {detail}")
-                        )
-                        continue
-                    if node.kind == "Job":
-                        _rename_job(node, rendered)
-        if not found and not any(p.path == where for p in problems):
+        try:
+            for platform in platforms:
+                if patch.instance is None or platform.instance.name == patch.instance:
+                    found += len(patch_objects(platform, patch))
+        except ValueError as exc:
+            problems.append(Problem(env.source, where, str(exc)))
+            continue
+        if not found:
             problems.append(Problem(env.source, f"{where}.target", f"no {patch.kind} named {patch.name} in the render"))
     if problems:
         raise ConfigError(problems)

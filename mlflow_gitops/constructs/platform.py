@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cdk8s
@@ -99,3 +99,23 @@ class MlflowPlatform(Construct):
         if unit not in self.units:
             raise ValueError(f"add_object: unit {unit!r}; allowed: {', '.join(UNITS)}")
         return api_object(self.units[unit], id, dict(manifest))
+
+    def patch(
+        self,
+        kind: str,
+        name: str,
+        *,
+        merge: Mapping[str, Any] | None = None,
+        json_patch: Sequence[Mapping[str, Any]] = (),
+    ) -> list[str]:
+        """Patch this instance's objects of `kind` named `name` (a Job by its name without the content hash)
+        as an entry of `patches:` would: an RFC 7386 merge, then RFC 6902 operations; a patched Job is renamed
+        after its new spec. The names of the objects changed; ValueError when nothing matches or an operation
+        does not apply."""
+        from mlflow_gitops.config.settings import ObjectPatch
+        from mlflow_gitops.constructs.patches import patch_objects
+
+        changed = patch_objects(self, ObjectPatch(kind, name, None, merge, tuple(json_patch)))
+        if not changed:
+            raise ValueError(f"patch: no {kind} named {name} in {self.node.id}")
+        return changed
