@@ -69,12 +69,12 @@ e2e: setup tools e2e-setup
 cluster: setup tools
 	$(BIN)/pytest -q tests/cluster
 
-# Regenerate imports/ from the CRD files listed in cdk8s.yaml, read from .crds-cache/: a link to the CRD folder
+# Regenerate mlflow_gitops/imports/ (the typed CRD classes) from the CRD files listed in cdk8s.yaml, read from .crds-cache/: a link to the CRD folder
 # (MLFLOW_GITOPS_CRDS, the cache `make crds` fills, or ../shared/crds beside a checkout), so a fresh clone works.
 imports: node_modules/.installed $(VENV)/.runtime
 	rm -f .crds-cache && ln -s "$$($(BIN)/python -c 'from mlflow_gitops.crds import default_crd_dir; print(default_crd_dir())')" .crds-cache
-	rm -rf imports
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk8s import --language python --output imports
+	rm -rf mlflow_gitops/imports
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk8s import --language python --output mlflow_gitops/imports
 
 # Download the pinned upstream CRD files into the cache that the tests and `make imports` find by themselves
 # ($$XDG_CACHE_HOME/mlflow-gitops/crds), for machines without ../shared/crds.
