@@ -40,6 +40,15 @@ def _defaults() -> dict[str, Any]:
     return dict(yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("defaults.yaml").read_text()))
 
 
+@cache
+def _instance_defaults_doc() -> dict[str, Any]:
+    return dict(yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("instance-defaults.yaml").read_text()))
+
+
+def _instance_defaults() -> dict[str, Any]:
+    return copy.deepcopy(_instance_defaults_doc())
+
+
 def _merge(base: Any, over: Any) -> Any:
     if isinstance(base, dict) and isinstance(over, dict):
         merged = dict(base)
@@ -106,6 +115,8 @@ def load_environment(
                 )
             ]
         )
+    if isinstance(instances, list):  # each instance over the instance defaults (instance-defaults.yaml)
+        merged["instances"] = [_merge(_instance_defaults(), i) if isinstance(i, dict) else i for i in instances]
     problems += schema_problems(merged, origin)
     if problems:
         raise ConfigError(problems)

@@ -12,34 +12,32 @@ from mlflow_gitops.config import settings as s
 def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
     name = raw["name"]
     host = raw.get("host", f"{name}.example.com")
-    oidc, scaling = raw.get("oidc", {}), raw.get("autoscaling", {})
+    oidc, scaling = raw["oidc"], raw["autoscaling"]
     database = raw.get("database", {})
     role = database.get("role", name.replace("-", "_"))
-    res = raw.get("resources", {})
-    requests, limits = res.get("requests", {}), res.get("limits", {})
-    tmp = raw.get("tmp", {})
+    requests, limits, tmp = raw["resources"]["requests"], raw["resources"]["limits"], raw["tmp"]
     return s.InstanceSettings(
         name=name,
         namespace=raw.get("namespace", name),
         host=host,
         url=raw.get("url", f"https://{host}").rstrip("/"),
-        replicas=raw.get("replicas", 1),
-        workers=raw.get("workers", 1),
-        default_permission=raw.get("defaultPermission", "MANAGE"),
+        replicas=raw["replicas"],
+        workers=raw["workers"],
+        default_permission=raw["defaultPermission"],
         resources=s.Resources(
-            cpu_request=requests.get("cpu", "100m"),
-            memory_request=requests.get("memory", "512Mi"),
-            cpu_limit=limits.get("cpu", "1"),
-            memory_limit=limits.get("memory", "2Gi"),
+            cpu_request=requests["cpu"],
+            memory_request=requests["memory"],
+            cpu_limit=limits["cpu"],
+            memory_limit=limits["memory"],
         ),
-        tmp=s.TmpSettings(size_limit=tmp.get("sizeLimit", "10Gi"), medium=tmp.get("medium", "disk")),
+        tmp=s.TmpSettings(size_limit=tmp["sizeLimit"], medium=tmp["medium"]),
         oidc=s.OidcSettings(
             client_id=oidc.get("clientId", name),
             admin_group=oidc.get("adminGroup", f"{name}-admins"),
             user_group=oidc.get("userGroup", f"{name}-users"),
-            scopes=tuple(oidc.get("scopes", ("openid", "profile", "email", "groups"))),
-            groups_attribute=oidc.get("groupsAttribute", "groups"),
-            pkce=oidc.get("pkce", False),
+            scopes=tuple(oidc["scopes"]),
+            groups_attribute=oidc["groupsAttribute"],
+            pkce=oidc["pkce"],
         ),
         database=s.DatabaseSettings(
             role=role,
@@ -48,13 +46,13 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
         ),
         bucket=raw.get("bucket", name),
         vault_path=raw.get("vaultPath", name),
-        reclaim_policy=raw.get("reclaimPolicy", "retain"),
-        sessions=_sessions(raw.get("sessions", {})),
+        reclaim_policy=raw["reclaimPolicy"],
+        sessions=_sessions(raw["sessions"]),
         autoscaling=s.AutoscalingSettings(
-            enabled=scaling.get("enabled", False),
-            min_replicas=scaling.get("minReplicas", raw.get("replicas", 1)),
-            max_replicas=scaling.get("maxReplicas", 5),
-            target_cpu_utilization=scaling.get("targetCpuUtilization", 75),
+            enabled=scaling["enabled"],
+            min_replicas=scaling.get("minReplicas", raw["replicas"]),
+            max_replicas=scaling["maxReplicas"],
+            target_cpu_utilization=scaling["targetCpuUtilization"],
         ),
         pods=_pods(raw.get("pods", {})),
         server=_server_options(raw.get("server", {})),
@@ -114,20 +112,17 @@ def _server_options(raw: dict[str, Any]) -> s.ServerOptions:
     )
 
 
-REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
-
-
 def _sessions(raw: dict[str, Any]) -> s.SessionSettings:
-    redis = raw.get("redis", {})
+    redis = raw["redis"]
     return s.SessionSettings(
-        store=raw.get("store", "filesystem"),
+        store=raw["store"],
         redis=s.RedisSettings(
-            deploy=redis.get("deploy", True),
+            deploy=redis["deploy"],
             host=redis.get("host"),
-            port=redis.get("port", 6379),
-            db=redis.get("db", 0),
-            ssl=redis.get("ssl", False),
-            image=redis.get("image", REDIS_IMAGE),
+            port=redis["port"],
+            db=redis["db"],
+            ssl=redis["ssl"],
+            image=redis["image"],
         ),
     )
 
