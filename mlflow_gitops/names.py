@@ -166,17 +166,21 @@ def engine_objects(env: EnvironmentSettings) -> tuple[ObjectName, ...]:
 
 @dataclass(frozen=True)
 class Names:
-    env: EnvironmentSettings
-    instance: InstanceSettings
+    """Every name of one instance's objects, derived from its settings: the one authority for names.
+
+    It holds the settings privately: a construct reads names here and settings only from its props."""
+
+    _env: EnvironmentSettings
+    _instance: InstanceSettings
 
     # Kubernetes objects in the instance namespace
     @property
     def namespace(self) -> str:
-        return self.instance.namespace
+        return self._instance.namespace
 
     @property
     def base(self) -> str:
-        return self.instance.name
+        return self._instance.name
 
     @property
     def server(self) -> str:
@@ -203,7 +207,7 @@ class Names:
     @property
     def bucket_policy(self) -> str:
         """MinIO policy that limits the instance's dedicated user to its bucket."""
-        return f"{self.instance.bucket}-readwrite"
+        return f"{self._instance.bucket}-readwrite"
 
     @property
     def forwarded_headers_middleware(self) -> str:
@@ -215,7 +219,7 @@ class Names:
 
     @property
     def tls_secret(self) -> str | None:
-        ingress = self.env.ingress
+        ingress = self._env.ingress
         if ingress.tls_cert_resolver:
             return None
         return ingress.tls_secret_name or f"{self.base}-tls"
@@ -239,12 +243,12 @@ class Names:
 
     # Vault KV paths (below the store's mount)
     def vault(self, leaf: str) -> str:
-        return f"{self.instance.vault_path}/{leaf}"
+        return f"{self._instance.vault_path}/{leaf}"
 
     # PostgreSQL (CloudNativePG objects live in the cluster's namespace)
     @property
     def postgres_namespace(self) -> str:
-        return self.env.postgres.namespace
+        return self._env.postgres.namespace
 
     @property
     def role_object(self) -> str:
@@ -286,7 +290,7 @@ class Names:
 
     @property
     def redis_host(self) -> str:
-        redis = self.instance.sessions.redis
+        redis = self._instance.sessions.redis
         return redis.host or f"{self.redis}.{self.namespace}.svc.cluster.local"
 
     @cached_property
@@ -294,9 +298,9 @@ class Names:
         """Host headers the server accepts: the public host (with and without :443, and with the public
         URL's port if it has another) and the in-cluster service names (with and without the port) that
         clients inside the cluster use. Never '*'."""
-        host = self.instance.host
+        host = self._instance.host
         public = [host, f"{host}:443"]
-        port = urlsplit(self.instance.url).port
+        port = urlsplit(self._instance.url).port
         if port not in (None, 443):
             public.append(f"{host}:{port}")
         in_cluster = [h for name in self.service_dns for h in (name, f"{name}:{HTTP_PORT}")]
@@ -304,7 +308,7 @@ class Names:
 
     @property
     def public_url(self) -> str:
-        return self.instance.url
+        return self._instance.url
 
     @property
     def redirect_uri(self) -> str:
@@ -312,12 +316,12 @@ class Names:
 
     @property
     def discovery_url(self) -> str:
-        kc = self.env.keycloak
+        kc = self._env.keycloak
         return f"{kc.url.rstrip('/')}/realms/{kc.realm}/.well-known/openid-configuration"
 
     @property
     def artifacts_destination(self) -> str:
-        return f"s3://{self.instance.bucket}/"
+        return f"s3://{self._instance.bucket}/"
 
     @property
     def auth_db_uri_template(self) -> str:
@@ -326,18 +330,18 @@ class Names:
         `urlquery` escapes reserved characters (a literal '+' becomes %2B) but turns a space into '+',
         which a URL's userinfo would read as a plus sign; the replace makes it %20.
         """
-        pg = self.env.postgres
+        pg = self._env.postgres
         return (
-            f"postgresql://{self.instance.database.role}:"
+            f"postgresql://{self._instance.database.role}:"
             '{{ .password | urlquery | replace "+" "%20" }}'
-            f"@{pg.host}:{pg.port}/{self.instance.database.auth_name}?sslmode={pg.ssl_mode}"
+            f"@{pg.host}:{pg.port}/{self._instance.database.auth_name}?sslmode={pg.ssl_mode}"
             + (f"&sslrootcert={self.postgres_ca_file}" if pg.ca else "")
         )
 
     @property
     def postgres_ca_file(self) -> str:
         """Where the pods that connect to PostgreSQL find its CA (PGSSLROOTCERT)."""
-        return f"{POSTGRES_CA_DIR}/{self.env.postgres.ca.key}" if self.env.postgres.ca else ""
+        return f"{POSTGRES_CA_DIR}/{self._env.postgres.ca.key}" if self._env.postgres.ca else ""
 
     def job_prefix(self, component: str) -> str:
         """A Job's name without its content hash."""
@@ -346,7 +350,7 @@ class Names:
     def objects(self) -> tuple[ObjectName, ...]:
         """Every object the instance renders (the constructs make exactly these: a test compares them), so
         that `validate` can check each name against its limit and find collisions without rendering."""
-        env, inst = self.env, self.instance
+        env, inst = self._env, self._instance
         ns, pg = self.namespace, self.postgres_namespace
         redis = inst.sessions.store == "redis"
         deploy_redis = redis and inst.sessions.redis.deploy

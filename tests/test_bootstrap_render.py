@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mlflow_gitops import scripts
 from mlflow_gitops.constructs import bootstrap
 from tests.conftest import Docs, find, one, render_docs, render_text
 
@@ -118,6 +119,7 @@ def test_switches_turn_each_job_off(tmp_path):
         "wait_for_postgres.py",
         "postgres_setup.py",
         "minio_setup.py",
+        "jobkit.py",
     }
     (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n  minio: {enabled: false}\n")
     docs = render_docs(names=["dev"], config_dir=tmp_path)
@@ -126,6 +128,7 @@ def test_switches_turn_each_job_off(tmp_path):
         "migrate_db.py",
         "wait_for_postgres.py",
         "postgres_setup.py",
+        "jobkit.py",
     }
     assert not find(docs, "ExternalSecret", "minio-root-credentials")
 
@@ -166,18 +169,34 @@ def test_job_names_change_exactly_when_their_content_does(default_docs):
     assert minio["keycloak-setup"] == before["keycloak-setup"]
 
 
-def test_job_name_changes_when_its_script_changes(default_docs, monkeypatch):
-    before = names_of(default_docs)
-    original = bootstrap.script_source
+def edit_script(monkeypatch, edited_name: str) -> None:
+    original = scripts.script_source
 
     def edited(name: str) -> str:
         text = original(name)
-        return text + "\n# edited\n" if name == "keycloak_setup.py" else text
+        return text + "\n# edited\n" if name == edited_name else text
 
-    monkeypatch.setattr(bootstrap, "script_source", edited)
+    monkeypatch.setattr(scripts, "script_source", edited)
+
+
+def test_job_name_changes_when_its_script_changes(default_docs, monkeypatch):
+    before = names_of(default_docs)
+    edit_script(monkeypatch, "keycloak_setup.py")
     after = names_of(render_docs())
     assert after["keycloak-setup"] != before["keycloak-setup"]
     assert after["minio-setup"] == before["minio-setup"]
+    assert after["db-migration"] == before["db-migration"]
+
+
+def test_the_setup_jobs_ship_and_hash_their_shared_helper(default_docs, monkeypatch):
+    bootstrap_scripts = one(default_docs, "ConfigMap", "mlflow-bootstrap")["data"]
+    assert bootstrap_scripts["jobkit.py"] == scripts.script_source("jobkit.py")
+    assert "jobkit.py" not in one(default_docs, "ConfigMap", "mlflow-scripts")["data"]
+    before = names_of(default_docs)
+    edit_script(monkeypatch, "jobkit.py")
+    after = names_of(render_docs())
+    for setup in ("keycloak-setup", "minio-setup", "db-role"):
+        assert after[setup] != before[setup], setup
     assert after["db-migration"] == before["db-migration"]
 
 

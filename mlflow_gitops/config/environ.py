@@ -7,16 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mlflow_gitops.config.errors import Problem, key_path
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _parse_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in _TRUE | _FALSE:
-        return lowered in _TRUE
-    raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
+from mlflow_gitops.scripts.jobkit import parse_flag as _parse_bool
 
 
 def _parse_text(raw: str) -> str:

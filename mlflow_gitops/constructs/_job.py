@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings
-from mlflow_gitops.config.settings import Resources
+from mlflow_gitops.config.settings import CaSecret, ImageSettings, PodSettings, Resources
 from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
@@ -25,12 +25,26 @@ ENGINE_ANNOTATIONS = {
 }
 
 
+@dataclass(frozen=True)
+class JobRuntime:
+    """Where every Job of one instance runs."""
+
+    names: n.Names
+    image: ImageSettings
+    """The custom image (`image`)."""
+    placement: PodSettings
+    """The instance's pod placement (`instances[].pods`)."""
+    engine: str
+    """The GitOps engine that applies the Jobs (`gitops.engine`): it decides their annotations."""
+    postgres_ca: CaSecret | None
+    """PostgreSQL's CA (`postgres.ca`), mounted into a Job that connects to PostgreSQL."""
+
+
 def gitops_job(
     scope: Construct,
     id: str,
     *,
-    env: EnvironmentSettings,
-    names: n.Names,
+    runtime: JobRuntime,
     component: str,
     script: str,
     scripts_checksum: str,
@@ -49,43 +63,44 @@ def gitops_job(
     engine would re-create a TTL-deleted Job and run it again. A Job that connects to PostgreSQL (`postgres`)
     mounts its CA when one is configured.
     """
+    names = runtime.names
     prefix = names.job_prefix(component)
     labels = names.labels(component)
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(prefix, names.namespace, labels, ENGINE_ANNOTATIONS[env.gitops.engine]),
+        "metadata": metadata(prefix, names.namespace, labels, ENGINE_ANNOTATIONS[runtime.engine]),
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
             "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
             "template": {
                 "metadata": pod.template_metadata(
-                    labels, names.instance.pods, {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}
+                    labels, runtime.placement, {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}
                 ),
                 "spec": pod.restricted_pod_spec(
                     service_account=names.bootstrap_service_account,
-                    placement=names.instance.pods,
+                    placement=runtime.placement,
                     restartPolicy="Never",
                     initContainers=list(init_containers) or None,
                     containers=[
                         pod.container(
                             component,
-                            image=env.image.ref,
-                            pull_policy=env.image.pull_policy,
+                            image=runtime.image.ref,
+                            pull_policy=runtime.image.pull_policy,
                             res=resources,
                             command=pod.script_command(script),
                             env=[*variables, *pod.plain_env({"HOME": "/tmp", "MLFLOW_DISABLE_TELEMETRY": "true"})],
                             volumeMounts=[
                                 pod.volume_mount("tmp", "/tmp"),
                                 pod.scripts_mount(),
-                                *(pg_pod.postgres_ca_mounts(env) if postgres else []),
+                                *(pg_pod.postgres_ca_mounts(runtime.postgres_ca) if postgres else []),
                             ],
                         )
                     ],
                     volumes=[
                         pod.empty_dir("tmp"),
                         pod.scripts_volume(names.bootstrap_config_map),
-                        *(pg_pod.postgres_ca_volumes(env) if postgres else []),
+                        *(pg_pod.postgres_ca_volumes(runtime.postgres_ca) if postgres else []),
                     ],
                 ),
             },

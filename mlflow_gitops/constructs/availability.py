@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import InstanceSettings
+from mlflow_gitops.config.settings import AutoscalingSettings
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+
+
+@dataclass(frozen=True)
+class AvailabilityProps:
+    names: n.Names
+    autoscaling: AutoscalingSettings
+    """`instances[].autoscaling`: a HorizontalPodAutoscaler when enabled."""
 
 
 class Availability(Construct):
@@ -16,8 +25,9 @@ class Availability(Construct):
     `autoscaling.enabled` a HorizontalPodAutoscaler (autoscaling/v2) on CPU utilisation.
     """
 
-    def __init__(self, scope: Construct, id: str, *, instance: InstanceSettings, names: n.Names) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: AvailabilityProps) -> None:
         super().__init__(scope, id)
+        names = props.names
         meta = metadata(names.server, names.namespace, names.labels("server"))
         api_object(
             self,
@@ -37,7 +47,7 @@ class Availability(Construct):
                 },
             },
         )
-        scaling = instance.autoscaling
+        scaling = props.autoscaling
         if scaling.enabled:
             api_object(
                 self,

@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
-from mlflow_gitops.config.settings import Resources
+from mlflow_gitops.config.settings import AdminSecret, KeycloakSettings, OidcSettings, Resources, S3Settings
 from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
-from mlflow_gitops.constructs._job import gitops_job
+from mlflow_gitops.constructs._job import JobRuntime, gitops_job
 from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
-from mlflow_gitops.constructs.migration import Migration
-from mlflow_gitops.scripts import KEYCLOAK_SETUP, MINIO_SETUP, POSTGRES_SETUP, script_source, script_sources
+from mlflow_gitops.constructs.migration import Migration, MigrationProps
+from mlflow_gitops.scripts import (
+    JOBKIT,
+    KEYCLOAK_SETUP,
+    MINIO_SETUP,
+    POSTGRES_SETUP,
+    SETUP_SCRIPTS,
+    script_sources,
+)
 
 SETUP_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
+
+
+@dataclass(frozen=True)
+class BootstrapProps:
+    runtime: JobRuntime
+    """Where the Jobs run."""
+    postgres: pg_pod.PostgresAccess
+    """The database the migration brings up to date; with `roleManagement: job` the server the db-role Job
+    makes the role on (with `postgres.admin`)."""
+    role: str
+    """The login role (`instances[].database.role`)."""
+    oidc: OidcSettings
+    """The client and groups the Keycloak Job sets up (`instances[].oidc`)."""
+    keycloak: KeycloakSettings | None
+    """The Keycloak the Keycloak Job sets up; None: no such Job (`bootstrap.keycloak.enabled: false`)."""
+    s3: S3Settings | None
+    """The MinIO the MinIO Job sets up; None: no such Job (`bootstrap.minio.enabled: false`)."""
+    bucket: str
+    """The instance's bucket (`instances[].bucket`)."""
+    bucket_versioning: bool
+    """Versioning of a bucket the MinIO Job makes (`bootstrap.minio.versioning`)."""
+    rotation: str | None
+    """`vault.rotation`: a new generation runs the setup Jobs again."""
+
+    @property
+    def admin_secrets(self) -> tuple[AdminSecret, ...]:
+        """The admin credentials of the setup Jobs that run (Keycloak's, MinIO's, PostgreSQL's)."""
+        role_job = self.postgres.settings.role_management == "job"
+        return (
+            *((self.keycloak.admin,) if self.keycloak else ()),
+            *((self.s3.admin,) if self.s3 else ()),
+            *((self.postgres.settings.admin,) if role_job else ()),
+        )
 
 
 class Bootstrap(Construct):
@@ -36,23 +77,24 @@ class Bootstrap(Construct):
     Their admin credentials come from Secrets the `Secrets` construct brings in (platform unit).
     """
 
-    def __init__(
-        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: BootstrapProps) -> None:
         super().__init__(scope, id)
-        role_job = env.postgres.role_management == "job"
+        self._props = props
+        names = props.runtime.names
+        role_job = props.postgres.settings.role_management == "job"
         scripts = (
             *MIGRATION_SCRIPTS,
             *(
                 name
                 for name, enabled in (
                     (POSTGRES_SETUP, role_job),
-                    (KEYCLOAK_SETUP, env.bootstrap.keycloak),
-                    (MINIO_SETUP, env.bootstrap.minio),
+                    (KEYCLOAK_SETUP, props.keycloak is not None),
+                    (MINIO_SETUP, props.s3 is not None),
                 )
                 if enabled
             ),
         )
+        scripts += (JOBKIT,) if set(scripts) & set(SETUP_SCRIPTS) else ()
         labels = names.labels("bootstrap")
         api_object(
             self,
@@ -74,21 +116,19 @@ class Bootstrap(Construct):
                 "data": script_sources(scripts),
             },
         )
-        Migration(self, "migration", env=env, instance=instance, names=names)
+        Migration(self, "migration", props=MigrationProps(runtime=props.runtime, postgres=props.postgres))
         if role_job:
-            self._postgres(env, instance, names)
-        if env.bootstrap.keycloak:
-            self._keycloak(env, instance, names)
-        if env.bootstrap.minio:
-            self._minio(env, instance, names)
+            self._postgres()
+        if props.keycloak is not None:
+            self._keycloak(props.keycloak)
+        if props.s3 is not None:
+            self._minio(props.s3)
 
-    def _keycloak(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
-        kc, oidc, admin = env.keycloak, instance.oidc, env.keycloak.admin
+    def _keycloak(self, kc: KeycloakSettings) -> None:
+        oidc, admin, names = self._props.oidc, kc.admin, self._props.runtime.names
         self._job(
             n.KEYCLOAK_SETUP,
             KEYCLOAK_SETUP,
-            env,
-            names,
             [
                 *pod.plain_env(
                     {
@@ -101,7 +141,7 @@ class Bootstrap(Construct):
                         "OIDC_PKCE": str(oidc.pkce).lower(),
                         "OIDC_CLIENT_ID": oidc.client_id,
                         "OIDC_GROUPS_CLAIM": oidc.groups_attribute,
-                        "OIDC_CLIENT_NAME": f"MLflow ({instance.name})",
+                        "OIDC_CLIENT_NAME": f"MLflow ({names.base})",
                     }
                 ),
                 pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
@@ -110,13 +150,12 @@ class Bootstrap(Construct):
             ],
         )
 
-    def _postgres(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
-        pg, admin = env.postgres, env.postgres.admin
+    def _postgres(self) -> None:
+        pg, names = self._props.postgres.settings, self._props.runtime.names
+        admin = pg.admin
         self._job(
             n.POSTGRES_SETUP,
             POSTGRES_SETUP,
-            env,
-            names,
             [
                 *pod.plain_env(
                     {
@@ -124,7 +163,7 @@ class Bootstrap(Construct):
                         "PGPORT": str(pg.port),
                         "PGSSLMODE": pg.ssl_mode,
                         **pg_pod.postgres_ca_env(names),
-                        "ROLE": instance.database.role,
+                        "ROLE": self._props.role,
                     }
                 ),
                 pod.secret_env("ADMIN_USER", admin.secret_name, admin.user_key),
@@ -133,24 +172,22 @@ class Bootstrap(Construct):
             ],
         )
 
-    def _minio(self, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> None:
-        admin = env.s3.admin
+    def _minio(self, s3: S3Settings) -> None:
+        admin, names = s3.admin, self._props.runtime.names
         self._job(
             n.MINIO_SETUP,
             MINIO_SETUP,
-            env,
-            names,
             [
                 *pod.plain_env(
                     {
-                        "MINIO_URL": env.s3.endpoint,
-                        "MINIO_VERIFY_TLS": str(not env.s3.ignore_tls).lower(),
-                        "BUCKET": instance.bucket,
-                        "BUCKET_VERSIONING": str(env.bootstrap.bucket_versioning).lower(),
+                        "MINIO_URL": s3.endpoint,
+                        "MINIO_VERIFY_TLS": str(not s3.ignore_tls).lower(),
+                        "BUCKET": self._props.bucket,
+                        "BUCKET_VERSIONING": str(self._props.bucket_versioning).lower(),
                         "POLICY_NAME": names.bucket_policy,
-                        **({"MINIO_REGION": env.s3.region} if env.s3.region else {}),
+                        **({"MINIO_REGION": s3.region} if s3.region else {}),
                         # MinIO cannot tell whether a user's secret is Vault's: a rotation sets it again
-                        **({"MLFLOW_ROTATE_SECRET": "true"} if env.vault.rotation else {}),
+                        **({"MLFLOW_ROTATE_SECRET": "true"} if self._props.rotation else {}),
                     }
                 ),
                 pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
@@ -160,20 +197,17 @@ class Bootstrap(Construct):
             ],
         )
 
-    def _job(
-        self, component: str, script: str, env: EnvironmentSettings, names: n.Names, variables: list[pod.EnvVar]
-    ) -> None:
+    def _job(self, component: str, script: str, variables: list[pod.EnvVar]) -> None:
         """A setup Job; `vault.rotation` in its environment, so a new generation runs it again."""
-        rotation = env.vault.rotation
+        rotation = self._props.rotation
         variables = [*variables, *pod.plain_env({"SECRET_ROTATION": rotation} if rotation else {})]
         gitops_job(
             self,
             component,
-            env=env,
-            names=names,
+            runtime=self._props.runtime,
             component=component,
             script=script,
-            scripts_checksum=content.content_hash(script_source(script)),
+            scripts_checksum=content.content_hash(script_sources((script, JOBKIT))),
             variables=variables,
             resources=SETUP_RESOURCES,
             postgres=component == n.POSTGRES_SETUP,

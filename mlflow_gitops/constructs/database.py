@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.config.settings import DatabaseSettings
 from mlflow_gitops.constructs._object import api_object, metadata
 
 API_VERSION = "postgresql.cnpg.io/v1"
+
+
+@dataclass(frozen=True)
+class DatabaseProps:
+    names: n.Names
+    cluster: str
+    """The CloudNativePG Cluster (`postgres.cluster`)."""
+    role_management: str
+    """`postgres.roleManagement`: `DatabaseRole` renders the role object."""
+    database: DatabaseSettings
+    """The role and the two databases (`instances[].database`)."""
+    reclaim_policy: str
+    """`instances[].reclaimPolicy`."""
 
 
 class Database(Construct):
@@ -22,13 +37,11 @@ class Database(Construct):
     objects) never drops its data unless the config asked for `delete` beforehand.
     """
 
-    def __init__(
-        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: DatabaseProps) -> None:
         super().__init__(scope, id)
-        cluster, db = {"name": env.postgres.cluster}, instance.database
+        names, cluster, db = props.names, {"name": props.cluster}, props.database
         labels = names.labels("database")
-        if env.postgres.role_management == "DatabaseRole":
+        if props.role_management == "DatabaseRole":
             api_object(
                 self,
                 "role",
@@ -42,7 +55,7 @@ class Database(Construct):
                         "login": True,
                         "passwordSecret": {"name": names.role_password_secret},
                         "ensure": "present",
-                        "databaseRoleReclaimPolicy": instance.reclaim_policy,
+                        "databaseRoleReclaimPolicy": props.reclaim_policy,
                     },
                 },
             )
@@ -62,7 +75,7 @@ class Database(Construct):
                         "name": database,
                         "owner": db.role,
                         "ensure": "present",
-                        "databaseReclaimPolicy": instance.reclaim_policy,
+                        "databaseReclaimPolicy": props.reclaim_policy,
                     },
                 },
             )

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.config.settings import IngressSettings
 from mlflow_gitops.constructs._object import api_object, metadata
 
 API_VERSION = "traefik.io/v1alpha1"
 HSTS_SECONDS = 31_536_000
+
+
+@dataclass(frozen=True)
+class IngressProps:
+    names: n.Names
+    host: str
+    """The public host (`instances[].host`)."""
+    ingress: IngressSettings
+    """The entry point and TLS (`ingress`)."""
+    annotations: Mapping[str, str]
+    """Of the IngressRoute (`instances[].server.ingressAnnotations`)."""
 
 
 class Ingress(Construct):
@@ -21,10 +34,9 @@ class Ingress(Construct):
     (HSTS, nosniff, frame options SAMEORIGIN, referrer policy).
     """
 
-    def __init__(
-        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: IngressProps) -> None:
         super().__init__(scope, id)
+        names, host, ingress = props.names, props.host, props.ingress
         labels = names.labels("ingress")
 
         def middleware(id: str, name: str, headers: dict[str, Any]) -> None:
@@ -45,7 +57,7 @@ class Ingress(Construct):
             {
                 "customRequestHeaders": {
                     "X-Forwarded-Proto": "https",
-                    "X-Forwarded-Host": instance.host,
+                    "X-Forwarded-Host": host,
                     "X-Forwarded-Port": "443",
                 }
             },
@@ -68,15 +80,13 @@ class Ingress(Construct):
             {
                 "apiVersion": API_VERSION,
                 "kind": "IngressRoute",
-                "metadata": metadata(
-                    names.server, names.namespace, labels, dict(instance.server.ingress_annotations) or None
-                ),
+                "metadata": metadata(names.server, names.namespace, labels, dict(props.annotations) or None),
                 "spec": {
-                    "entryPoints": [env.ingress.entry_point],
+                    "entryPoints": [ingress.entry_point],
                     "routes": [
                         {
                             "kind": "Rule",
-                            "match": f"Host(`{instance.host}`)",
+                            "match": f"Host(`{host}`)",
                             "middlewares": [
                                 {"name": name}
                                 for name in (names.forwarded_headers_middleware, names.security_headers_middleware)
@@ -84,7 +94,7 @@ class Ingress(Construct):
                             "services": [{"name": names.server, "port": n.HTTP_PORT_NAME}],
                         }
                     ],
-                    "tls": {"secretName": names.tls_secret, "certResolver": env.ingress.tls_cert_resolver},
+                    "tls": {"secretName": names.tls_secret, "certResolver": ingress.tls_cert_resolver},
                 },
             },
         )

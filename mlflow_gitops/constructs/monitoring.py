@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.config.settings import MonitoringSettings
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+
+
+@dataclass(frozen=True)
+class MonitoringProps:
+    names: n.Names
+    monitoring: MonitoringSettings
+    """The Prometheus stack's release label and the scrape timing (`monitoring`)."""
 
 
 class Monitoring(Construct):
@@ -18,9 +27,9 @@ class Monitoring(Construct):
     same constant the Service uses.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: MonitoringProps) -> None:
         super().__init__(scope, id)
-        mon = env.monitoring
+        mon, names = props.monitoring, props.names
         api_object(
             self,
             "service-monitor",

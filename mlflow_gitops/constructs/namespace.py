@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.constructs._object import api_object, metadata
+
+
+@dataclass(frozen=True)
+class NamespaceProps:
+    name: str
+    """The instance's namespace (`instances[].namespace`)."""
+    monitored: bool
+    """Label it for the Prometheus stack (`monitoring.enabled`)."""
 
 
 class Namespace(Construct):
@@ -16,13 +25,13 @@ class Namespace(Construct):
     module's `buun.channel/enable-monitoring: "true"` that the Prometheus stack selects namespaces by.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: NamespaceProps) -> None:
         super().__init__(scope, id)
         labels = {**n.POD_SECURITY_LABELS, "app.kubernetes.io/managed-by": n.MANAGED_BY}
-        if env.monitoring.enabled:
+        if props.monitored:
             labels[n.MONITORING_NAMESPACE_LABEL] = "true"
         api_object(
             self,
             "namespace",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(names.namespace, labels=labels)},
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(props.name, labels=labels)},
         )

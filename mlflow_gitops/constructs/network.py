@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
-from mlflow_gitops.config.settings import cluster_service, url_host
+from mlflow_gitops.config.settings import (
+    NetworkSettings,
+    PostgresSettings,
+    SessionSettings,
+    cluster_service,
+    url_host,
+)
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
 
@@ -59,6 +65,27 @@ def _rules(*rules: tuple[list[Peer], Sequence[int]]) -> list[Rule]:
     return [_egress(peers, ports) for peers, ports in rules if peers]
 
 
+@dataclass(frozen=True)
+class NetworkProps:
+    names: n.Names
+    network: NetworkSettings
+    """Who may reach the server and where the endpoints' pods are (`network`)."""
+    postgres: PostgresSettings
+    """The CloudNativePG cluster's namespace, name and port (`postgres`)."""
+    s3_endpoint: str
+    """`s3.endpoint`."""
+    keycloak_url: str
+    """`keycloak.url`."""
+    sessions: SessionSettings
+    """Redis, when the sessions are there (`instances[].sessions`)."""
+    prometheus_namespace: str | None
+    """The namespace that scrapes the metrics port; None without monitoring (`monitoring`)."""
+    keycloak_setup: bool
+    """The Keycloak Job runs (`bootstrap.keycloak.enabled`)."""
+    minio_setup: bool
+    """The MinIO Job runs (`bootstrap.minio.enabled`)."""
+
+
 class Network(Construct):
     """`<instance>-default-deny` (all ingress and egress of every pod in the namespace), then per component:
 
@@ -74,12 +101,10 @@ class Network(Construct):
     in `network.*Cidrs` (default anywhere) on the URL's port only.
     """
 
-    def __init__(
-        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: NetworkProps) -> None:
         super().__init__(scope, id)
-        self._names, self._env = names, env
-        net, pg = env.network, env.postgres
+        self._names, self._network = props.names, props.network
+        net, pg = props.network, props.postgres
         dns = {
             "to": [_namespace(net.dns_namespace, {"k8s-app": "kube-dns"})],
             "ports": [*_ports([53], "UDP"), *_ports([53], "TCP")],
@@ -88,15 +113,15 @@ class Network(Construct):
             ([_namespace(pg.namespace, {"cnpg.io/cluster": pg.cluster})], [pg.port]),
             (_cidrs(net.postgres_cidrs), [pg.port]),
         )
-        s3 = self._endpoint(env.s3.endpoint, net.s3_cidrs, net.minio_ports)
+        s3 = self._endpoint(props.s3_endpoint, net.s3_cidrs, net.minio_ports)
         keycloak = self._endpoint(
-            env.keycloak.url, net.keycloak_cidrs, net.keycloak_ports, namespace=net.keycloak_namespace
+            props.keycloak_url, net.keycloak_cidrs, net.keycloak_ports, namespace=net.keycloak_namespace
         )
 
         self._policy("default-deny", None, ingress=[], egress=[])
         server_egress = [dns, *postgres, *s3, *keycloak]
-        redis = instance.sessions.redis
-        if instance.sessions.store == "redis":
+        redis = props.sessions.redis
+        if props.sessions.store == "redis":
             server_egress += self._redis(redis.deploy, redis.host, redis.port)
             if redis.deploy:
                 self._policy(
@@ -105,20 +130,20 @@ class Network(Construct):
         server_ingress = [
             _ingress([self._ingress_controller, *(_namespace(ns) for ns in net.allow_from)], [n.HTTP_PORT])
         ]
-        if env.monitoring.enabled:
-            server_ingress.append(_ingress([_namespace(env.monitoring.prometheus_namespace)], [n.METRICS_PORT]))
+        if props.prometheus_namespace is not None:
+            server_ingress.append(_ingress([_namespace(props.prometheus_namespace)], [n.METRICS_PORT]))
         self._policy("server", "server", ingress=server_ingress, egress=server_egress)
         self._policy(n.MIGRATION, n.MIGRATION, egress=[dns, *postgres])
         if pg.role_management == "job":
             self._policy(n.POSTGRES_SETUP, n.POSTGRES_SETUP, egress=[dns, *postgres])
-        if env.bootstrap.keycloak:
+        if props.keycloak_setup:
             self._policy(n.KEYCLOAK_SETUP, n.KEYCLOAK_SETUP, egress=[dns, *keycloak])
-        if env.bootstrap.minio:
+        if props.minio_setup:
             self._policy(n.MINIO_SETUP, n.MINIO_SETUP, egress=[dns, *s3])
 
     @property
     def _ingress_controller(self) -> Peer:
-        net = self._env.network
+        net = self._network
         return _namespace(net.ingress_namespace, dict(net.ingress_pods))
 
     def _endpoint(
@@ -139,7 +164,7 @@ class Network(Construct):
         service = cluster_service(host or "")
         if service is not None:
             return _rules(([_namespace(service[1])], [port]))
-        return _rules((_cidrs(self._env.network.redis_cidrs), [port]))
+        return _rules((_cidrs(self._network.redis_cidrs), [port]))
 
     def _component(self, component: str) -> dict[str, str]:
         return {**self._names.selector_labels, "app.kubernetes.io/component": component}

@@ -12,18 +12,20 @@ from constructs import Construct
 from mlflow_gitops.config import ConfigError, EnvironmentSettings, InstanceSettings, Problem
 from mlflow_gitops.config.errors import NO_VALUE
 from mlflow_gitops.config.load import load_document
+from mlflow_gitops.constructs._job import JobRuntime
 from mlflow_gitops.constructs._object import api_object
-from mlflow_gitops.constructs.availability import Availability
-from mlflow_gitops.constructs.bootstrap import Bootstrap
-from mlflow_gitops.constructs.database import Database
+from mlflow_gitops.constructs._postgres import PostgresAccess
+from mlflow_gitops.constructs.availability import Availability, AvailabilityProps
+from mlflow_gitops.constructs.bootstrap import Bootstrap, BootstrapProps
+from mlflow_gitops.constructs.database import Database, DatabaseProps
 from mlflow_gitops.constructs.gitops import UNITS
-from mlflow_gitops.constructs.ingress import Ingress
-from mlflow_gitops.constructs.monitoring import Monitoring
-from mlflow_gitops.constructs.namespace import Namespace
-from mlflow_gitops.constructs.network import Network
-from mlflow_gitops.constructs.redis import Redis
-from mlflow_gitops.constructs.secrets import Secrets
-from mlflow_gitops.constructs.server import Server
+from mlflow_gitops.constructs.ingress import Ingress, IngressProps
+from mlflow_gitops.constructs.monitoring import Monitoring, MonitoringProps
+from mlflow_gitops.constructs.namespace import Namespace, NamespaceProps
+from mlflow_gitops.constructs.network import Network, NetworkProps
+from mlflow_gitops.constructs.redis import Redis, RedisProps
+from mlflow_gitops.constructs.secrets import Secrets, SecretsProps
+from mlflow_gitops.constructs.server import Server, ServerProps
 from mlflow_gitops.names import Names
 
 
@@ -48,22 +50,102 @@ class MlflowPlatform(Construct):
         self.environment, self.instance, self.names = env, instance, names
         self.units = {unit: Chart(self, unit, disable_resource_name_hashes=True) for unit in UNITS}
         platform, bootstrap, app = (self.units[unit] for unit in UNITS)
-        self.namespace = Namespace(platform, "namespace", env=env, names=names)
-        self.secrets = Secrets(platform, "secrets", env=env, names=names)
-        self.database = Database(platform, "database", env=env, instance=instance, names=names)
-        self.network = (
-            Network(platform, "network", env=env, instance=instance, names=names) if env.network.policies else None
+        # The one place that reads the whole environment: each part gets the props it is made from.
+        postgres = PostgresAccess(settings=env.postgres, database=instance.database.name, names=names)
+        sessions, monitoring = instance.sessions, env.monitoring
+        redis_sessions = sessions.store == "redis"
+        bootstrap_props = BootstrapProps(
+            runtime=JobRuntime(
+                names=names,
+                image=env.image,
+                placement=instance.pods,
+                engine=env.gitops.engine,
+                postgres_ca=env.postgres.ca,
+            ),
+            postgres=postgres,
+            role=instance.database.role,
+            oidc=instance.oidc,
+            keycloak=env.keycloak if env.bootstrap.keycloak else None,
+            s3=env.s3 if env.bootstrap.minio else None,
+            bucket=instance.bucket,
+            bucket_versioning=env.bootstrap.bucket_versioning,
+            rotation=env.vault.rotation,
         )
-        self.redis = (
-            Redis(platform, "redis", instance=instance, names=names)
-            if instance.sessions.store == "redis" and instance.sessions.redis.deploy
-            else None
+        self.namespace = Namespace(
+            platform, "namespace", props=NamespaceProps(name=names.namespace, monitored=monitoring.enabled)
         )
-        self.bootstrap = Bootstrap(bootstrap, "bootstrap", env=env, instance=instance, names=names)
-        self.server = Server(app, "server", env=env, instance=instance, names=names)
-        self.availability = Availability(app, "availability", instance=instance, names=names)
-        self.ingress = Ingress(app, "ingress", env=env, instance=instance, names=names) if env.ingress.enabled else None
-        self.monitoring = Monitoring(app, "monitoring", env=env, names=names) if env.monitoring.enabled else None
+        self.secrets = Secrets(
+            platform,
+            "secrets",
+            props=SecretsProps(
+                names=names,
+                vault=env.vault,
+                role=instance.database.role,
+                role_object=env.postgres.role_management == "DatabaseRole",
+                redis_sessions=redis_sessions,
+                admins=bootstrap_props.admin_secrets,
+                postgres_ca=env.postgres.ca,
+            ),
+        )
+        self.database = Database(
+            platform,
+            "database",
+            props=DatabaseProps(
+                names=names,
+                cluster=env.postgres.cluster,
+                role_management=env.postgres.role_management,
+                database=instance.database,
+                reclaim_policy=instance.reclaim_policy,
+            ),
+        )
+        network = NetworkProps(
+            names=names,
+            network=env.network,
+            postgres=env.postgres,
+            s3_endpoint=env.s3.endpoint,
+            keycloak_url=env.keycloak.url,
+            sessions=sessions,
+            prometheus_namespace=monitoring.prometheus_namespace if monitoring.enabled else None,
+            keycloak_setup=env.bootstrap.keycloak,
+            minio_setup=env.bootstrap.minio,
+        )
+        self.network = Network(platform, "network", props=network) if env.network.policies else None
+        redis = RedisProps(
+            names=names, redis=sessions.redis, placement=instance.pods, reload_pods=env.vault.reload_pods
+        )
+        self.redis = Redis(platform, "redis", props=redis) if redis_sessions and sessions.redis.deploy else None
+        self.bootstrap = Bootstrap(bootstrap, "bootstrap", props=bootstrap_props)
+        self.server = Server(
+            app,
+            "server",
+            props=ServerProps(
+                names=names,
+                image=env.image,
+                postgres=postgres,
+                s3=env.s3,
+                provider_display_name=env.keycloak.display_name,
+                reload_pods=env.vault.reload_pods,
+                replicas=instance.replicas,
+                autoscaled=instance.autoscaling.enabled,
+                workers=instance.workers,
+                resources=instance.resources,
+                tmp=instance.tmp,
+                placement=instance.pods,
+                oidc=instance.oidc,
+                default_permission=instance.default_permission,
+                sessions=sessions,
+                options=instance.server,
+            ),
+        )
+        self.availability = Availability(
+            app, "availability", props=AvailabilityProps(names=names, autoscaling=instance.autoscaling)
+        )
+        ingress = IngressProps(
+            names=names, host=instance.host, ingress=env.ingress, annotations=dict(instance.server.ingress_annotations)
+        )
+        self.ingress = Ingress(app, "ingress", props=ingress) if env.ingress.enabled else None
+        monitor = MonitoringProps(names=names, monitoring=monitoring)
+        self.monitoring = Monitoring(app, "monitoring", props=monitor) if monitoring.enabled else None
 
     @classmethod
     def from_config(

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import InstanceSettings
-from mlflow_gitops.config.settings import Resources
+from mlflow_gitops.config.settings import PodSettings, RedisSettings, Resources
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
 
 RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
+
+
+@dataclass(frozen=True)
+class RedisProps:
+    names: n.Names
+    redis: RedisSettings
+    """Its port and image (`instances[].sessions.redis`)."""
+    placement: PodSettings
+    """`instances[].pods`."""
+    reload_pods: bool
+    """Annotate for Reloader (`vault.reloadPods`)."""
 
 
 class Redis(Construct):
@@ -20,9 +32,9 @@ class Redis(Construct):
     filesystem, reachable only from the server pods (see `Network`).
     """
 
-    def __init__(self, scope: Construct, id: str, *, instance: InstanceSettings, names: n.Names) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: RedisProps) -> None:
         super().__init__(scope, id)
-        redis = instance.sessions.redis
+        redis, names = props.redis, props.names
         labels = names.labels("redis")
         selector = names.component_selector("redis")
         meta = metadata(names.redis, names.namespace, labels)
@@ -46,7 +58,7 @@ class Redis(Construct):
             },
         )
         probe = pod.tcp_probe("redis", periodSeconds=10, failureThreshold=3)
-        rolled = {**meta, "annotations": pod.RELOADER if names.env.vault.reload_pods else None}
+        rolled = {**meta, "annotations": pod.RELOADER if props.reload_pods else None}
         api_object(
             self,
             "deployment",
@@ -59,10 +71,10 @@ class Redis(Construct):
                     "selector": service.match_labels(selector),
                     "strategy": {"type": "Recreate"},
                     "template": {
-                        "metadata": pod.template_metadata(labels, instance.pods),
+                        "metadata": pod.template_metadata(labels, props.placement),
                         "spec": pod.restricted_pod_spec(
                             service_account=names.redis,
-                            placement=instance.pods,
+                            placement=props.placement,
                             containers=[
                                 pod.container(
                                     "redis",

@@ -8,8 +8,26 @@ import cdk8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings
+from mlflow_gitops.config.settings import AdminSecret, CaSecret, VaultSettings
 from mlflow_gitops.constructs._object import api_object, metadata
+
+
+@dataclass(frozen=True)
+class SecretsProps:
+    names: n.Names
+    vault: VaultSettings
+    """The SecretStore and refresh interval (`vault`)."""
+    role: str
+    """The database login's username (`instances[].database.role`)."""
+    role_object: bool
+    """A CloudNativePG DatabaseRole logs in with a basic-auth Secret in its namespace
+    (`postgres.roleManagement: DatabaseRole`)."""
+    redis_sessions: bool
+    """The Redis password (`instances[].sessions.store: redis`)."""
+    admins: tuple[AdminSecret, ...]
+    """The admin credentials of the setup Jobs that run (`BootstrapProps.admin_secrets`)."""
+    postgres_ca: CaSecret | None
+    """PostgreSQL's CA (`postgres.ca`)."""
 
 
 @dataclass(frozen=True)
@@ -26,14 +44,14 @@ class SecretSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
+def secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
     """Every Secret an instance needs. The Vault layout keeps the old module's paths and properties."""
+    names = props.names
     postgres, s3, oidc, session = (names.vault(leaf) for leaf in ("postgres", "s3", "oidc", "session"))
     # The login is the configured role, whatever Vault's `username` says: CloudNativePG refuses a basic-auth
     # Secret whose username is not the role's name, and the role Job creates the role under that name.
     password = (("password", postgres, "password"),)
-    login = {"username": names.instance.database.role, "password": "{{ .password }}"}
-    role_object = names.env.postgres.role_management == "DatabaseRole"
+    login = {"username": props.role, "password": "{{ .password }}"}
     return (
         SecretSpec(names.db_secret, names.namespace, password, template=login),
         *(
@@ -47,7 +65,7 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
                     template=login,
                 )
             ]
-            if role_object
+            if props.role_object
             else []
         ),
         SecretSpec(
@@ -80,21 +98,16 @@ def secret_specs(names: n.Names) -> tuple[SecretSpec, ...]:
         ),
         *(
             [SecretSpec(names.redis_secret, names.namespace, (("REDIS_PASSWORD", names.vault("redis"), "password"),))]
-            if names.instance.sessions.store == "redis"
+            if props.redis_sessions
             else []
         ),
     )
 
 
-def admin_secret_specs(env: EnvironmentSettings, names: n.Names) -> tuple[SecretSpec, ...]:
+def admin_secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
     """Admin credentials of the enabled bootstrap Jobs, copied from Vault (properties username, password)
     into the instance namespace, unless config names an existing Secret (`vaultPath: null`)."""
-    admins = (
-        (env.bootstrap.keycloak, env.keycloak.admin),
-        (env.bootstrap.minio, env.s3.admin),
-        (env.postgres.role_management == "job", env.postgres.admin),
-    )
-    ca = env.postgres.ca
+    names, ca = props.names, props.postgres_ca
     return (
         *(
             SecretSpec(
@@ -105,8 +118,8 @@ def admin_secret_specs(env: EnvironmentSettings, names: n.Names) -> tuple[Secret
                     (admin.password_key, admin.vault_path, "password"),
                 ),
             )
-            for enabled, admin in admins
-            if enabled and admin.vault_path
+            for admin in props.admins
+            if admin.vault_path
         ),
         *(
             [SecretSpec(ca.secret_name, names.namespace, ((ca.key, ca.vault_path, "ca.crt"),))]
@@ -124,14 +137,14 @@ class Secrets(Construct):
     their ExternalSecret (creationPolicy Owner).
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: SecretsProps) -> None:
         super().__init__(scope, id)
-        for spec in (*secret_specs(names), *admin_secret_specs(env, names)):
-            external_secret(self, f"{spec.namespace}-{spec.name}", env=env, names=names, spec=spec)
+        for spec in (*secret_specs(props), *admin_secret_specs(props)):
+            external_secret(self, f"{spec.namespace}-{spec.name}", vault=props.vault, names=props.names, spec=spec)
 
 
 def external_secret(
-    scope: Construct, id: str, *, env: EnvironmentSettings, names: n.Names, spec: SecretSpec
+    scope: Construct, id: str, *, vault: VaultSettings, names: n.Names, spec: SecretSpec
 ) -> cdk8s.ApiObject:
     """An ExternalSecret that makes the Secret `spec` describes, from the configured Vault store."""
     template = None
@@ -151,8 +164,8 @@ def external_secret(
             "kind": "ExternalSecret",
             "metadata": metadata(spec.name, spec.namespace, names.labels("secrets")),
             "spec": {
-                "refreshInterval": env.vault.refresh_interval,
-                "secretStoreRef": {"name": env.vault.store, "kind": env.vault.store_kind},
+                "refreshInterval": vault.refresh_interval,
+                "secretStoreRef": {"name": vault.store, "kind": vault.store_kind},
                 "target": {"name": spec.name, "creationPolicy": "Owner", "template": template},
                 "data": [
                     {"secretKey": key, "remoteRef": {"key": path, "property": prop}} for key, path, prop in spec.data

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import cdk8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
+from mlflow_gitops.config.settings import (
+    ImageSettings,
+    OidcSettings,
+    PodSettings,
+    Resources,
+    S3Settings,
+    ServerOptions,
+    SessionSettings,
+    TmpSettings,
+)
 from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
@@ -23,27 +33,69 @@ SERVER_CONTAINER = "mlflow"
 CHECKSUM_ANNOTATION = "mlflow-gitops.io/config-checksum"
 
 
-def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> dict[str, str]:
+@dataclass(frozen=True)
+class ServerProps:
+    """What the server of one instance is made from (each field names the config key it comes from)."""
+
+    names: n.Names
+    image: ImageSettings
+    """The custom image (`image`)."""
+    postgres: pg_pod.PostgresAccess
+    """The tracking database (`postgres`, `instances[].database`)."""
+    s3: S3Settings
+    """The artifact store the server proxies (`s3`)."""
+    provider_display_name: str
+    """The login button's label (`keycloak.displayName`)."""
+    reload_pods: bool
+    """Annotate for Reloader (`vault.reloadPods`)."""
+    replicas: int
+    """`instances[].replicas`; left to the HorizontalPodAutoscaler when `autoscaled`."""
+    autoscaled: bool
+    """`instances[].autoscaling.enabled`."""
+    workers: int
+    """`instances[].workers`."""
+    resources: Resources
+    """The MLflow container's requests and limits (`instances[].resources`)."""
+    tmp: TmpSettings
+    """The writable /tmp (`instances[].tmp`)."""
+    placement: PodSettings
+    """`instances[].pods`."""
+    oidc: OidcSettings
+    """`instances[].oidc`."""
+    default_permission: str
+    """`instances[].defaultPermission`."""
+    sessions: SessionSettings
+    """`instances[].sessions`."""
+    options: ServerOptions
+    """`instances[].server`."""
+
+    @property
+    def several(self) -> bool:
+        """More than one pod at a time (spread across nodes)."""
+        return self.replicas > 1 or self.autoscaled
+
+
+def server_env(props: ServerProps) -> dict[str, str]:
     """The server's plain (non-secret) environment, as held by the env ConfigMap."""
-    oidc = instance.oidc
+    oidc, names, s3, options = props.oidc, props.names, props.s3, props.options
     return {
-        "MLFLOW_S3_ENDPOINT_URL": env.s3.endpoint,
-        "MLFLOW_S3_IGNORE_TLS": str(env.s3.ignore_tls).lower(),
-        **({"AWS_DEFAULT_REGION": env.s3.region} if env.s3.region else {}),
+        "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
+        "MLFLOW_S3_IGNORE_TLS": str(s3.ignore_tls).lower(),
+        **({"AWS_DEFAULT_REGION": s3.region} if s3.region else {}),
         "OIDC_DISCOVERY_URL": names.discovery_url,
         "OIDC_CLIENT_ID": oidc.client_id,
         "OIDC_REDIRECT_URI": names.redirect_uri,
         "OIDC_SCOPE": " ".join(oidc.scopes),
-        "OIDC_PROVIDER_DISPLAY_NAME": env.keycloak.display_name,
+        "OIDC_PROVIDER_DISPLAY_NAME": props.provider_display_name,
         "OIDC_GROUPS_ATTRIBUTE": oidc.groups_attribute,
         "OIDC_ADMIN_GROUP_NAME": oidc.admin_group,
         "OIDC_GROUP_NAME": f"{oidc.admin_group},{oidc.user_group}",
-        "DEFAULT_MLFLOW_PERMISSION": instance.default_permission,
-        "LOG_LEVEL": instance.server.log_level,
-        "MLFLOW_LOGGING_LEVEL": instance.server.log_level,
-        "AUTOMATIC_LOGIN_REDIRECT": str(instance.server.automatic_login_redirect).lower(),
-        **{"PROXY_FIX_X_" + header.removeprefix("x").upper(): str(hops) for header, hops in instance.server.proxy_fix},
-        **session_env(instance, names),
+        "DEFAULT_MLFLOW_PERMISSION": props.default_permission,
+        "LOG_LEVEL": options.log_level,
+        "MLFLOW_LOGGING_LEVEL": options.log_level,
+        "AUTOMATIC_LOGIN_REDIRECT": str(options.automatic_login_redirect).lower(),
+        **{"PROXY_FIX_X_" + header.removeprefix("x").upper(): str(hops) for header, hops in options.proxy_fix},
+        **session_env(props.sessions, names),
         "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": names.public_url,
         "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(names.allowed_hosts),
         "MLFLOW_SERVER_X_FRAME_OPTIONS": "SAMEORIGIN",
@@ -53,16 +105,16 @@ def server_env(env: EnvironmentSettings, instance: InstanceSettings, names: n.Na
     }
 
 
-def session_env(instance: InstanceSettings, names: n.Names) -> dict[str, str]:
+def session_env(sessions: SessionSettings, names: n.Names) -> dict[str, str]:
     """The plugin's session store and cache: pod-local files, or Redis shared by all replicas.
 
     The plugin's Redis cache (mlflow-oidc-auth 5.6.1 `cache/rediscache.py`) has no TLS setting, so with a TLS
     Redis the cache stays pod-local files (it only holds short-lived lookups; each replica fills its own) while
     the sessions, which must be shared, go to Redis over TLS (`REDIS_SSL`)."""
     pod_local_cache = {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": n.CACHE_DIR}
-    if instance.sessions.store == "filesystem":
+    if sessions.store == "filesystem":
         return {"SESSION_TYPE": "cachelib", "SESSION_CACHE_DIR": n.SESSION_DIR, **pod_local_cache}
-    redis = instance.sessions.redis
+    redis = sessions.redis
     shared_cache = {
         "CACHE_TYPE": "RedisCache",
         "CACHE_REDIS_HOST": names.redis_host,
@@ -79,7 +131,8 @@ def session_env(instance: InstanceSettings, names: n.Names) -> dict[str, str]:
     }
 
 
-def server_args(instance: InstanceSettings, names: n.Names) -> list[str]:
+def server_args(props: ServerProps) -> list[str]:
+    names, static_prefix = props.names, props.options.static_prefix
     return [
         "server",
         "--host=0.0.0.0",
@@ -90,8 +143,8 @@ def server_args(instance: InstanceSettings, names: n.Names) -> list[str]:
         f"--expose-prometheus={n.PROMETHEUS_DIR}",
         f"--allowed-hosts={','.join(names.allowed_hosts)}",
         f"--app-name={APP_NAME}",
-        f"--workers={instance.workers}",
-        *([f"--static-prefix={instance.server.static_prefix}"] if instance.server.static_prefix else []),
+        f"--workers={props.workers}",
+        *([f"--static-prefix={static_prefix}"] if static_prefix else []),
     ]
 
 
@@ -103,13 +156,12 @@ class Server(Construct):
     read-only with emptyDirs for every writable path, and serve multiprocess metrics from a sidecar.
     """
 
-    def __init__(
-        self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings, names: n.Names
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: ServerProps) -> None:
         super().__init__(scope, id)
+        names, options = props.names, props.options
         labels = names.labels("server")
         meta = metadata(names.server, names.namespace, labels)
-        env_data = {**server_env(env, instance, names), **dict(instance.server.extra_env)}
+        env_data = {**server_env(props), **dict(options.extra_env)}
         scripts = script_sources(SERVER_SCRIPTS)
         selector = names.component_selector("server")
 
@@ -140,8 +192,8 @@ class Server(Construct):
         )
         annotated = {
             **meta,
-            "labels": {**dict(instance.server.service_labels), **labels},
-            "annotations": dict(instance.server.service_annotations) or None,
+            "labels": {**dict(options.service_labels), **labels},
+            "annotations": dict(options.service_annotations) or None,
         }
         api_object(
             self,
@@ -161,42 +213,42 @@ class Server(Construct):
             },
         )
 
-        image, pull = env.image.ref, env.image.pull_policy
+        image, pull, ca = props.image.ref, props.image.pull_policy, props.postgres.settings.ca
         checksum = content.content_hash({"env": env_data, "scripts": scripts})
-        rolled = {**meta, "annotations": pod.RELOADER if env.vault.reload_pods else None}
+        rolled = {**meta, "annotations": pod.RELOADER if props.reload_pods else None}
         self._manifest: Manifest = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": rolled,
             "spec": {
                 # An autoscaled Deployment leaves replicas to the HPA, so a sync does not reset it.
-                "replicas": None if instance.autoscaling.enabled else instance.replicas,
+                "replicas": None if props.autoscaled else props.replicas,
                 "revisionHistoryLimit": 5,
                 "selector": service.match_labels(selector),
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
                 "template": {
-                    "metadata": pod.template_metadata(labels, instance.pods, {CHECKSUM_ANNOTATION: checksum}),
+                    "metadata": pod.template_metadata(labels, props.placement, {CHECKSUM_ANNOTATION: checksum}),
                     "spec": pod.restricted_pod_spec(
                         service_account=names.server,
-                        placement=instance.pods,
-                        topologySpreadConstraints=_spread(selector) if _several(instance) else None,
+                        placement=props.placement,
+                        topologySpreadConstraints=_spread(selector) if props.several else None,
                         initContainers=[
-                            pg_pod.wait_for_postgres(env, instance, names),
-                            *(pod.extra_container(c, pull) for c in instance.server.init_containers),
+                            pg_pod.wait_for_postgres(props.image, props.postgres),
+                            *(pod.extra_container(c, pull) for c in options.init_containers),
                         ],
                         containers=[
-                            self._server(env, instance, names),
+                            self._server(props),
                             self._metrics(image, pull),
-                            *(pod.extra_container(c, pull) for c in instance.server.sidecars),
+                            *(pod.extra_container(c, pull) for c in options.sidecars),
                         ],
                         volumes=[
-                            pod.empty_dir("tmp", instance.tmp.size_limit, instance.tmp.medium == "memory"),
+                            pod.empty_dir("tmp", props.tmp.size_limit, props.tmp.medium == "memory"),
                             pod.empty_dir("session"),
                             pod.empty_dir("cache"),
                             pod.empty_dir("prometheus", "64Mi"),
                             pod.scripts_volume(names.scripts_config_map),
-                            *pg_pod.postgres_ca_volumes(env),
-                            *(pod.extra_volume(v) for v in instance.server.extra_volumes),
+                            *pg_pod.postgres_ca_volumes(ca),
+                            *(pod.extra_volume(v) for v in options.extra_volumes),
                         ],
                     ),
                 },
@@ -251,27 +303,29 @@ class Server(Construct):
         self._set("containers", [*spec["containers"], pod.extra_container(container, pull_policy)])
 
     @staticmethod
-    def _server(env: EnvironmentSettings, instance: InstanceSettings, names: n.Names) -> pod.Container:
+    def _server(props: ServerProps) -> pod.Container:
+        names, options = props.names, props.options
+
         def health(**timing: int) -> dict[str, Any]:
             return pod.http_probe("/health", n.HTTP_PORT_NAME, timeoutSeconds=3, **timing)
 
         return pod.container(
             SERVER_CONTAINER,
-            image=env.image.ref,
-            pull_policy=env.image.pull_policy,
-            res=instance.resources,
+            image=props.image.ref,
+            pull_policy=props.image.pull_policy,
+            res=props.resources,
             command=["mlflow"],
-            args=server_args(instance, names),
+            args=server_args(props),
             ports=[service.container_port(n.HTTP_PORT_NAME, n.HTTP_PORT)],
             envFrom=[
                 pod.config_map_env(names.env_config_map),
                 *(
                     {"configMapRef" if kind == "configMap" else "secretRef": {"name": name}}
-                    for kind, name in instance.server.extra_env_from
+                    for kind, name in options.extra_env_from
                 ),
             ],
             env=[
-                *pg_pod.postgres_env(env, instance, names),
+                *pg_pod.postgres_env(props.postgres),
                 pod.secret_env("AWS_ACCESS_KEY_ID", names.s3_secret, "AWS_ACCESS_KEY_ID"),
                 pod.secret_env("AWS_SECRET_ACCESS_KEY", names.s3_secret, "AWS_SECRET_ACCESS_KEY"),
                 pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
@@ -285,7 +339,7 @@ class Server(Construct):
                         pod.secret_env("REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD"),
                         pod.secret_env("CACHE_REDIS_PASSWORD", names.redis_secret, "REDIS_PASSWORD"),
                     ]
-                    if instance.sessions.store == "redis"
+                    if props.sessions.store == "redis"
                     else []
                 ),
             ],
@@ -294,8 +348,8 @@ class Server(Construct):
                 pod.volume_mount("session", n.SESSION_DIR),
                 pod.volume_mount("cache", n.CACHE_DIR),
                 pod.volume_mount("prometheus", n.PROMETHEUS_DIR),
-                *pg_pod.postgres_ca_mounts(env),
-                *(dict(m) for m in instance.server.extra_volume_mounts),
+                *pg_pod.postgres_ca_mounts(props.postgres.settings.ca),
+                *(dict(m) for m in options.extra_volume_mounts),
             ],
             startupProbe=health(periodSeconds=5, failureThreshold=60),
             livenessProbe=health(initialDelaySeconds=10, periodSeconds=30, failureThreshold=5),
@@ -316,10 +370,6 @@ class Server(Construct):
             readinessProbe=pod.tcp_probe(n.METRICS_PORT_NAME, periodSeconds=30),
             livenessProbe=pod.tcp_probe(n.METRICS_PORT_NAME, periodSeconds=30, failureThreshold=5),
         )
-
-
-def _several(instance: InstanceSettings) -> bool:
-    return instance.replicas > 1 or instance.autoscaling.enabled
 
 
 def _spread(selector: dict[str, str]) -> list[dict[str, Any]]:

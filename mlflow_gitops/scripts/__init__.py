@@ -1,6 +1,7 @@
 """Scripts that run inside the rendered pods (on the custom image), shipped to them in a ConfigMap.
 
-Each is a standalone program: standard library plus the packages of image/requirements.txt.
+Each is a standalone program: standard library plus the packages of image/requirements.txt (and, for the
+setup scripts, jobkit.py beside them).
 """
 
 from functools import cache
@@ -12,6 +13,9 @@ SERVE_METRICS = "serve_metrics.py"
 KEYCLOAK_SETUP = "keycloak_setup.py"
 MINIO_SETUP = "minio_setup.py"
 POSTGRES_SETUP = "postgres_setup.py"
+JOBKIT = "jobkit.py"
+"""What the setup scripts share: shipped beside them in the bootstrap ConfigMap."""
+SETUP_SCRIPTS = (KEYCLOAK_SETUP, MINIO_SETUP, POSTGRES_SETUP)
 SERVER_SCRIPTS = (SERVE_METRICS, WAIT_FOR_POSTGRES)
 """Scripts of the server pods (the `<instance>-scripts` ConfigMap, app unit)."""
 

@@ -1,7 +1,7 @@
 """Create or update MLflow's OIDC client in Keycloak without ever rotating its secret.
 
 Runs inside a Kubernetes Job on an image with Python 3.11 and python-keycloak 7.1.1 only: this file is
-standalone (standard library + python-keycloak and its dependencies, nothing from mlflow_gitops).
+standalone (standard library + python-keycloak and its dependencies, and jobkit.py shipped beside it).
 It replaces a justfile that deleted and re-created the client on every install. Every object is
 read first and written only when it differs from the desired state, so a second run makes no writes.
 It never creates realms and never deletes anything it does not own.
@@ -55,6 +55,15 @@ from urllib.parse import urlsplit
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakConnectionError, KeycloakError, KeycloakGetError
 
+try:
+    from mlflow_gitops.scripts import jobkit
+except ImportError:  # in the pod: jobkit.py beside this script (the bootstrap ConfigMap)
+    import jobkit  # type: ignore[no-redef]
+
+ConfigError = jobkit.ConfigError
+Failure = jobkit.Failure
+say, warn = jobkit.say, jobkit.warn
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -85,35 +94,6 @@ CLIENT_FIELD_DEFAULTS: dict[str, Any] = {
     "directAccessGrantsEnabled": False,
     "serviceAccountsEnabled": False,
 }
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
-
-
-class ConfigError(Exception):
-    """Invalid settings: exit code 2."""
-
-
-class SetupError(Exception):
-    """A failure explained in plain words: exit code 1."""
-
-
-_SECRETS: list[str] = []
-MIN_REDACTED_LENGTH = 6  # shorter values would mangle ordinary words ("admin") in messages
-
-
-def redact(text: str) -> str:
-    """Defence in depth: no message is built from a secret, but a server error could echo one."""
-    for secret in _SECRETS:
-        text = text.replace(secret, "***")
-    return text
-
-
-def out(line: str) -> None:
-    print(redact(line), flush=True)
-
-
-def err(line: str) -> None:
-    print(redact(line), file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -166,22 +146,10 @@ class _Reader:
 
     def raw(self, name: str, *, file_ok: bool = False) -> str | None:
         """The value (from NAME or the file named by NAME_FILE), None when unset or unreadable."""
-        value = self.environ.get(name)
-        if value is not None and not value.strip():
-            value = None
-        file_name = self.environ.get(f"{name}_FILE", "").strip() if file_ok else ""
-        if not file_name:
-            return value
-        if value is not None:
-            return self.problem(name, f"set either {name} or {name}_FILE, not both")
         try:
-            text = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            return self.problem(name, f"{name}_FILE: cannot read {file_name}: {reason}")
-        if not text.strip():
-            return self.problem(name, f"{name}_FILE: {file_name} is empty")
-        return text
+            return jobkit.read_variable(self.environ, name, file_ok=file_ok)
+        except ConfigError as exc:
+            return self.problem(name, str(exc))
 
     def problem(self, name: str, message: str) -> None:
         self.failed.add(name)
@@ -219,13 +187,11 @@ class _Reader:
         value = self.raw(name)
         if value is None:
             return default
-        word = value.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-        self.problems.append(f"{name} must be true or false, got {value!r}")
-        return default
+        try:
+            return jobkit.parse_flag(value)
+        except ValueError:
+            self.problems.append(f"{name} must be true or false, got {value!r}")
+            return default
 
     def number(self, name: str, default: float, *, integer: bool = False, minimum: float = 0.0) -> float:
         value = self.raw(name)
@@ -285,8 +251,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     wait_attempts = int(r.number("WAIT_ATTEMPTS", 30, integer=True, minimum=1))
     wait_delay = r.number("WAIT_DELAY_SECONDS", 5.0, minimum=0.0)
     # Register secrets before anything can be printed.
-    _SECRETS[:] = sorted({s for s in (admin_password, client_secret) if len(s) >= MIN_REDACTED_LENGTH},
-                         key=len, reverse=True)
+    jobkit.hide((admin_password, client_secret))
     if r.problems:
         raise ConfigError("\n".join(r.problems))
     return Settings(
@@ -361,25 +326,25 @@ def wait_for_keycloak(s: Settings, connection: KeycloakOpenIDConnection) -> None
         try:
             document = oidc.well_known()
             if isinstance(document, dict) and document.get("issuer"):
-                err(f"keycloak-setup: Keycloak answers at {url}")
+                warn(f"keycloak-setup: Keycloak answers at {url}")
                 return
             reason = "the answer is not an OpenID configuration document"
         except (KeycloakError, TypeError, ValueError) as exc:
             reason = describe(exc)
         if attempt < s.wait_attempts:
-            err(f"keycloak-setup: [{attempt}/{s.wait_attempts}] Keycloak not ready at {url}: {reason}; "
+            warn(f"keycloak-setup: [{attempt}/{s.wait_attempts}] Keycloak not ready at {url}: {reason}; "
                 f"next try in {delay:g} s")
             time.sleep(delay)
             delay = min(delay * 2, MAX_WAIT_DELAY_SECONDS)
     attempts = f"{s.wait_attempts} attempt" + ("s" if s.wait_attempts != 1 else "")
-    raise SetupError(f"Keycloak did not answer at {url} after {attempts}: {reason}")
+    raise Failure(f"Keycloak did not answer at {url} after {attempts}: {reason}")
 
 
 def login(s: Settings, connection: KeycloakOpenIDConnection) -> KeycloakAdmin:
     try:
         connection.get_token()
     except KeycloakError as exc:
-        raise SetupError(f"admin login to {s.keycloak_url} realm {s.admin_realm} as {s.admin_user} failed: "
+        raise Failure(f"admin login to {s.keycloak_url} realm {s.admin_realm} as {s.admin_user} failed: "
                          f"{describe(exc)}") from None
     return KeycloakAdmin(connection=connection)
 
@@ -441,7 +406,7 @@ class Bootstrap:
             verb = f"would {action}"
         else:
             verb = f"{action}d"
-        out(f"{kind} {name}: {verb}" + (f" ({detail})" if detail else ""))
+        say(f"{kind} {name}: {verb}" + (f" ({detail})" if detail else ""))
 
     def run(self) -> None:
         self.step = f"realm {self.s.realm}"
@@ -449,7 +414,7 @@ class Bootstrap:
         scopes = {scope.get("name"): scope for scope in self.admin.get_client_scopes()}
         missing = [name for name in BUILTIN_SCOPES if name not in scopes]
         if missing:
-            raise SetupError(f"realm {self.s.realm} has no client scope {', '.join(missing)}: the built-in "
+            raise Failure(f"realm {self.s.realm} has no client scope {', '.join(missing)}: the built-in "
                              "scopes carry the profile and email claims; restore them (this script does not "
                              "create or edit them)")
         client_uuid = self.ensure_client()
@@ -465,10 +430,10 @@ class Bootstrap:
             self.admin.get_realm(self.s.realm)
         except KeycloakGetError as exc:
             if exc.response_code == 404:
-                raise SetupError(f"realm {self.s.realm} does not exist at {self.s.keycloak_url}; create it first "
+                raise Failure(f"realm {self.s.realm} does not exist at {self.s.keycloak_url}; create it first "
                                  "(this script never creates realms)") from None
             if exc.response_code == 403:
-                raise SetupError(f"admin user {self.s.admin_user} may not manage realm {self.s.realm} "
+                raise Failure(f"admin user {self.s.admin_user} may not manage realm {self.s.realm} "
                                  f"({describe(exc)})") from None
             raise
 
@@ -514,7 +479,7 @@ class Bootstrap:
 
     def check_secret(self, client_uuid: str) -> None:
         if self.current_secret(client_uuid) != self.s.client_secret:
-            raise SetupError(f"Keycloak did not keep the client secret of {self.s.client_id} as given "
+            raise Failure(f"Keycloak did not keep the client secret of {self.s.client_id} as given "
                              "(a client policy may generate secrets); MLflow's OIDC_CLIENT_SECRET would not match")
 
     # groups scope + mapper ---------------------------------------------------------------------------
@@ -620,7 +585,7 @@ class Bootstrap:
             now = {scope.get("name") for scope in self.admin.get_client_default_client_scopes(client_uuid)}
             still = [name for name in wanted if name not in now]
             if still:
-                raise SetupError(f"Keycloak did not attach {', '.join(still)} as default client scope(s) of "
+                raise Failure(f"Keycloak did not attach {', '.join(still)} as default client scope(s) of "
                                  f"{s.client_id} (is the scope's protocol {OIDC}?)")
 
     # groups ------------------------------------------------------------------------------------------
@@ -653,7 +618,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         s = load_settings(os.environ if environ is None else environ)
     except ConfigError as exc:
         for problem in str(exc).splitlines():
-            err(f"keycloak-setup: configuration error: {problem}")
+            warn(f"keycloak-setup: configuration error: {problem}")
         return EXIT_CONFIG
     bootstrap: Bootstrap | None = None
     try:
@@ -662,17 +627,17 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         admin = login(s, connection)
         bootstrap = Bootstrap(admin, s, dry_run=args.dry_run)
         bootstrap.run()
-    except SetupError as exc:
-        err(f"keycloak-setup: {exc}")
+    except Failure as exc:
+        warn(f"keycloak-setup: {exc}")
         return EXIT_FAILED
     except Exception as exc:  # report any failure in one redacted line, never a dump of a response
         where = f" at {bootstrap.step}" if bootstrap else ""
         if isinstance(exc, KeycloakConnectionError):
-            err(f"keycloak-setup: lost connection to Keycloak at {s.keycloak_url}{where}: {describe(exc)}")
+            warn(f"keycloak-setup: lost connection to Keycloak at {s.keycloak_url}{where}: {describe(exc)}")
         else:
-            err(f"keycloak-setup: failed{where} (realm {s.realm}): {describe(exc)}")
+            warn(f"keycloak-setup: failed{where} (realm {s.realm}): {describe(exc)}")
         return EXIT_FAILED
-    err("keycloak-setup: dry run, nothing changed" if args.dry_run else "keycloak-setup: done")
+    warn("keycloak-setup: dry run, nothing changed" if args.dry_run else "keycloak-setup: done")
     return EXIT_OK
 
 

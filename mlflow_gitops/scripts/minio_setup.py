@@ -54,6 +54,15 @@ from minio.error import InvalidResponseError, MinioAdminException, MinioExceptio
 from minio.versioningconfig import ENABLED, VersioningConfig
 from urllib3.util import Retry, Timeout
 
+try:
+    from mlflow_gitops.scripts import jobkit
+except ImportError:  # in the pod: jobkit.py beside this script (the bootstrap ConfigMap)
+    import jobkit  # type: ignore[no-redef]
+
+ConfigError = jobkit.ConfigError
+Failure = jobkit.Failure
+say, warn = jobkit.say, jobkit.warn
+
 MAX_WAIT_DELAY_SECONDS = 30.0
 FILE_VARIABLES = ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MLFLOW_ACCESS_KEY", "MLFLOW_SECRET_KEY")
 BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
@@ -64,28 +73,6 @@ AUTH_ERRORS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessD
                          "RequestTimeTooSkewed", "AuthorizationHeaderMalformed", "InvalidRequest"})
 ALREADY_APPLIED = "XMinioAdminPolicyChangeAlreadyApplied"
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-_secrets: list[str] = []
-
-
-class ConfigError(Exception):
-    """Invalid or missing settings (exit 2)."""
-
-
-class Failure(Exception):
-    """MinIO unreachable or an operation failed (exit 1)."""
-
-
-def redact(text: str) -> str:
-    for secret in _secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def say(line: str) -> None:
-    print(redact(line), flush=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -116,19 +103,8 @@ class Settings:
 
 def _read(env: dict[str, str], name: str, default: str | None = None) -> str:
     """The value of `name` (or of the file named by `<name>_FILE` for credential variables); '' when unset."""
-    value = env.get(name)
-    file_name = env.get(f"{name}_FILE") if name in FILE_VARIABLES else None
-    if value is not None and file_name is not None:
-        raise ConfigError(f"set either {name} or {name}_FILE, not both")
-    if file_name is not None:
-        try:
-            with open(file_name, encoding="utf-8") as handle:
-                value = handle.read()
-        except OSError as exc:
-            raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror or exc}") from None
-        value = value[:-1] if value.endswith("\n") else value
-        value = value[:-1] if value.endswith("\r") else value
-    if value is None or value == "":
+    value = jobkit.read_variable(env, name, file_ok=name in FILE_VARIABLES)
+    if value is None:
         return default if default is not None else ""
     return value
 
@@ -142,12 +118,11 @@ def _required(env: dict[str, str], name: str) -> str:
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
-    value = _read(env, name, "true" if default else "false").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
+    value = _read(env, name, "true" if default else "false")
+    try:
+        return jobkit.parse_flag(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be true or false, got {value.strip().lower()!r}") from None
 
 
 def _number(env: dict[str, str], name: str, default: str, kind: type[int] | type[float], minimum: float) -> Any:
@@ -181,7 +156,7 @@ def load_settings(env: dict[str, str], rotate_secret: bool = False) -> Settings:
     secret_key = _required(env, "MLFLOW_SECRET_KEY")
     # Defense in depth: no message contains them, but any output is scrubbed of them (not of very short values,
     # which would garble it; MinIO requires >= 8 characters anyway).
-    _secrets.extend(secret for secret in (root_password, secret_key) if len(secret) >= 4)
+    jobkit.hide((root_password, secret_key))
     bucket = _required(env, "BUCKET").strip()
 
     if not _BUCKET_RE.match(bucket) or ".." in bucket:
@@ -535,15 +510,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(dict(os.environ), rotate_secret=args.rotate_secret)
     except ConfigError as exc:
-        print(redact(f"ERROR: {exc}"), file=sys.stderr, flush=True)
+        warn(f"ERROR: {exc}")
         return 2
     try:
         run(settings, args.dry_run)
     except Failure as exc:
-        print(redact(f"ERROR: {exc}"), file=sys.stderr, flush=True)
+        warn(f"ERROR: {exc}")
         return 1
     except Exception as exc:  # never a traceback that could carry request details
-        print(redact(f"ERROR: unexpected {describe(exc)}"), file=sys.stderr, flush=True)
+        warn(f"ERROR: unexpected {describe(exc)}")
         return 1
     return 0
 

@@ -1,6 +1,7 @@
 """Make the instance's login role in PostgreSQL where CloudNativePG has no DatabaseRole (1.27-1.29).
 
-Standalone: needs Python >= 3.11 and psycopg2 only. What the old module did with psql, idempotently:
+Standalone: needs Python >= 3.11, psycopg2 and jobkit.py (shipped beside it). What the old module did with psql,
+idempotently:
 
 - the role missing: `CREATE ROLE <role> LOGIN PASSWORD ...`;
 - the role present without LOGIN: `ALTER ROLE <role> LOGIN`;
@@ -33,23 +34,24 @@ import time
 import psycopg2
 from psycopg2 import sql
 
+try:
+    from mlflow_gitops.scripts import jobkit
+except ImportError:  # in the pod: jobkit.py beside this script (the bootstrap ConfigMap)
+    import jobkit  # type: ignore[no-redef]
+
+ConfigError = jobkit.ConfigError
+Failure = jobkit.Failure
+say, warn = jobkit.say, jobkit.warn
+
 MAX_WAIT_DELAY_SECONDS = 30.0
 AUTH_FAILED = "28P01"  # invalid_password
 INVALID_AUTHORIZATION = "28000"
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class ConfigError(Exception):
-    """Invalid or missing settings (exit 2)."""
-
-
-class Failure(Exception):
-    """PostgreSQL unreachable or an operation refused (exit 1)."""
-
-
 def _required(name: str) -> str:
-    value = os.environ.get(name, "")
-    if not value:
+    value = jobkit.read_variable(os.environ, name)
+    if value is None:
         raise ConfigError(f"{name} is required")
     return value
 
@@ -71,7 +73,7 @@ def admin_connection(user: str, password: str, database: str) -> psycopg2.extens
         try:
             return _connect(user, password, database)
         except psycopg2.OperationalError as exc:
-            print(f"[{attempt}/{attempts}] PostgreSQL at {where} not ready for {user}: {_reason(exc)}", flush=True)
+            say(f"[{attempt}/{attempts}] PostgreSQL at {where} not ready for {user}: {_reason(exc)}")
             if attempt == attempts:
                 raise Failure(f"PostgreSQL at {where} did not accept {user} after {attempts} attempts") from None
             time.sleep(delay)
@@ -122,22 +124,23 @@ def main() -> int:
         if admin_user == role:
             raise ConfigError(f"ADMIN_USER is the role {role!r} itself: give the login of a role with CREATEROLE")
         database = os.environ.get("ADMIN_DATABASE") or "postgres"
+        jobkit.hide((password, admin_password))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        warn(f"error: {exc}")
         return 2
     try:
         conn = admin_connection(admin_user, admin_password, database)
         conn.autocommit = True
         try:
             for line in ensure_role(conn, role, password, database):
-                print(line, flush=True)
+                say(line)
         finally:
             conn.close()
     except Failure as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        warn(f"error: {exc}")
         return 1
     except psycopg2.Error as exc:
-        print(f"error: PostgreSQL refused: {_reason(exc)}", file=sys.stderr)
+        warn(f"error: PostgreSQL refused: {_reason(exc)}")
         return 1
     return 0
 
