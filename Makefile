@@ -11,7 +11,7 @@ PYTHON ?= python3
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK8S_CHECK_UPGRADE := false
 
-.PHONY: setup synth test check lint format tools e2e-setup e2e cluster imports crds clean
+.PHONY: setup synth test check lint format schema tools e2e-setup e2e cluster imports crds clean
 
 CHECKOV_VENV ?= .checkov-venv
 
@@ -48,6 +48,9 @@ lint: setup
 
 format: setup
 	$(BIN)/ruff format .
+
+schema: setup  # the schema's `default` keywords and README's defaults block, from the two defaults files
+	$(BIN)/python -m mlflow_gitops.config.schema_defaults README.md
 
 check: lint
 	$(BIN)/pytest -q --ignore=tests/e2e --ignore=tests/cluster --ignore=tests/checkers -m "not slow and not services"

@@ -180,7 +180,7 @@ def settings_from(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentS
             store_kind=vault["storeKind"],
             refresh_interval=vault["refreshInterval"],
             rotation=vault.get("rotation"),
-            reload_pods=vault.get("reloadPods", False),
+            reload_pods=vault["reloadPods"],
         ),
         ingress=s.IngressSettings(
             enabled=ingress["enabled"],

@@ -124,10 +124,10 @@ class VaultSettings:
     store: str
     store_kind: str
     refresh_interval: str
+    reload_pods: bool
+    """Stakater Reloader rolls the Deployments when a Secret they read changes."""
     rotation: str | None = None
     """The secret generation: a change runs every setup Job again (the values in Vault reach the services)."""
-    reload_pods: bool = False
-    """Stakater Reloader rolls the Deployments when a Secret they read changes."""
 
 
 @dataclass(frozen=True)
@@ -240,8 +240,8 @@ class PodSettings:
 class ServerOptions:
     """The tracking server's own options (`instances[].server`)."""
 
-    log_level: str = "INFO"
-    automatic_login_redirect: bool = False
+    log_level: str
+    automatic_login_redirect: bool
     static_prefix: str | None = None
     extra_env: tuple[tuple[str, str], ...] = ()
     service_annotations: tuple[tuple[str, str], ...] = ()
@@ -294,8 +294,8 @@ class InstanceSettings:
     reclaim_policy: str
     sessions: SessionSettings
     autoscaling: AutoscalingSettings
+    server: ServerOptions
     pods: PodSettings = PodSettings()
-    server: ServerOptions = ServerOptions()
 
 
 @dataclass(frozen=True)
