@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.prerequisites import require_node
+from mlflow_gitops.settings import EnvironmentSettings
 
 NODE_YOUNG_GENERATION = "--max-semi-space-size=4"
 """V8 flag for the jsii Node process: semi-spaces of at most 4 MB instead of 16. A render allocates mostly

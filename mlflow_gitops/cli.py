@@ -22,9 +22,9 @@ from mlflow_gitops.gitops.forge import FORGE_NAMES
 from mlflow_gitops.prerequisites import MissingPrerequisite
 
 if TYPE_CHECKING:
-    from mlflow_gitops.config import EnvironmentSettings
     from mlflow_gitops.gitops.diff import DiffResult
     from mlflow_gitops.gitops.forge import Forge
+    from mlflow_gitops.settings import EnvironmentSettings
 
 EXIT_BAD_INPUT = 2
 DEFAULT_CONFIG_DIR = Path("environments")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # only types: names must import without the config package (which validates with names)
-    from mlflow_gitops.config.settings import EnvironmentSettings, InstanceSettings
+    from mlflow_gitops.settings import EnvironmentSettings, InstanceSettings
 
 APP = "mlflow"
 MANAGED_BY = "mlflow-gitops"

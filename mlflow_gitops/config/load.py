@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from mlflow_gitops import settings as s
 from mlflow_gitops.config import rules
-from mlflow_gitops.config import settings as s
 from mlflow_gitops.config.discovery import discover, display
 from mlflow_gitops.config.environ import ENV_OVERRIDES, apply_environment
 from mlflow_gitops.config.errors import ConfigError, Problem, key_path

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlflow_gitops.config import settings as s
+from mlflow_gitops import settings as s
 
 
 def _instance(raw: dict[str, Any]) -> s.InstanceSettings:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlflow_gitops import names as n
+from mlflow_gitops import settings as s
 from mlflow_gitops.config import limits
-from mlflow_gitops.config import settings as s
 from mlflow_gitops.config.errors import NO_VALUE, Problem, key_path
 
 Origin = Callable[[tuple[Any, ...]], str]

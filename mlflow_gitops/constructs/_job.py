@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import CaSecret, ImageSettings, PodSettings, Resources
 from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import CaSecret, ImageSettings, PodSettings, Resources
 
 BACKOFF_LIMIT = 3
 ACTIVE_DEADLINE_SECONDS = 900

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import PodSettings, Resources
 from mlflow_gitops.constructs._service import container_port
+from mlflow_gitops.settings import PodSettings, Resources
 
 RUN_AS_USER = 10001
 """A high UID (checkov CKV_K8S_40): no clash with a host user; the image runs as it too (image/Dockerfile)."""

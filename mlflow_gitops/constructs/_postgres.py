@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import CaSecret, ImageSettings, PostgresSettings
 from mlflow_gitops.constructs._pod import (
     SMALL,
     Container,
@@ -20,6 +19,7 @@ from mlflow_gitops.constructs._pod import (
     secret_env,
     volume_mount,
 )
+from mlflow_gitops.settings import CaSecret, ImageSettings, PostgresSettings
 
 
 @dataclass(frozen=True)

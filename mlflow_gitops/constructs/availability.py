@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import AutoscalingSettings
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import AutoscalingSettings
 
 
 @dataclass(frozen=True)

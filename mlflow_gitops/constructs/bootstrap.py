@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import AdminSecret, KeycloakSettings, OidcSettings, Resources, S3Settings
 from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
@@ -23,6 +22,7 @@ from mlflow_gitops.scripts import (
     SETUP_SCRIPTS,
     script_sources,
 )
+from mlflow_gitops.settings import AdminSecret, KeycloakSettings, OidcSettings, Resources, S3Settings
 
 SETUP_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import DatabaseSettings
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import DatabaseSettings
 
 API_VERSION = "postgresql.cnpg.io/v1"
 

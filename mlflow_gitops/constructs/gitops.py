@@ -5,8 +5,8 @@ from __future__ import annotations
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import EnvironmentSettings
 
 UNITS = n.UNITS
 # The path-qualified spelling of Argo CD's cascading-delete finalizer (same foreground deletion as the bare

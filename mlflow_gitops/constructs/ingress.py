@@ -9,8 +9,8 @@ from typing import Any
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import IngressSettings
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import IngressSettings
 
 API_VERSION = "traefik.io/v1alpha1"
 HSTS_SECONDS = 31_536_000

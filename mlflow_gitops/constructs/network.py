@@ -10,15 +10,15 @@ from urllib.parse import urlsplit
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import (
+from mlflow_gitops.constructs import _service as service
+from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import (
     NetworkSettings,
     PostgresSettings,
     SessionSettings,
     cluster_service,
     url_host,
 )
-from mlflow_gitops.constructs import _service as service
-from mlflow_gitops.constructs._object import api_object, metadata
 
 INGRESS_POD_PORTS = {"https": (443, 8443), "http": (80, 8000)}
 """Where a public URL lands when its name resolves to the cluster's own ingress: the Traefik chart's pod ports

@@ -15,11 +15,11 @@ from typing import Any
 import cdk8s
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import ConfigError, EnvironmentSettings, Problem
-from mlflow_gitops.config.settings import ObjectPatch
+from mlflow_gitops.config import ConfigError, Problem
 from mlflow_gitops.constructs._hash import content_hash
 from mlflow_gitops.constructs._object import canonical
 from mlflow_gitops.constructs.platform import MlflowPlatform
+from mlflow_gitops.settings import EnvironmentSettings, ObjectPatch
 
 _HASHED = re.compile(rf"^(?P<prefix>.+)-[0-9a-f]{{{n.JOB_HASH_LENGTH}}}$")
 _OPS = {"add", "remove", "replace", "move", "copy", "test"}

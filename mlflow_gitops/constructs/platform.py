@@ -9,7 +9,7 @@ import cdk8s
 from cdk8s import Chart
 from constructs import Construct
 
-from mlflow_gitops.config import ConfigError, EnvironmentSettings, InstanceSettings, Problem
+from mlflow_gitops.config import ConfigError, Problem
 from mlflow_gitops.config.errors import NO_VALUE
 from mlflow_gitops.config.load import load_document
 from mlflow_gitops.constructs._job import JobRuntime
@@ -27,6 +27,7 @@ from mlflow_gitops.constructs.redis import Redis, RedisProps
 from mlflow_gitops.constructs.secrets import Secrets, SecretsProps
 from mlflow_gitops.constructs.server import Server, ServerProps
 from mlflow_gitops.names import Names
+from mlflow_gitops.settings import EnvironmentSettings, InstanceSettings
 
 
 class MlflowPlatform(Construct):
@@ -194,8 +195,8 @@ class MlflowPlatform(Construct):
         as an entry of `patches:` would: an RFC 7386 merge, then RFC 6902 operations; a patched Job is renamed
         after its new spec. The names of the objects changed; ValueError when nothing matches or an operation
         does not apply."""
-        from mlflow_gitops.config.settings import ObjectPatch
         from mlflow_gitops.constructs.patches import patch_objects
+        from mlflow_gitops.settings import ObjectPatch
 
         changed = patch_objects(self, ObjectPatch(kind, name, None, merge, tuple(json_patch)))
         if not changed:

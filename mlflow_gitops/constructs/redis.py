@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import PodSettings, RedisSettings, Resources
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import PodSettings, RedisSettings, Resources
 
 RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 

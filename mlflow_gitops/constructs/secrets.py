@@ -8,8 +8,8 @@ import cdk8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import AdminSecret, CaSecret, VaultSettings
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.settings import AdminSecret, CaSecret, VaultSettings
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,13 @@ import cdk8s
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config.settings import (
+from mlflow_gitops.constructs import _hash as content
+from mlflow_gitops.constructs import _pod as pod
+from mlflow_gitops.constructs import _postgres as pg_pod
+from mlflow_gitops.constructs import _service as service
+from mlflow_gitops.constructs._object import Manifest, api_object, canonical, metadata
+from mlflow_gitops.scripts import SERVER_SCRIPTS, script_sources
+from mlflow_gitops.settings import (
     ImageSettings,
     OidcSettings,
     PodSettings,
@@ -20,12 +26,6 @@ from mlflow_gitops.config.settings import (
     SessionSettings,
     TmpSettings,
 )
-from mlflow_gitops.constructs import _hash as content
-from mlflow_gitops.constructs import _pod as pod
-from mlflow_gitops.constructs import _postgres as pg_pod
-from mlflow_gitops.constructs import _service as service
-from mlflow_gitops.constructs._object import Manifest, api_object, canonical, metadata
-from mlflow_gitops.scripts import SERVER_SCRIPTS, script_sources
 
 APP_NAME = "oidc-auth-fastapi"
 SERVER_CONTAINER = "mlflow"

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow_gitops import names as n
-from mlflow_gitops.config import EnvironmentSettings, InstanceSettings
 from mlflow_gitops.gitops.cluster import ClusterError, Kubectl
+from mlflow_gitops.settings import EnvironmentSettings, InstanceSettings
 
 OLD_KINDS = (
     "deployment",

@@ -17,8 +17,8 @@ import yaml
 
 from mlflow_gitops import names as n
 from mlflow_gitops.config import EnvironmentSettings, InstanceSettings, load_environments
-from mlflow_gitops.config.settings import cluster_service, url_host
 from mlflow_gitops.constructs.network import INGRESS_POD_PORTS
+from mlflow_gitops.settings import cluster_service, url_host
 from tests.checkers.support import (
     CRDS,
     SCHEMA_LOCATION,
