@@ -26,7 +26,7 @@ if "--max-semi-space-size" not in (_node_options or ""):
 try:
     import cdk8s
 
-    from mlflow_gitops.constructs import MlflowPlatform
+    from mlflow_gitops.constructs import MlflowPlatform, MlflowPlatformProps
     from mlflow_gitops.constructs.gitops import (
         ARGOCD_SYNC_WAVE,
         ARGOCD_WAVES,
@@ -89,7 +89,10 @@ def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
     built = []
     for env in environments:
         platforms = [
-            MlflowPlatform(app, f"{env.name}-{instance.name}", env=env, instance=instance) for instance in env.instances
+            MlflowPlatform(
+                app, f"{env.name}-{instance.name}", props=MlflowPlatformProps(environment=env, instance=instance)
+            )
+            for instance in env.instances
         ]
         if env.customize:
             from mlflow_gitops.constructs.customize import run_customize

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cdk8s
@@ -30,6 +31,16 @@ from mlflow_gitops.names import Names
 from mlflow_gitops.settings import EnvironmentSettings, InstanceSettings
 
 
+@dataclass(frozen=True)
+class MlflowPlatformProps:
+    """The platform of one instance of an environment (`MlflowPlatform.from_config` makes them from a config
+    mapping checked as an environment file is)."""
+
+    environment: EnvironmentSettings
+    instance: InstanceSettings
+    """One of `environment.instances`."""
+
+
 class MlflowPlatform(Construct):
     """The whole platform of one instance, as three Charts, one per unit (`UNITS`):
 
@@ -45,8 +56,11 @@ class MlflowPlatform(Construct):
     `MlflowPlatform.from_config`.
     """
 
-    def __init__(self, scope: Construct, id: str, *, env: EnvironmentSettings, instance: InstanceSettings) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: MlflowPlatformProps) -> None:
         super().__init__(scope, id)
+        env, instance = props.environment, props.instance
+        if instance not in env.instances:
+            raise ValueError(f"MlflowPlatform {id!r}: instance {instance.name!r} is not one of the environment's")
         names = Names(env, instance)
         self.environment, self.instance, self.names = env, instance, names
         self.units = {unit: Chart(self, unit, disable_resource_name_hashes=True) for unit in UNITS}
@@ -174,7 +188,7 @@ class MlflowPlatform(Construct):
                     )
                 ]
             )
-        return cls(scope, id, env=env, instance=chosen[0])
+        return cls(scope, id, props=MlflowPlatformProps(environment=env, instance=chosen[0]))
 
     def add_object(self, unit: str, id: str, manifest: Mapping[str, Any]) -> cdk8s.ApiObject:
         """An object of your own (apiVersion, kind, metadata, ...) in `unit` (platform, bootstrap or app), applied
