@@ -49,7 +49,7 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 
-schema: setup  # the schema's `default` keywords and README's defaults block, from the two defaults files
+schema: setup  # the schema's `default` keywords and README's defaults block, from the defaults files
 	$(BIN)/python -m mlflow_gitops.config.schema_defaults README.md
 
 check: lint

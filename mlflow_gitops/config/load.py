@@ -49,6 +49,22 @@ def _instance_defaults() -> dict[str, Any]:
     return copy.deepcopy(_instance_defaults_doc())
 
 
+@cache
+def _optional_defaults_doc() -> dict[str, Any]:
+    return dict(yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("optional-defaults.yaml").read_text()))
+
+
+def _with_optional_defaults(document: dict[str, Any]) -> None:
+    """Merge the defaults of each optional object (optional-defaults.yaml) under it where it is set."""
+    for path, defaults in _optional_defaults_doc().items():
+        *parents, key = path.split(".")
+        holder: Any = document
+        for part in parents:
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and isinstance(holder.get(key), dict):
+            holder[key] = _merge(copy.deepcopy(defaults), holder[key])
+
+
 def _merge(base: Any, over: Any) -> Any:
     if isinstance(base, dict) and isinstance(over, dict):
         merged = dict(base)
@@ -117,6 +133,7 @@ def load_environment(
         )
     if isinstance(instances, list):  # each instance over the instance defaults (instance-defaults.yaml)
         merged["instances"] = [_merge(_instance_defaults(), i) if isinstance(i, dict) else i for i in instances]
+    _with_optional_defaults(merged)
     problems += schema_problems(merged, origin)
     if problems:
         raise ConfigError(problems)

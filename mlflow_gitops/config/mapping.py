@@ -271,9 +271,9 @@ def _gitops(raw: dict[str, Any]) -> s.GitOpsSettings:
 
 def _ca_secret(raw: dict[str, Any]) -> s.CaSecret:
     return s.CaSecret(
-        secret_name=raw.get("secretName", "postgres-ca"),
-        key=raw.get("key", "ca.crt"),
-        vault_path=raw.get("vaultPath", "postgres/ca"),
+        secret_name=raw["secretName"],
+        key=raw["key"],
+        vault_path=raw["vaultPath"],
     )
 
 

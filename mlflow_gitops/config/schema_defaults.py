@@ -1,5 +1,6 @@
-"""The copies of the two defaults files where every default is spelled (`defaults.yaml` for the environment,
-`instance-defaults.yaml` for each entry of `instances`): the JSON Schema's `default` keywords, so an editor
+"""The copies of the defaults files where every default is spelled (`defaults.yaml` for the environment,
+`instance-defaults.yaml` for each entry of `instances`, `optional-defaults.yaml` for the keys of an object
+that is off unless set): the JSON Schema's `default` keywords, so an editor
 shows them, and the README's block of built-in defaults. `python -m mlflow_gitops.config.schema_defaults
 [README]` rewrites schema.json (and the README's block; `make schema`); tests/test_schema_defaults.py checks
 both are current and that no description restates a default.
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 SCHEMA = Path(str(resources.files("mlflow_gitops.config").joinpath("schema.json")))
-DEFAULTS_FILES = ("defaults.yaml", "instance-defaults.yaml")
+DEFAULTS_FILES = ("defaults.yaml", "instance-defaults.yaml", "optional-defaults.yaml")
 README_START, README_END = "<!-- defaults:start -->", "<!-- defaults:end -->"
 NOT_ANNOTATED = frozenset({"instances"})
 """Environment defaults too large to show as a `default` (the one built-in instance)."""
@@ -68,6 +69,11 @@ def with_defaults(schema: dict[str, Any]) -> dict[str, Any]:
     _annotate(annotated, annotated, env, "")
     instance = annotated["properties"]["instances"]["items"]
     _annotate(annotated, instance, _defaults_file("instance-defaults.yaml"), "instances[].")
+    for path, defaults in _defaults_file("optional-defaults.yaml").items():
+        node = annotated
+        for part in path.split("."):
+            node = _target(annotated, node)["properties"][part]
+        _annotate(annotated, node, defaults, f"{path}.")
     return annotated
 
 
