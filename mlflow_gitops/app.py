@@ -83,16 +83,22 @@ def _share_strings(value: Any, pool: dict[str, str]) -> Any:
     return value
 
 
-def render(environments: list[EnvironmentSettings]) -> list[Rendered]:
-    """Render every environment in one App (one Node process)."""
+def render(environments: list[EnvironmentSettings], *, via_cdk8s: bool = False) -> list[Rendered]:
+    """Render every environment in one App (one Node process).
+
+    An environment that nothing extends (no `customize.py`, no `patches:`) is a recorded render
+    (`constructs._recorded`: the same documents, made in Python, about 10 x faster at 100 instances);
+    `via_cdk8s` makes every platform of real cdk8s objects (the tests compare both)."""
     app = cdk8s.App()
     built = []
     for env in environments:
+        extended = via_cdk8s or bool(env.customize) or bool(env.patches)
         platforms = [
-            MlflowPlatform(
-                app, f"{env.name}-{instance.name}", props=MlflowPlatformProps(environment=env, instance=instance)
-            )
+            MlflowPlatform(app, f"{env.name}-{instance.name}", props=props)
+            if extended
+            else MlflowPlatform.recorded(f"{env.name}-{instance.name}", props=props)
             for instance in env.instances
+            for props in [MlflowPlatformProps(environment=env, instance=instance)]
         ]
         if env.customize:
             from mlflow_gitops.constructs.customize import run_customize

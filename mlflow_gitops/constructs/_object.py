@@ -14,6 +14,8 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from mlflow_gitops.constructs._recorded import document, recording_chart
+
 Manifest = dict[str, Any]
 HEAD = ("apiVersion", "kind", "metadata")
 """cdk8s renders these first, then the other top-level keys."""
@@ -57,12 +59,17 @@ def api_object(scope: Construct, id: str, manifest: Manifest) -> cdk8s.ApiObject
     cdk8s renders metadata itself (keys sorted, empty values dropped); every other top-level key is added
     as one JSON patch, all in one `addJsonPatch` call, in sorted key order: cdk8s keeps the patched keys in
     the order they were added, after apiVersion, kind and metadata, which is the order it would have
-    sorted them into. The object renders through `chart.to_json()` like any typed one.
+    sorted them into. The object renders through `chart.to_json()` like any typed one. Inside a recorded
+    render (`constructs._recorded`) the document is recorded instead and nothing is returned.
     """
     meta = manifest["metadata"]
     unknown = set(meta) - set(METADATA)
     if unknown:
         raise ValueError(f"{id}: metadata fields other than {', '.join(METADATA)}: {', '.join(sorted(unknown))}")
+    recorded = recording_chart(scope)
+    if recorded is not None:  # a recorded render (constructs._recorded): the document, no Node object
+        recorded.documents.append(document(manifest))
+        return None  # type: ignore[return-value]  # nothing of a recorded render reads it
     obj = cdk8s.ApiObject(
         scope,
         id,

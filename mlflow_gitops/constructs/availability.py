@@ -9,6 +9,7 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.settings import AutoscalingSettings
 
 
@@ -19,7 +20,7 @@ class AvailabilityProps:
     """`instances[].autoscaling`: a HorizontalPodAutoscaler when enabled."""
 
 
-class Availability(Construct):
+class Availability(Part):
     """A PodDisruptionBudget allowing one server pod down at a time (a voluntary eviction never takes the
     last of several replicas, and never blocks a node drain for a single one), and with
     `autoscaling.enabled` a HorizontalPodAutoscaler (autoscaling/v2) on CPU utilisation.

@@ -12,6 +12,7 @@ from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs._job import JobRuntime, gitops_job
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
 from mlflow_gitops.constructs.migration import Migration, MigrationProps
 from mlflow_gitops.scripts import (
@@ -60,7 +61,7 @@ class BootstrapProps:
         )
 
 
-class Bootstrap(Construct):
+class Bootstrap(Part):
     """Everything that runs once per change before the server: the `<instance>-bootstrap` ServiceAccount
     and scripts ConfigMap, the database migration Job, and the setup Jobs, each switchable in config
     (`bootstrap.keycloak.enabled`, `bootstrap.minio.enabled`):

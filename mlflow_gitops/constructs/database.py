@@ -8,6 +8,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.settings import DatabaseSettings
 
 API_VERSION = "postgresql.cnpg.io/v1"
@@ -26,7 +27,7 @@ class DatabaseProps:
     """`instances[].reclaimPolicy`."""
 
 
-class Database(Construct):
+class Database(Part):
     """The `Database`s for MLflow's tracking data and the OIDC plugin's users, owned by the instance's role,
     and, with `postgres.roleManagement: DatabaseRole` (CloudNativePG 1.30 or newer), the `DatabaseRole` that
     logs in with the password of the ExternalSecret-made basic-auth Secret. With `job` (1.27-1.29 have no

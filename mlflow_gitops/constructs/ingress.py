@@ -10,6 +10,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.settings import IngressSettings
 
 API_VERSION = "traefik.io/v1alpha1"
@@ -27,7 +28,7 @@ class IngressProps:
     """Of the IngressRoute (`instances[].server.ingressAnnotations`)."""
 
 
-class Ingress(Construct):
+class Ingress(Part):
     """An IngressRoute on the configured entry point (default `websecure`) for the instance host, with TLS
     from a Secret (default `<instance>-tls`) or a certResolver; a Middleware that sets the forwarded
     headers the old module set (proto https, the host, port 443); and one that adds security headers

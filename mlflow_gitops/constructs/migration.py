@@ -11,6 +11,7 @@ from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs._job import JobRuntime, gitops_job
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.scripts import MIGRATE_DB, WAIT_FOR_POSTGRES, script_sources
 
 SCRIPTS = (MIGRATE_DB, WAIT_FOR_POSTGRES)
@@ -25,7 +26,7 @@ class MigrationProps:
     """The tracking database it migrates (the auth database's URI comes from the OIDC Secret)."""
 
 
-class Migration(Construct):
+class Migration(Part):
     """A Job that waits for PostgreSQL (init container), then brings MLflow's tracking database and the
     plugin's auth database to the current schema (`migrate_db.py`). See `gitops_job` for its naming.
     """

@@ -9,6 +9,7 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.settings import MonitoringSettings
 
 
@@ -19,7 +20,7 @@ class MonitoringProps:
     """The Prometheus stack's release label and the scrape timing (`monitoring`)."""
 
 
-class Monitoring(Construct):
+class Monitoring(Part):
     """A ServiceMonitor (label `release: <monitoring.release>`, so kube-prometheus-stack selects it) that
     scrapes the Service's `metrics` port at /metrics every 30 s with a 10 s timeout (configurable).
 

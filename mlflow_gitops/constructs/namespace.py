@@ -8,6 +8,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class NamespaceProps:
     """Label it for the Prometheus stack (`monitoring.enabled`)."""
 
 
-class Namespace(Construct):
+class Namespace(Part):
     """The namespace every app object of one instance lives in.
 
     Labels: Pod Security `restricted` (enforce, audit, warn) and, when monitoring is enabled, the old

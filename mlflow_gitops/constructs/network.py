@@ -12,6 +12,7 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.settings import (
     NetworkSettings,
     PostgresSettings,
@@ -86,7 +87,7 @@ class NetworkProps:
     """The MinIO Job runs (`bootstrap.minio.enabled`)."""
 
 
-class Network(Construct):
+class Network(Part):
     """`<instance>-default-deny` (all ingress and egress of every pod in the namespace), then per component:
 
     - server: ingress from the ingress controller's pods (`network.ingressNamespace` / `ingressPods`) and

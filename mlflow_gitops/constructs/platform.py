@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cdk8s
 from cdk8s import Chart
@@ -16,6 +16,7 @@ from mlflow_gitops.config.load import load_document
 from mlflow_gitops.constructs._job import JobRuntime
 from mlflow_gitops.constructs._object import api_object
 from mlflow_gitops.constructs._postgres import PostgresAccess
+from mlflow_gitops.constructs._recorded import RecordedChart
 from mlflow_gitops.constructs.availability import Availability, AvailabilityProps
 from mlflow_gitops.constructs.bootstrap import Bootstrap, BootstrapProps
 from mlflow_gitops.constructs.database import Database, DatabaseProps
@@ -58,12 +59,25 @@ class MlflowPlatform(Construct):
 
     def __init__(self, scope: Construct, id: str, *, props: MlflowPlatformProps) -> None:
         super().__init__(scope, id)
+        self._build(id, props, {unit: Chart(self, unit, disable_resource_name_hashes=True) for unit in UNITS})
+
+    @classmethod
+    def recorded(cls, id: str, *, props: MlflowPlatformProps) -> MlflowPlatform:
+        """The same platform as a recorded render (`constructs._recorded`): plain Python parts, each unit a
+        RecordedChart of the documents cdk8s would render, nothing in Node. For `app.render` when nothing
+        extends the render; its parts are not cdk8s constructs and have no handles to extend."""
+        platform = cls.__new__(cls)
+        units = {unit: RecordedChart(f"{id}/{unit}") for unit in UNITS}
+        platform._build(id, props, cast(Mapping[str, Chart], units))
+        return platform
+
+    def _build(self, id: str, props: MlflowPlatformProps, units: Mapping[str, Chart]) -> None:
         env, instance = props.environment, props.instance
         if instance not in env.instances:
             raise ValueError(f"MlflowPlatform {id!r}: instance {instance.name!r} is not one of the environment's")
         names = Names(env, instance)
         self.environment, self.instance, self.names = env, instance, names
-        self.units = {unit: Chart(self, unit, disable_resource_name_hashes=True) for unit in UNITS}
+        self.units = dict(units)
         platform, bootstrap, app = (self.units[unit] for unit in UNITS)
         # The one place that reads the whole environment: each part gets the props it is made from.
         postgres = PostgresAccess(settings=env.postgres, database=instance.database.name, names=names)

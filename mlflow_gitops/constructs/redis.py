@@ -10,6 +10,7 @@ from mlflow_gitops import names as n
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.settings import PodSettings, RedisSettings, Resources
 
 RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
@@ -26,7 +27,7 @@ class RedisProps:
     """Annotate for Reloader (`vault.reloadPods`)."""
 
 
-class Redis(Construct):
+class Redis(Part):
     """One Redis pod (sessions are short-lived: no persistence, `--save ''`), password from the
     `<instance>-redis` Secret (Vault `<vaultPath>/redis`), Pod Security restricted with a read-only root
     filesystem, reachable only from the server pods (see `Network`).

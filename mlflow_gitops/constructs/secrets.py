@@ -9,6 +9,7 @@ from constructs import Construct
 
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.settings import AdminSecret, CaSecret, VaultSettings
 
 
@@ -129,7 +130,7 @@ def admin_secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
     )
 
 
-class Secrets(Construct):
+class Secrets(Part):
     """ExternalSecrets (`external-secrets.io/v1`) for the database login (in the app namespace and, as a
     `kubernetes.io/basic-auth` Secret labelled `cnpg.io/reload`, in the PostgreSQL namespace), the S3
     credentials, the OIDC client config (with the auth-database URI built from the login), the session

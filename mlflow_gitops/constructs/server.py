@@ -15,6 +15,7 @@ from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
 from mlflow_gitops.constructs import _service as service
 from mlflow_gitops.constructs._object import Manifest, api_object, canonical, metadata
+from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.scripts import SERVER_SCRIPTS, script_sources
 from mlflow_gitops.settings import (
     ImageSettings,
@@ -148,7 +149,7 @@ def server_args(props: ServerProps) -> list[str]:
     ]
 
 
-class Server(Construct):
+class Server(Part):
     """The tracking server of one instance.
 
     Renders a ServiceAccount (no token), the env ConfigMap, the scripts ConfigMap, a Service with the
