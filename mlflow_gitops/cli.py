@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from mlflow_gitops import __version__
 from mlflow_gitops.config import ConfigError, load_environments
 from mlflow_gitops.config.load import ENV_OVERRIDES
-from mlflow_gitops.gitops.forge import FORGE_NAMES
+from mlflow_gitops.gitops.forge_names import FORGE_NAMES
 from mlflow_gitops.prerequisites import MissingPrerequisite
 
 if TYPE_CHECKING:

@@ -60,9 +60,6 @@ class Comment:
     """created, updated or unchanged."""
 
 
-FORGE_NAMES = ("github", "gitea")
-"""The forges `publish --open-pr` and `diff --comment-on-pr` speak to (gitops.workflow.FORGES)."""
-
 COMMENT_MARKER = "<!-- mlflow-gitops diff -->"
 """The first line of the one comment `Forge.comment` keeps on a pull request (found again by it)."""
 COMMENT_PAGE_SIZE = 100

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 
 from mlflow_gitops.gitops import GitError
 from mlflow_gitops.gitops.diff import compare
-from mlflow_gitops.gitops.forge import FORGE_NAMES, Forge, GitHub
+from mlflow_gitops.gitops.forge import Forge, GitHub
+from mlflow_gitops.gitops.forge_names import FORGE_NAMES
 from mlflow_gitops.gitops.gitea import Gitea
 from mlflow_gitops.gitops.publish import (
     PublishError,
