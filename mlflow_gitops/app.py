@@ -27,6 +27,7 @@ try:
     import cdk8s
 
     from mlflow_gitops.constructs import MlflowPlatform, MlflowPlatformProps
+    from mlflow_gitops.constructs._recorded import RecordedChart
     from mlflow_gitops.constructs.gitops import (
         ARGOCD_SYNC_WAVE,
         ARGOCD_WAVES,
@@ -116,6 +117,8 @@ def render(environments: list[EnvironmentSettings], *, via_cdk8s: bool = False) 
     pool: dict[str, str] = {}
 
     def documents(chart: cdk8s.Chart) -> list[Document]:
+        if isinstance(chart, RecordedChart):  # made in Python: its strings are shared already
+            return list(chart.to_json())
         return list(_share_strings(chart.to_json(), pool))
 
     def unit_documents(env: EnvironmentSettings, platforms: list[MlflowPlatform], unit: str) -> tuple[Document, ...]:

@@ -95,7 +95,7 @@ MANIFEST: dict[str, Any] = {
         "annotations": {},
         "finalizers": None,
     },
-    "data": {"z": "1", "2": "two", "a": "3"},
+    "data": {"z": "1", "2": "two", "a": "3", "-x": "dash", ".y": "dot"},
     "spec": {"ratio": 2.0, "half": 0.5, "items": [None, {"k": None, "j": []}], "empty": {}},
 }
 

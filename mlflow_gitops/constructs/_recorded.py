@@ -72,43 +72,35 @@ def _is_index(key: str) -> bool:
     return key.isdigit() and key.isascii() and (key == "0" or key[0] != "0") and int(key) <= _MAX_INDEX
 
 
-def _as_from_node(value: Any) -> Any:
-    """`value` as it comes back from a JavaScript object: integer-like keys first (ascending), then the rest in
-    order; an integral float an int."""
-    if isinstance(value, dict):
-        keys = list(value)
-        indices = sorted((k for k in keys if _is_index(k)), key=int)
-        if indices:
-            keys = [*indices, *(k for k in keys if not _is_index(k))]
-        return {k: _as_from_node(value[k]) for k in keys}
-    if isinstance(value, list):
-        return [_as_from_node(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _sanitized(value: Any, *, drop_empty: bool) -> Any:
-    """cdk8s's `sanitizeValue`: keys sorted, None values dropped, (`drop_empty`) empty maps and lists too."""
+def _node_form(value: Any, drop_empty: bool) -> Any:
+    """`value` as cdk8s's `sanitizeValue` leaves it (keys sorted, None values dropped; with `drop_empty`,
+    empty maps and lists too) and as it then comes back from a JavaScript object (integer-like keys first,
+    ascending; an integral float an int). One pass: the render makes every document through it."""
     if isinstance(value, Mapping):
+        keys = sorted(value)
+        if any("0" <= k[:1] <= "9" for k in keys):
+            indices = sorted((k for k in keys if _is_index(k)), key=int)
+            keys = [*indices, *(k for k in keys if not _is_index(k))]
         out = {}
-        for key in sorted(value):
-            item = _sanitized(value[key], drop_empty=drop_empty)
+        for key in keys:
+            item = _node_form(value[key], drop_empty)
             if item is not None:
                 out[key] = item
         return None if drop_empty and not out else out
     if isinstance(value, (list, tuple)):
         if drop_empty and not value:
             return None
-        return [_sanitized(item, drop_empty=drop_empty) for item in value]
+        return [_node_form(item, drop_empty) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
 def document(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The document cdk8s renders for `manifest` registered as `_object.api_object` registers it."""
-    meta = _sanitized(manifest["metadata"], drop_empty=True) or {}
+    meta = _node_form(manifest["metadata"], drop_empty=True) or {}
     doc: dict[str, Any] = {"apiVersion": manifest["apiVersion"], "kind": manifest["kind"], "metadata": meta}
     for key in sorted(manifest):
         if key not in HEAD and manifest[key] is not None:
-            doc[key] = _sanitized(manifest[key], drop_empty=False)
-    return dict(_as_from_node(doc))
+            doc[key] = _node_form(manifest[key], drop_empty=False)
+    return doc
