@@ -11,15 +11,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlflow_gitops import settings as s
-from mlflow_gitops.config import rules
+from mlflow_gitops.config import builtin, rules
 from mlflow_gitops.config.discovery import discover, display
 from mlflow_gitops.config.environ import ENV_OVERRIDES, apply_environment
 from mlflow_gitops.config.errors import ConfigError, Problem, key_path
@@ -35,34 +31,15 @@ MAX_INSTANCES = 1000
 """Instances per environment: far more than one cluster runs, and a bound on the work of a bad file."""
 
 
-@cache
-def _defaults() -> dict[str, Any]:
-    return dict(yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("defaults.yaml").read_text()))
-
-
-@cache
-def _instance_defaults_doc() -> dict[str, Any]:
-    return dict(yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("instance-defaults.yaml").read_text()))
-
-
-def _instance_defaults() -> dict[str, Any]:
-    return copy.deepcopy(_instance_defaults_doc())
-
-
-@cache
-def _optional_defaults_doc() -> dict[str, Any]:
-    return dict(yaml.safe_load(resources.files("mlflow_gitops.config").joinpath("optional-defaults.yaml").read_text()))
-
-
 def _with_optional_defaults(document: dict[str, Any]) -> None:
     """Merge the defaults of each optional object (optional-defaults.yaml) under it where it is set."""
-    for path, defaults in _optional_defaults_doc().items():
+    for path, defaults in builtin.document(builtin.OPTIONAL).items():
         *parents, key = path.split(".")
         holder: Any = document
         for part in parents:
             holder = holder.get(part) if isinstance(holder, dict) else None
         if isinstance(holder, dict) and isinstance(holder.get(key), dict):
-            holder[key] = _merge(copy.deepcopy(defaults), holder[key])
+            holder[key] = _merge(defaults, holder[key])
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -101,7 +78,7 @@ def load_environment(
     file_doc: dict[str, Any] = {}
     for layer in stack:
         file_doc = _merge(file_doc, layer.doc)
-    merged = _merge(copy.deepcopy(_defaults()), file_doc)
+    merged = _merge(builtin.document(builtin.ENVIRONMENT), file_doc)
     problems: list[Problem] = []
     set_by = apply_environment(merged, environ, problems)
     if gitops_path is not None:
@@ -132,7 +109,9 @@ def load_environment(
             ]
         )
     if isinstance(instances, list):  # each instance over the instance defaults (instance-defaults.yaml)
-        merged["instances"] = [_merge(_instance_defaults(), i) if isinstance(i, dict) else i for i in instances]
+        merged["instances"] = [
+            _merge(builtin.document(builtin.INSTANCE), i) if isinstance(i, dict) else i for i in instances
+        ]
     _with_optional_defaults(merged)
     problems += schema_problems(merged, origin)
     if problems:

@@ -15,21 +15,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from mlflow_gitops.config import builtin
 
 SCHEMA = Path(str(resources.files("mlflow_gitops.config").joinpath("schema.json")))
-DEFAULTS_FILES = ("defaults.yaml", "instance-defaults.yaml", "optional-defaults.yaml")
 README_START, README_END = "<!-- defaults:start -->", "<!-- defaults:end -->"
 NOT_ANNOTATED = frozenset({"instances"})
 """Environment defaults too large to show as a `default` (the one built-in instance)."""
-
-
-def _defaults_text(name: str) -> str:
-    return resources.files("mlflow_gitops.config").joinpath(name).read_text()
-
-
-def _defaults_file(name: str) -> dict[str, Any]:
-    return dict(yaml.safe_load(_defaults_text(name)))
 
 
 def _target(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -65,11 +56,11 @@ def without_defaults(schema: dict[str, Any]) -> dict[str, Any]:
 def with_defaults(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` with the `default` of every key the defaults files set (any earlier `default` replaced)."""
     annotated = copy.deepcopy(without_defaults(schema))
-    env = {k: v for k, v in _defaults_file("defaults.yaml").items() if k not in NOT_ANNOTATED}
+    env = {k: v for k, v in builtin.document(builtin.ENVIRONMENT).items() if k not in NOT_ANNOTATED}
     _annotate(annotated, annotated, env, "")
     instance = annotated["properties"]["instances"]["items"]
-    _annotate(annotated, instance, _defaults_file("instance-defaults.yaml"), "instances[].")
-    for path, defaults in _defaults_file("optional-defaults.yaml").items():
+    _annotate(annotated, instance, builtin.document(builtin.INSTANCE), "instances[].")
+    for path, defaults in builtin.document(builtin.OPTIONAL).items():
         node = annotated
         for part in path.split("."):
             node = _target(annotated, node)["properties"][part]
@@ -86,7 +77,7 @@ def with_readme_block(readme: str) -> str:
     before, rest = readme.split(README_START, 1)
     _, after = rest.split(README_END, 1)
     files = "".join(
-        f"\n```yaml\n# mlflow_gitops/config/{name}\n{_defaults_text(name).rstrip()}\n```\n" for name in DEFAULTS_FILES
+        f"\n```yaml\n# mlflow_gitops/config/{name}\n{builtin.text(name).rstrip()}\n```\n" for name in builtin.FILES
     )
     return f"{before}{README_START}{files}{README_END}{after}"
 

@@ -14,11 +14,9 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
-from mlflow_gitops.constructs._recorded import document, recording_chart
+from mlflow_gitops.constructs._recorded import HEAD, document, recording_chart, sanitized
 
 Manifest = dict[str, Any]
-HEAD = ("apiVersion", "kind", "metadata")
-"""cdk8s renders these first, then the other top-level keys."""
 METADATA = ("name", "namespace", "labels", "annotations", "finalizers")
 """The metadata fields a manifest may set (cdk8s.ApiObjectMetadata takes them under the same names)."""
 
@@ -46,11 +44,7 @@ def canonical(value: Any) -> Any:
     cdk8s sorts the keys of what it renders, but applies JSON patches after sorting, so a patched value
     must arrive sorted. Content hashes (Job names) are computed over this form too.
     """
-    if isinstance(value, Mapping):
-        return {key: canonical(value[key]) for key in sorted(value) if value[key] is not None}
-    if isinstance(value, (list, tuple)):
-        return [canonical(item) for item in value]
-    return value
+    return sanitized(value)
 
 
 def api_object(scope: Construct, id: str, manifest: Manifest) -> cdk8s.ApiObject:

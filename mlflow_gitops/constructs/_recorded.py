@@ -20,6 +20,7 @@ from constructs import Construct
 from jsii import JSIIMeta
 
 HEAD = ("apiVersion", "kind", "metadata")
+"""cdk8s renders these first, then the other top-level keys."""
 _MAX_INDEX = 2**32 - 2  # the largest array index: JavaScript orders such keys first, by value
 
 
@@ -72,35 +73,35 @@ def _is_index(key: str) -> bool:
     return key.isdigit() and key.isascii() and (key == "0" or key[0] != "0") and int(key) <= _MAX_INDEX
 
 
-def _node_form(value: Any, drop_empty: bool) -> Any:
-    """`value` as cdk8s's `sanitizeValue` leaves it (keys sorted, None values dropped; with `drop_empty`,
-    empty maps and lists too) and as it then comes back from a JavaScript object (integer-like keys first,
-    ascending; an integral float an int). One pass: the render makes every document through it."""
+def sanitized(value: Any, *, drop_empty: bool = False, as_from_node: bool = False) -> Any:
+    """`value` as cdk8s's `sanitizeValue` leaves it: mapping keys sorted, None values dropped, and with
+    `drop_empty` empty maps and lists too. With `as_from_node`, as it then comes back from a JavaScript
+    object: integer-like keys first (ascending), an integral float an int. One pass per value."""
     if isinstance(value, Mapping):
         keys = sorted(value)
-        if any("0" <= k[:1] <= "9" for k in keys):
+        if as_from_node and any("0" <= k[:1] <= "9" for k in keys):
             indices = sorted((k for k in keys if _is_index(k)), key=int)
             keys = [*indices, *(k for k in keys if not _is_index(k))]
         out = {}
         for key in keys:
-            item = _node_form(value[key], drop_empty)
+            item = sanitized(value[key], drop_empty=drop_empty, as_from_node=as_from_node)
             if item is not None:
                 out[key] = item
         return None if drop_empty and not out else out
     if isinstance(value, (list, tuple)):
         if drop_empty and not value:
             return None
-        return [_node_form(item, drop_empty) for item in value]
-    if isinstance(value, float) and value.is_integer():
+        return [sanitized(item, drop_empty=drop_empty, as_from_node=as_from_node) for item in value]
+    if as_from_node and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
 
 def document(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The document cdk8s renders for `manifest` registered as `_object.api_object` registers it."""
-    meta = _node_form(manifest["metadata"], drop_empty=True) or {}
+    meta = sanitized(manifest["metadata"], drop_empty=True, as_from_node=True) or {}
     doc: dict[str, Any] = {"apiVersion": manifest["apiVersion"], "kind": manifest["kind"], "metadata": meta}
     for key in sorted(manifest):
         if key not in HEAD and manifest[key] is not None:
-            doc[key] = _node_form(manifest[key], drop_empty=False)
+            doc[key] = sanitized(manifest[key], as_from_node=True)
     return doc
