@@ -269,6 +269,27 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class UpstreamGroups:
+    """`members.upstream[]`: an identity provider's groups whose members join the instance's groups at login."""
+
+    identity_provider: str
+    claim: str
+    admins: tuple[str, ...]
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MembersSettings:
+    """`members`: the users of the instance's groups, kept by the keycloak-setup Job."""
+
+    admins: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    exclusive: bool = False
+    create_users: bool = False
+    upstream: tuple[UpstreamGroups, ...] = ()
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     role: str
     name: str
@@ -296,6 +317,7 @@ class InstanceSettings:
     autoscaling: AutoscalingSettings
     server: ServerOptions
     pods: PodSettings = PodSettings()
+    members: MembersSettings = MembersSettings()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,26 @@ def test_a_new_secret_generation_runs_every_setup_job_again_and_reloader_rolls_t
     assert "MLFLOW_ROTATE_SECRET" not in job_env(default_docs, "minio-setup")
     assert one(rotated, "Deployment")["metadata"]["annotations"] == {"reloader.stakater.com/auto": "true"}
     assert "annotations" not in one(default_docs, "Deployment")["metadata"]
+
+
+def test_declared_members_and_upstream_groups_reach_the_keycloak_job(tmp_path):
+    """`members` becomes the Job's GROUP_MEMBERS / UPSTREAM_GROUPS (always set: an entry the config drops is
+    removed by the next run), and a change to it renames the Job, so the engine runs it again."""
+    plain = job(render_docs(), "keycloak-setup")
+    assert job_env(render_docs(), "keycloak-setup")["GROUP_MEMBERS"] == '{"mlflow-admins":[],"mlflow-users":[]}'
+    (tmp_path / "dev.yaml").write_text(
+        "instances:\n  - name: mlflow\n    members:\n      admins: [Alice, bob@acme.io]\n      users: [carol]\n"
+        "      exclusive: true\n      upstream:\n        - {identityProvider: corp, claim: groups, "
+        "admins: [ml-admins], users: [ml-users, ml-guests]}\n"
+    )
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    env = job_env(docs, "keycloak-setup")
+    assert json.loads(env["GROUP_MEMBERS"]) == {"mlflow-admins": ["alice", "bob@acme.io"], "mlflow-users": ["carol"]}
+    assert json.loads(env["UPSTREAM_GROUPS"]) == [
+        {"identityProvider": "corp", "claim": "groups", "value": "ml-admins", "group": "mlflow-admins"},
+        {"identityProvider": "corp", "claim": "groups", "value": "ml-users", "group": "mlflow-users"},
+        {"identityProvider": "corp", "claim": "groups", "value": "ml-guests", "group": "mlflow-users"},
+    ]
+    assert env["GROUP_MEMBERS_EXCLUSIVE"] == "true"
+    assert "CREATE_MISSING_USERS" not in env
+    assert job(docs, "keycloak-setup")["metadata"]["name"] != plain["metadata"]["name"]

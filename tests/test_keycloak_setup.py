@@ -91,8 +91,10 @@ class Realm:
 
 @pytest.fixture(scope="session")
 def setup_admin(keycloak: KeycloakServer) -> str:  # noqa: F811
-    """The admin the script logs in as: a master-realm user with the realm role admin."""
-    keycloak.create_admin(ADMIN_USER, ADMIN_PASSWORD)
+    """The admin the script logs in as: a master-realm user with the realm role admin (made once per Keycloak:
+    modules importing this fixture each get a session instance of their own)."""
+    if not keycloak.api("GET", "/master/users", params={"username": ADMIN_USER, "exact": "true"}):
+        keycloak.create_admin(ADMIN_USER, ADMIN_PASSWORD)
     return ADMIN_USER
 
 

@@ -56,6 +56,25 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
         ),
         pods=_pods(raw.get("pods", {})),
         server=_server_options(raw.get("server", {})),
+        members=_members(raw["members"]),
+    )
+
+
+def _members(raw: dict[str, Any]) -> s.MembersSettings:
+    return s.MembersSettings(
+        admins=tuple(user.lower() for user in raw["admins"]),
+        users=tuple(user.lower() for user in raw["users"]),
+        exclusive=raw["exclusive"],
+        create_users=raw["createUsers"],
+        upstream=tuple(
+            s.UpstreamGroups(
+                identity_provider=entry["identityProvider"],
+                claim=entry["claim"],
+                admins=tuple(entry.get("admins", ())),
+                users=tuple(entry.get("users", ())),
+            )
+            for entry in raw["upstream"]
+        ),
     )
 
 

@@ -263,6 +263,7 @@ def _instances(ctx: Context) -> Iterator[Problem]:
                 "client stays confidential: its secret protects the code exchange)",
                 True,
             )
+        yield from _members(ctx, index, inst)
         redis = inst.sessions.redis
         if inst.sessions.store == "redis" and not redis.deploy and not redis.host:
             yield ctx.problem(
@@ -309,6 +310,22 @@ def _instances(ctx: Context) -> Iterator[Problem]:
             if db in databases and databases[db] != index:
                 yield ctx.problem((*where, "database"), f"database already used by instances[{databases[db]}]", db)
             databases.setdefault(db, index)
+
+
+def _members(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator[Problem]:
+    members, where = inst.members, ("instances", index, "members")
+    if members != s.MembersSettings() and not ctx.env.bootstrap.keycloak:
+        yield ctx.problem(
+            where,
+            "the keycloak-setup Job keeps the memberships, and bootstrap.keycloak.enabled is false: enable it "
+            "or remove members",
+        )
+    for number, entry in enumerate(members.upstream):
+        if not entry.admins and not entry.users:
+            yield ctx.problem(
+                (*where, "upstream", number),
+                "maps no group: list the upstream groups whose members join the instance's in admins or users",
+            )
 
 
 def _platform_namespaces(ctx: Context) -> Iterator[Problem]:

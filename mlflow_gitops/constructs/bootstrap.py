@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from constructs import Construct
@@ -23,7 +24,14 @@ from mlflow_gitops.scripts import (
     SETUP_SCRIPTS,
     script_sources,
 )
-from mlflow_gitops.settings import AdminSecret, KeycloakSettings, OidcSettings, Resources, S3Settings
+from mlflow_gitops.settings import (
+    AdminSecret,
+    KeycloakSettings,
+    MembersSettings,
+    OidcSettings,
+    Resources,
+    S3Settings,
+)
 
 SETUP_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
 
@@ -39,6 +47,8 @@ class BootstrapProps:
     """The login role (`instances[].database.role`)."""
     oidc: OidcSettings
     """The client and groups the Keycloak Job sets up (`instances[].oidc`)."""
+    members: MembersSettings
+    """Who the Keycloak Job keeps in the groups (`instances[].members`)."""
     keycloak: KeycloakSettings | None
     """The Keycloak the Keycloak Job sets up; None: no such Job (`bootstrap.keycloak.enabled: false`)."""
     s3: S3Settings | None
@@ -125,6 +135,23 @@ class Bootstrap(Part):
         if props.s3 is not None:
             self._minio(props.s3)
 
+    def _membership_env(self) -> dict[str, str]:
+        """Always set, so a member or mapper the config drops is removed by the next run."""
+        oidc, members = self._props.oidc, self._props.members
+        upstream = [
+            {"identityProvider": entry.identity_provider, "claim": entry.claim, "value": value, "group": group}
+            for entry in members.upstream
+            for group, values in ((oidc.admin_group, entry.admins), (oidc.user_group, entry.users))
+            for value in values
+        ]
+        groups = {oidc.admin_group: list(members.admins), oidc.user_group: list(members.users)}
+        return {
+            "GROUP_MEMBERS": json.dumps(groups, separators=(",", ":")),
+            "UPSTREAM_GROUPS": json.dumps(upstream, separators=(",", ":")),
+            **({"GROUP_MEMBERS_EXCLUSIVE": "true"} if members.exclusive else {}),
+            **({"CREATE_MISSING_USERS": "true"} if members.create_users else {}),
+        }
+
     def _keycloak(self, kc: KeycloakSettings) -> None:
         oidc, admin, names = self._props.oidc, kc.admin, self._props.runtime.names
         self._job(
@@ -143,6 +170,7 @@ class Bootstrap(Part):
                         "OIDC_CLIENT_ID": oidc.client_id,
                         "OIDC_GROUPS_CLAIM": oidc.groups_attribute,
                         "OIDC_CLIENT_NAME": f"MLflow ({names.base})",
+                        **self._membership_env(),
                     }
                 ),
                 pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),

@@ -94,6 +94,7 @@ class MlflowPlatform(Construct):
             postgres=postgres,
             role=instance.database.role,
             oidc=instance.oidc,
+            members=instance.members,
             keycloak=env.keycloak if env.bootstrap.keycloak else None,
             s3=env.s3 if env.bootstrap.minio else None,
             bucket=instance.bucket,

@@ -4,9 +4,10 @@ Runs inside a Kubernetes Job on an image with Python 3.11 and python-keycloak 7.
 standalone (standard library + python-keycloak and its dependencies, and jobkit.py shipped beside it).
 It replaces a justfile that deleted and re-created the client on every install. Every object is
 read first and written only when it differs from the desired state, so a second run makes no writes.
-It never creates realms and never deletes anything it does not own.
+It never creates realms and never deletes anything it does not own; with --remove (the cleanup Job of a
+retired instance) it deletes the instance's client, groups and mappers, and only those.
 
-Usage: python keycloak_setup.py [--dry-run]
+Usage: python keycloak_setup.py [--dry-run] [--remove]
 
 Environment (a variable marked [file] may instead be read from the file named by <NAME>_FILE, e.g. a
 mounted Secret key; trailing newlines of the file are dropped; setting both is an error):
@@ -27,12 +28,29 @@ mounted Secret key; trailing newlines of the file are dropped; setting both is a
   OIDC_GROUPS_CLAIM          claim the groups mapper writes (default groups): the server's OIDC_GROUPS_ATTRIBUTE
   MLFLOW_URL                 public base URL of MLflow, e.g. https://mlflow.example.com (required):
                              redirect <MLFLOW_URL>/callback, web origin, post-logout <MLFLOW_URL>/*
+  GROUP_MEMBERS              JSON object: group (one of OIDC_GROUPS) -> list of user names or emails the group
+                             must hold (optional; unset: memberships are not managed). A member the script added
+                             and the list no longer names is removed; a membership made by hand never is.
+                             What it added is kept in the group's attribute mlflow-gitops.managed-members.
+  GROUP_MEMBERS_EXCLUSIVE    true|false (default false): the listed users are the whole membership of each group
+                             in OIDC_GROUPS; every other member is removed, hand-made ones too
+  CREATE_MISSING_USERS       true|false (default false): create a listed user that does not exist (enabled, no
+                             password: they log in through an identity provider or get a reset by mail); false:
+                             report it (`member <group>/<user>: missing`) and go on
+  UPSTREAM_GROUPS            JSON list of {"identityProvider": alias, "claim": name, "value": group, "group":
+                             one of OIDC_GROUPS}: at each login through that identity provider (oidc,
+                             keycloak-oidc or saml) a user whose claim holds the value joins the group (and
+                             leaves it when the claim no longer does). One mapper per entry, named
+                             mlflow-gitops:<client>:<group>:<value>; the script's mappers no list names are removed.
+  REMOVE                     true|false (default false), same as --remove: delete what the setup made for this
+                             instance (the client, its groups, its identity-provider mappers); nothing else
   WAIT_ATTEMPTS              how many times to try reaching Keycloak (default 30)
   WAIT_DELAY_SECONDS         first delay between attempts, doubled each time up to 30 s (default 5)
 
 Output: one line per object on stdout (`client mlflow: created|updated|unchanged`, with --dry-run
 `would create|would update|unchanged`; an update names the changed fields in parentheses, e.g.
-`client mlflow: updated (redirectUris, secret)`); diagnostics on stderr. No secret is ever printed.
+`client mlflow: updated (redirectUris, secret)`; memberships `member mlflow-admins/alice: added|removed|
+unchanged|missing`; with --remove `deleted|absent`); diagnostics on stderr. No secret is ever printed.
 Exit codes: 0 success, 1 failure (Keycloak unreachable, login refused, realm missing, API error),
 2 invalid settings.
 """
@@ -76,6 +94,15 @@ GROUPS_MAPPER_TYPE = "oidc-group-membership-mapper"
 BUILTIN_SCOPES = ("profile", "email")
 PKCE_ATTRIBUTE = "pkce.code.challenge.method"
 POST_LOGOUT_ATTRIBUTE = "post.logout.redirect.uris"
+MANAGED_MEMBERS = "mlflow-gitops.managed-members"
+"""Group attribute: the ids of the users this script added to the group (the only ones it may remove)."""
+MAPPER_PREFIX = "mlflow-gitops:"
+UPSTREAM_MAPPER_TYPES = {  # identity provider type -> (mapper type, config key of the claims, its regex flag)
+    "oidc": ("oidc-advanced-group-idp-mapper", "claims", "are.claim.values.regex"),
+    "keycloak-oidc": ("oidc-advanced-group-idp-mapper", "claims", "are.claim.values.regex"),
+    "saml": ("saml-advanced-group-idp-mapper", "attributes", "are.attribute.values.regex"),
+}
+PAST = {"create": "created", "update": "updated", "add": "added", "remove": "removed", "delete": "deleted"}
 GROUPS_SCOPE_ATTRIBUTES = {"include.in.token.scope": "true", "display.on.consent.screen": "true"}
 GROUPS_MAPPER_CONFIG = {
     "full.path": "false",
@@ -100,6 +127,19 @@ CLIENT_FIELD_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class UpstreamGroup:
+    """Members of an identity provider's group (a claim value) join one of the instance's groups at login."""
+
+    identity_provider: str
+    claim: str
+    value: str
+    group: str
+
+    def mapper_name(self, client_id: str) -> str:
+        return f"{MAPPER_PREFIX}{client_id}:{self.group}:{self.value}"
+
+
+@dataclass(frozen=True)
 class Settings:
     keycloak_url: str  # without trailing slash, for messages
     realm: str
@@ -118,6 +158,17 @@ class Settings:
     wait_attempts: int
     wait_delay: float
     groups_claim: str = "groups"
+    members: Mapping[str, tuple[str, ...]] | None = None
+    """group -> the users (names or emails) it must hold; None: memberships are not managed."""
+    members_exclusive: bool = False
+    create_users: bool = False
+    upstream: tuple[UpstreamGroup, ...] | None = None
+    """None: identity-provider mappers are not managed."""
+    remove: bool = False
+
+    @property
+    def mapper_prefix(self) -> str:
+        return f"{MAPPER_PREFIX}{self.client_id}:"
 
     @property
     def mapper_config(self) -> dict[str, str]:
@@ -208,8 +259,59 @@ class _Reader:
         return number
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
+def _json(r: _Reader, name: str, kind: type) -> Any:
+    value = r.raw(name)
+    if value is None:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        r.problems.append(f"{name} must be JSON ({exc.msg} at character {exc.pos})")
+        return None
+    if not isinstance(data, kind):
+        r.problems.append(f"{name} must be a JSON {'object' if kind is dict else 'list'}, got {type(data).__name__}")
+        return None
+    return data
+
+
+def _members(r: _Reader, groups: list[str]) -> dict[str, tuple[str, ...]] | None:
+    data = _json(r, "GROUP_MEMBERS", dict)
+    if data is None:
+        return None
+    members: dict[str, tuple[str, ...]] = {}
+    for group, users in data.items():
+        if group not in groups:
+            r.problems.append(f"GROUP_MEMBERS: {group!r} is not one of OIDC_GROUPS ({', '.join(groups)})")
+        elif not isinstance(users, list) or not all(isinstance(u, str) and u.strip() for u in users):
+            r.problems.append(f"GROUP_MEMBERS: {group}: must be a list of user names or emails, got {users!r}")
+        else:
+            members[group] = tuple(dict.fromkeys(u.strip().lower() for u in users))
+    return members
+
+
+def _upstream(r: _Reader, groups: list[str]) -> tuple[UpstreamGroup, ...] | None:
+    data = _json(r, "UPSTREAM_GROUPS", list)
+    if data is None:
+        return None
+    keys = ("identityProvider", "claim", "value", "group")
+    entries: list[UpstreamGroup] = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict) or set(item) != set(keys) or not all(
+            isinstance(item[k], str) and item[k].strip() for k in keys
+        ):
+            r.problems.append(f"UPSTREAM_GROUPS[{index}] must be an object of the strings {', '.join(keys)}, "
+                              f"got {item!r}")
+        elif item["group"] not in groups:
+            r.problems.append(f"UPSTREAM_GROUPS[{index}].group: {item['group']!r} is not one of OIDC_GROUPS "
+                              f"({', '.join(groups)})")
+        else:
+            entries.append(UpstreamGroup(*(item[k].strip() for k in keys)))
+    return tuple(dict.fromkeys(entries))
+
+
+def load_settings(environ: Mapping[str, str], *, remove: bool = False) -> Settings:
     r = _Reader(environ)
+    remove = remove or r.flag("REMOVE", False)
     keycloak_url = r.url("KEYCLOAK_URL")
     realm = r.name("KEYCLOAK_REALM")
     admin_realm = r.name("KEYCLOAK_ADMIN_REALM", "master")
@@ -229,9 +331,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             verify = ca_bundle
     timeout = r.number("KEYCLOAK_TIMEOUT_SECONDS", 30.0, minimum=0.1)
     client_id = r.name("OIDC_CLIENT_ID")
-    client_secret = r.text("OIDC_CLIENT_SECRET", file_ok=True, secret=True)
+    # Removing needs neither the secret nor the URL the client is set up with.
+    client_secret = r.text("OIDC_CLIENT_SECRET", "" if remove else None, file_ok=True, secret=True)
     client_name = r.raw("OIDC_CLIENT_NAME")
-    mlflow_url = r.url("MLFLOW_URL")
+    mlflow_url = "" if remove else r.url("MLFLOW_URL")
     groups_text = r.text("OIDC_GROUPS")
     groups: list[str] = []
     for item in groups_text.split(","):
@@ -248,6 +351,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     groups_claim = r.raw("OIDC_GROUPS_CLAIM") or "groups"
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", groups_claim):
         r.problems.append(f"OIDC_GROUPS_CLAIM: {groups_claim!r} must be a claim name (letters, digits, '_', '.', '-')")
+    members = _members(r, groups)
+    upstream = _upstream(r, groups)
+    members_exclusive = r.flag("GROUP_MEMBERS_EXCLUSIVE", False)
+    create_users = r.flag("CREATE_MISSING_USERS", False)
     wait_attempts = int(r.number("WAIT_ATTEMPTS", 30, integer=True, minimum=1))
     wait_delay = r.number("WAIT_DELAY_SECONDS", 5.0, minimum=0.0)
     # Register secrets before anything can be printed.
@@ -260,7 +367,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         client_id=client_id, client_secret=client_secret,
         client_name=client_name.strip() if client_name is not None else None,
         mlflow_url=mlflow_url, groups=tuple(groups), pkce=pkce, wait_attempts=wait_attempts,
-        wait_delay=wait_delay, groups_claim=groups_claim,
+        wait_delay=wait_delay, groups_claim=groups_claim, members=members,
+        members_exclusive=members_exclusive, create_users=create_users, upstream=upstream, remove=remove,
     )
 
 
@@ -399,13 +507,13 @@ class Bootstrap:
         self.step = "start"
 
     def report(self, kind: str, name: str, action: str, detail: str = "") -> None:
-        """action: create | update | unchanged."""
-        if action == "unchanged":
-            verb = "unchanged"
+        """action: create | update | add | remove | delete, or a state (unchanged, missing, absent)."""
+        if action not in PAST:
+            verb = action
         elif self.dry_run:
             verb = f"would {action}"
         else:
-            verb = f"{action}d"
+            verb = PAST[action]
         say(f"{kind} {name}: {verb}" + (f" ({detail})" if detail else ""))
 
     def run(self) -> None:
@@ -423,7 +531,36 @@ class Bootstrap:
         scope_ids = {name: scopes[name]["id"] for name in BUILTIN_SCOPES}
         scope_ids[GROUPS_SCOPE] = groups_scope_id
         self.ensure_default_scopes(client_uuid, scope_ids)
-        self.ensure_groups()
+        group_ids = self.ensure_groups()
+        if self.s.members is not None:
+            for group in self.s.groups:
+                self.ensure_members(group, group_ids.get(group))
+        if self.s.upstream is not None:
+            self.ensure_upstream_mappers()
+
+    def remove(self) -> None:
+        """The cleanup of a retired instance: its mappers, groups and client; the shared groups scope stays."""
+        self.step = f"realm {self.s.realm}"
+        self.check_realm()
+        self.remove_upstream_mappers()
+        groups = self.admin.get_groups({"briefRepresentation": True})
+        existing = {group.get("name"): group.get("id") for group in groups}
+        for name in self.s.groups:
+            self.step = f"group {name}"
+            if existing.get(name) is None:
+                self.report("group", name, "absent")
+                continue
+            if not self.dry_run:
+                self.admin.delete_group(existing[name])
+            self.report("group", name, "delete")
+        self.step = f"client {self.s.client_id}"
+        client_uuid = self.admin.get_client_id(self.s.client_id)
+        if client_uuid is None:
+            self.report("client", self.s.client_id, "absent")
+            return
+        if not self.dry_run:
+            self.admin.delete_client(client_uuid)
+        self.report("client", self.s.client_id, "delete")
 
     def check_realm(self) -> None:
         try:
@@ -590,17 +727,154 @@ class Bootstrap:
 
     # groups ------------------------------------------------------------------------------------------
 
-    def ensure_groups(self) -> None:
+    def ensure_groups(self) -> dict[str, str]:
+        """The top-level groups, made when missing; their ids (none for a group a dry run would create)."""
         self.step = "groups"
-        existing = {group.get("name") for group in self.admin.get_groups()}
+        groups = self.admin.get_groups({"briefRepresentation": True})
+        existing = {group.get("name"): group.get("id") for group in groups}
+        ids: dict[str, str] = {}
         for name in self.s.groups:
             self.step = f"group {name}"
-            if name in existing:
+            if existing.get(name) is not None:
+                ids[name] = existing[name]
                 self.report("group", name, "unchanged")
                 continue
             if not self.dry_run:
-                self.admin.create_group({"name": name})
+                ids[name] = str(self.admin.create_group({"name": name}))
             self.report("group", name, "create")
+        return ids
+
+    # memberships -------------------------------------------------------------------------------------
+
+    def find_user(self, who: str) -> list[dict[str, Any]]:
+        """The users whose user name (or, for an address, email) is exactly `who`."""
+        field_name = "email" if "@" in who else "username"
+        found = self.admin.get_users({field_name: who, "exact": "true", "briefRepresentation": "true"})
+        return [u for u in found if str(u.get(field_name, "")).lower() == who]
+
+    def declared_users(self, group: str) -> dict[str, str]:
+        """user id -> the name the config gives, for the users the group must hold (missing ones reported)."""
+        wanted: dict[str, str] = {}
+        for who in (self.s.members or {}).get(group, ()):
+            self.step = f"member {group}/{who}"
+            found = self.find_user(who)
+            if len(found) > 1:
+                self.report("member", f"{group}/{who}", "ambiguous",
+                            f"{len(found)} users have this email; name the user name instead")
+            elif found:
+                wanted[found[0]["id"]] = who
+            elif not self.s.create_users:
+                self.report("member", f"{group}/{who}", "missing",
+                            f"no such user in realm {self.s.realm}; not created (CREATE_MISSING_USERS=false)")
+            else:
+                user = {"username": who, "enabled": True, **({"email": who} if "@" in who else {})}
+                user_id = "" if self.dry_run else self.admin.create_user(user, exist_ok=False)
+                self.report("user", who, "create")
+                wanted[user_id or f"new:{who}"] = who
+        return wanted
+
+    def ensure_members(self, group: str, group_id: str | None) -> None:
+        """Adds the declared users; removes those it added earlier that are no longer declared (with
+        GROUP_MEMBERS_EXCLUSIVE: every undeclared member). Its own additions are kept in MANAGED_MEMBERS."""
+        wanted = self.declared_users(group)
+        self.step = f"members of {group}"
+        current: dict[str, str] = {}
+        attributes: dict[str, Any] = {}
+        if group_id is not None:
+            members = self.admin.get_group_members(group_id, {"briefRepresentation": True})
+            current = {m["id"]: str(m.get("username", m["id"])) for m in members}
+            attributes = dict(self.admin.get_group(group_id).get("attributes") or {})
+        managed = set(attributes.get(MANAGED_MEMBERS) or ())
+        removable = set(current) if self.s.members_exclusive else managed & set(current)
+        for user_id, who in sorted(wanted.items(), key=lambda item: item[1]):
+            label = f"{group}/{who}"
+            if user_id in current:
+                self.report("member", label, "unchanged")
+                continue
+            if not self.dry_run:
+                assert group_id is not None
+                self.admin.group_user_add(user_id, group_id)
+            self.report("member", label, "add")
+        for user_id in sorted(removable - set(wanted), key=lambda uid: current[uid]):
+            if not self.dry_run:
+                assert group_id is not None
+                self.admin.group_user_remove(user_id, group_id)
+            self.report("member", f"{group}/{current[user_id]}", "remove",
+                        "hand-made membership, GROUP_MEMBERS_EXCLUSIVE" if user_id not in managed else "")
+        # Ours from now on: what we added, and (exclusive) every declared member; hand-made ones stay hand-made.
+        added = {uid for uid in wanted if uid not in current}
+        kept = set(wanted) & set(current) & (set(current) if self.s.members_exclusive else managed)
+        now = sorted(added | kept)
+        if group_id is not None and not self.dry_run and sorted(managed) != now:
+            self.admin.update_group(group_id, {"name": group, "attributes": {**attributes, MANAGED_MEMBERS: now}})
+
+    # identity-provider group mappers -----------------------------------------------------------------
+
+    def owned_mappers(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(identity provider, mapper name) -> the mappers this script made for this client."""
+        self.step = "identity providers"
+        owned: dict[tuple[str, str], dict[str, Any]] = {}
+        for idp in self.admin.get_idps():
+            alias = idp["alias"]
+            for mapper in self.admin.get_idp_mappers(alias):
+                if str(mapper.get("name", "")).startswith(self.s.mapper_prefix):
+                    owned[(alias, mapper["name"])] = mapper
+        return owned
+
+    def ensure_upstream_mappers(self) -> None:
+        owned = self.owned_mappers()
+        providers = {idp["alias"]: idp.get("providerId") for idp in self.admin.get_idps()}
+        for entry in self.s.upstream or ():
+            name = entry.mapper_name(self.s.client_id)
+            label = f"{entry.identity_provider}/{name}"
+            self.step = f"idp-mapper {label}"
+            kind = providers.get(entry.identity_provider)
+            if entry.identity_provider not in providers:
+                raise Failure(f"realm {self.s.realm} has no identity provider {entry.identity_provider!r} "
+                              f"(it has: {', '.join(sorted(providers)) or 'none'}); add it first")
+            if kind not in UPSTREAM_MAPPER_TYPES:
+                raise Failure(f"identity provider {entry.identity_provider} is of type {kind}; upstream groups "
+                              f"work with {', '.join(UPSTREAM_MAPPER_TYPES)} providers")
+            mapper_type, claims_key, regex_key = UPSTREAM_MAPPER_TYPES[kind]
+            config = {
+                "syncMode": "FORCE",
+                claims_key: json.dumps([{"key": entry.claim, "value": entry.value}], separators=(",", ":")),
+                regex_key: "false",
+                "group": f"/{entry.group}",
+            }
+            desired = {"name": name, "identityProviderAlias": entry.identity_provider,
+                       "identityProviderMapper": mapper_type, "config": config}
+            current = owned.pop((entry.identity_provider, name), None)
+            if current is None:
+                if not self.dry_run:
+                    self.admin.add_mapper_to_idp(entry.identity_provider, desired)
+                self.report("idp-mapper", label, "create")
+                continue
+            have = current.get("config") or {}
+            changed = [f"config.{k}" for k, v in config.items() if have.get(k) != v]
+            if current.get("identityProviderMapper") != mapper_type:
+                changed.insert(0, "identityProviderMapper")
+            if not changed:
+                self.report("idp-mapper", label, "unchanged")
+                continue
+            if not self.dry_run:
+                self.admin.update_mapper_in_idp(entry.identity_provider, current["id"],
+                                                {**desired, "id": current["id"]})
+            self.report("idp-mapper", label, "update", ", ".join(changed))
+        self.delete_mappers(owned)
+
+    def remove_upstream_mappers(self) -> None:
+        self.delete_mappers(self.owned_mappers())
+
+    def delete_mappers(self, mappers: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+        for (alias, name), mapper in sorted(mappers.items()):
+            self.step = f"idp-mapper {alias}/{name}"
+            if not self.dry_run:
+                path = f"admin/realms/{self.s.realm}/identity-provider/instances/{alias}/mappers/{mapper['id']}"
+                response = self.admin.connection.raw_delete(path)
+                if response.status_code not in (204, 404):
+                    raise Failure(f"deleting mapper {name} of identity provider {alias}: HTTP {response.status_code}")
+            self.report("idp-mapper", f"{alias}/{name}", "delete")
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -613,9 +887,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         epilog="Settings come from environment variables: see the module docstring.",
     )
     parser.add_argument("--dry-run", action="store_true", help="log in and read, print the plan, change nothing")
+    parser.add_argument("--remove", action="store_true",
+                        help="delete the client, groups and mappers the setup made (a retired instance's cleanup)")
     args = parser.parse_args(argv)
     try:
-        s = load_settings(os.environ if environ is None else environ)
+        s = load_settings(os.environ if environ is None else environ, remove=args.remove)
     except ConfigError as exc:
         for problem in str(exc).splitlines():
             warn(f"keycloak-setup: configuration error: {problem}")
@@ -626,7 +902,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         wait_for_keycloak(s, connection)
         admin = login(s, connection)
         bootstrap = Bootstrap(admin, s, dry_run=args.dry_run)
-        bootstrap.run()
+        bootstrap.remove() if s.remove else bootstrap.run()
     except Failure as exc:
         warn(f"keycloak-setup: {exc}")
         return EXIT_FAILED

@@ -161,6 +161,8 @@ for key, value, fragment in (
     ("oidc", "{scopes: []}", "instances[0].oidc.scopes"),
     ("oidc", "{scopes: [openid, openid]}", "has non-unique elements"),
     ("oidc", "{pkce: maybe}", "instances[0].oidc.pkce: 'maybe': wrong type str; expected boolean"),
+    ("members", "{admins: ['al ice']}", "instances[0].members.admins[0]: 'al ice': must be a Keycloak user name"),
+    ("members", "{upstream: [{identityProvider: corp}]}", "'claim' is a required property"),
     ("database", "{role: 9role}", "instances[0].database.role: '9role': must be a PostgreSQL identifier"),
     ("database", "{name: my-db}", "must be a PostgreSQL identifier"),
     ("resources", "{requests: {cpu: lots}}", "instances[0].resources.requests.cpu: 'lots': must be a CPU quantity"),
@@ -256,6 +258,16 @@ for name, text, fragment in (
         "PKCE the plugin does not send",
         inst("oidc: {pkce: true}"),
         "instances[0].oidc.pkce: True: the MLflow OIDC plugin (mlflow-oidc-auth 5.6.1) sends no PKCE code_challenge",
+    ),
+    (
+        "members without the Keycloak Job",
+        "bootstrap: {keycloak: {enabled: false}}\n" + inst("members: {admins: [alice]}"),
+        "instances[0].members: the keycloak-setup Job keeps the memberships, and bootstrap.keycloak.enabled is false",
+    ),
+    (
+        "upstream entry mapping nothing",
+        inst("members: {upstream: [{identityProvider: corp, claim: groups}]}"),
+        "instances[0].members.upstream[0]: maps no group",
     ),
     (
         "Redis neither rendered nor named",
