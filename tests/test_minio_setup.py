@@ -748,3 +748,88 @@ def test_invalid_setting_exits_2(config_errors: tuple[Names, dict[str, Any]], ca
     assert result.returncode == 2, result.stderr
     assert INVALID[case][1] in result.stderr
     assert result.stdout == ""
+
+
+# ------------------------------------------------------------------------------ removal (a retired instance)
+
+
+def policy_exists(minio: MinioServer, name: str) -> bool:
+    try:
+        minio.admin().policy_info(name)
+    except MinioAdminException as exc:
+        if "XMinioAdminNoSuchPolicy" in str(exc):
+            return False
+        raise
+    return True
+
+
+def test_remove_deletes_user_and_policy_and_keeps_the_bucket_unless_asked(
+    minio: MinioServer,
+    names: Names,
+    run: Runner,
+) -> None:
+    assert run().returncode == 0
+    s3 = minio.s3()
+    s3.put_object(Bucket=names.bucket, Key="1/artifacts/model.pkl", Body=b"weights")
+    s3.create_bucket(Bucket=names.other_bucket)
+    no_secret = {"REMOVE": "true"}
+
+    kept = run(env=no_secret, unset=("MLFLOW_SECRET_KEY",))
+
+    assert kept.returncode == 0, kept.stderr
+    assert lines(kept) == {
+        f"user {names.access_key}": "deleted",
+        f"policy {names.policy}": "deleted",
+        f"bucket {names.bucket}": "kept (BUCKET_CLEANUP=keep: its artifacts stay)",
+        "done": "2 change(s)",
+    }
+    assert user_info(minio, names.access_key) is None
+    assert not policy_exists(minio, names.policy)
+    assert bucket_exists(minio, names.bucket)
+
+    refused = run("--remove", env={"BUCKET_CLEANUP": "delete"}, unset=("MLFLOW_SECRET_KEY",))
+    assert refused.returncode == 1
+    assert f"bucket {names.bucket} holds 1 object version(s): it is kept" in refused.stderr
+    assert lines(refused)[f"user {names.access_key}"] == "absent"
+    assert bucket_exists(minio, names.bucket)
+
+    plan = run("--remove", "--dry-run", env={"BUCKET_CLEANUP": "force"}, unset=("MLFLOW_SECRET_KEY",))
+    assert lines(plan)[f"bucket {names.bucket}"] == "would delete (with 1 object version(s))"
+    assert bucket_exists(minio, names.bucket)
+
+    forced = run("--remove", env={"BUCKET_CLEANUP": "force"}, unset=("MLFLOW_SECRET_KEY",))
+    assert forced.returncode == 0, forced.stderr
+    assert lines(forced)[f"bucket {names.bucket}"] == "deleted (with 1 object version(s))"
+    assert not bucket_exists(minio, names.bucket)
+    assert bucket_exists(minio, names.other_bucket), "another bucket was touched"
+
+    again = run("--remove", env={"BUCKET_CLEANUP": "force"}, unset=("MLFLOW_SECRET_KEY",))
+    assert again.returncode == 0
+    assert set(lines(again).values()) == {"absent", "0 change(s)"}
+
+
+def test_remove_deletes_an_empty_bucket_and_every_version_when_forced(
+    minio: MinioServer,
+    names: Names,
+    run: Runner,
+) -> None:
+    assert run(env={"BUCKET_VERSIONING": "true"}).returncode == 0
+    s3 = minio.s3()
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket=names.bucket, Key="model.pkl", Body=body)
+    s3.delete_object(Bucket=names.bucket, Key="model.pkl")  # a delete marker over two versions
+
+    forced = run("--remove", env={"BUCKET_CLEANUP": "force"}, unset=("MLFLOW_SECRET_KEY",))
+
+    assert forced.returncode == 0, forced.stderr
+    assert lines(forced)[f"bucket {names.bucket}"] == "deleted (with 3 object version(s))"
+    assert not bucket_exists(minio, names.bucket)
+
+    s3.create_bucket(Bucket=names.other_bucket + "-empty")
+    empty = run(
+        "--remove",
+        env={"BUCKET_CLEANUP": "delete", "BUCKET": names.other_bucket + "-empty"},
+        unset=("MLFLOW_SECRET_KEY",),
+    )
+    assert empty.returncode == 0, empty.stderr
+    assert lines(empty)[f"bucket {names.other_bucket}-empty"] == "deleted"

@@ -5,6 +5,7 @@ The policy is attached with the `idp/builtin/policy/attach` admin API (what `mc 
 releases from 2023 on).
 
     python minio_setup.py [--dry-run] [--rotate-secret]
+    python minio_setup.py --remove [--dry-run]      (REMOVE=true: the cleanup Job of a retired instance)
 
 Idempotent: every object is read first and only written when missing or different, so a second run makes no writes.
 It prints one line per object (`bucket mlflow: created|unchanged`, ...). Secret values are never printed.
@@ -26,6 +27,12 @@ template; set one of the two, not both; one trailing newline is stripped):
   WAIT_ATTEMPTS             optional  default 30, attempts to reach MinIO before giving up
   WAIT_DELAY_SECONDS        optional  default 5, first delay between attempts; doubles, capped at 30 s
   MLFLOW_ROTATE_SECRET      optional  true|false, default false; same as --rotate-secret
+  REMOVE                    optional  true|false, default false; same as --remove: delete the dedicated user and
+                                      its policy (MLFLOW_SECRET_KEY is then not needed), and the bucket as
+                                      BUCKET_CLEANUP says
+  BUCKET_CLEANUP            optional  with --remove: keep (default: the bucket and its artifacts stay), delete
+                                      (only an empty bucket; one holding objects fails, naming how many), force
+                                      (every object and object version, then the bucket)
 
 Secrets: MinIO cannot return a user's secret key, so an existing user's secret is not compared with
 MLFLOW_SECRET_KEY. After the secret changed in Vault, run once with `--rotate-secret` (or set
@@ -50,6 +57,7 @@ import certifi
 import urllib3
 from minio import Minio, MinioAdmin
 from minio.credentials import StaticProvider
+from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, MinioAdminException, MinioException, S3Error, ServerError
 from minio.versioningconfig import ENABLED, VersioningConfig
 from urllib3.util import Retry, Timeout
@@ -99,6 +107,8 @@ class Settings:
     wait_attempts: int
     wait_delay: float
     rotate_secret: bool
+    remove: bool = False
+    bucket_cleanup: str = "keep"
 
 
 def _read(env: dict[str, str], name: str, default: str | None = None) -> str:
@@ -136,7 +146,14 @@ def _number(env: dict[str, str], name: str, default: str, kind: type[int] | type
     return value
 
 
-def load_settings(env: dict[str, str], rotate_secret: bool = False) -> Settings:
+BUCKET_CLEANUPS = ("keep", "delete", "force")
+
+
+def load_settings(env: dict[str, str], rotate_secret: bool = False, remove: bool = False) -> Settings:
+    remove = remove or _bool(env, "REMOVE", False)
+    bucket_cleanup = _read(env, "BUCKET_CLEANUP", "keep").strip().lower()
+    if bucket_cleanup not in BUCKET_CLEANUPS:
+        raise ConfigError(f"BUCKET_CLEANUP must be one of {', '.join(BUCKET_CLEANUPS)}, got {bucket_cleanup!r}")
     url = _required(env, "MINIO_URL").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -153,7 +170,7 @@ def load_settings(env: dict[str, str], rotate_secret: bool = False) -> Settings:
     root_user = _required(env, "MINIO_ROOT_USER")
     root_password = _required(env, "MINIO_ROOT_PASSWORD")
     access_key = _required(env, "MLFLOW_ACCESS_KEY")
-    secret_key = _required(env, "MLFLOW_SECRET_KEY")
+    secret_key = "" if remove else _required(env, "MLFLOW_SECRET_KEY")  # removing needs no secret key
     # Defense in depth: no message contains them, but any output is scrubbed of them (not of very short values,
     # which would garble it; MinIO requires >= 8 characters anyway).
     jobkit.hide((root_password, secret_key))
@@ -164,7 +181,7 @@ def load_settings(env: dict[str, str], rotate_secret: bool = False) -> Settings:
     # MinIO's own limits for users: access key >= 3 characters without '=' or ',', secret key >= 8 characters.
     if len(access_key) < 3 or any(ch in access_key for ch in "=,") or access_key != access_key.strip():
         raise ConfigError("MLFLOW_ACCESS_KEY must have at least 3 characters, no '=', ',' or surrounding spaces")
-    if len(secret_key) < 8:
+    if len(secret_key) < 8 and not remove:
         raise ConfigError("MLFLOW_SECRET_KEY must have at least 8 characters (MinIO's minimum)")
     if access_key == root_user:
         raise ConfigError("MLFLOW_ACCESS_KEY must differ from MINIO_ROOT_USER: MLflow gets its own user")
@@ -190,6 +207,8 @@ def load_settings(env: dict[str, str], rotate_secret: bool = False) -> Settings:
         wait_attempts=_number(env, "WAIT_ATTEMPTS", "30", int, 1),
         wait_delay=_number(env, "WAIT_DELAY_SECONDS", "5", float, 0),
         rotate_secret=rotate_secret or _bool(env, "MLFLOW_ROTATE_SECRET", False),
+        remove=remove,
+        bucket_cleanup=bucket_cleanup,
     )
 
 
@@ -478,6 +497,63 @@ class Run:
         self.report("policy attachment", f"attached {name} to {key}", True)
 
 
+    # ----------------------------------------------------------------------------------------------------- removal
+    def remove_user(self) -> None:
+        key = self.settings.access_key
+        if self.user_info() is None:
+            self.report(f"user {key}", "absent", False)
+            return
+        if not self.dry_run:
+            self.step(f"deleting user {key}", self.admin.user_remove, key)
+        self.report(f"user {key}", "would delete" if self.dry_run else "deleted", True)
+
+    def remove_policy(self) -> None:
+        name = self.settings.policy_name
+        try:
+            self.admin.policy_info(name)
+        except MinioAdminException as exc:
+            if is_admin_error(exc, "XMinioAdminNoSuchPolicy"):
+                self.report(f"policy {name}", "absent", False)
+                return
+            fail(f"reading policy {name} failed: {describe(exc)}")
+        if not self.dry_run:
+            self.step(f"deleting policy {name}", self.admin.policy_remove, name)
+        self.report(f"policy {name}", "would delete" if self.dry_run else "deleted", True)
+
+    def remove_bucket(self) -> None:
+        bucket, how = self.settings.bucket, self.settings.bucket_cleanup
+        subject = f"bucket {bucket}"
+        if not self.step(f"checking bucket {bucket}", self.s3.bucket_exists, bucket):
+            self.report(subject, "absent", False)
+            return
+        if how == "keep":
+            self.report(subject, "kept (BUCKET_CLEANUP=keep: its artifacts stay)", False)
+            return
+        listing = self.s3.list_objects(bucket, recursive=True, include_version=True)
+        objects = self.step(f"listing bucket {bucket}", list, listing)
+        if objects and how != "force":
+            fail(f"bucket {bucket} holds {len(objects)} object version(s): it is kept; delete them first, or set "
+                 "BUCKET_CLEANUP=force (config: cleanup.bucket: force) to delete them with the bucket")
+        if self.dry_run:
+            self.report(subject, f"would delete (with {len(objects)} object version(s))", True)
+            return
+        if objects:
+            batch = [DeleteObject(o.object_name, o.version_id) for o in objects]
+            errors = self.step(f"deleting the objects of bucket {bucket}", list,
+                               self.s3.remove_objects(bucket, batch))
+            if errors:
+                fail(f"deleting the objects of bucket {bucket}: {len(errors)} refused, e.g. {errors[0].message}")
+        self.step(f"deleting bucket {bucket}", self.s3.remove_bucket, bucket)
+        self.report(subject, f"deleted (with {len(objects)} object version(s))" if objects else "deleted", True)
+
+
+def remove(job: Run) -> None:
+    """A retired instance's cleanup: the user (its policy mapping goes with it), the policy, the bucket."""
+    job.remove_user()
+    job.remove_policy()
+    job.remove_bucket()
+
+
 def run(settings: Settings, dry_run: bool) -> None:
     if dry_run:
         say("dry run: reading only, nothing will be changed")
@@ -490,6 +566,10 @@ def run(settings: Settings, dry_run: bool) -> None:
                     respect_retry_after_header=False, raise_on_status=False)
     s3, admin = clients(settings, retries)
     job = Run(settings, s3, admin, dry_run)
+    if settings.remove:
+        remove(job)
+        say(f"{'dry run: ' if dry_run else 'done: '}{job.changes} change(s){' planned' if dry_run else ''}")
+        return
     bucket_exists = job.ensure_bucket()
     job.ensure_versioning(bucket_exists)
     job.ensure_policy()
@@ -506,9 +586,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="read only: print the plan, change nothing")
     parser.add_argument("--rotate-secret", action="store_true",
                         help="set the existing user's secret key to MLFLOW_SECRET_KEY (after a rotation in Vault)")
+    parser.add_argument("--remove", action="store_true",
+                        help="delete the user and policy (and the bucket as BUCKET_CLEANUP says): a retired instance")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(dict(os.environ), rotate_secret=args.rotate_secret)
+        settings = load_settings(dict(os.environ), rotate_secret=args.rotate_secret, remove=args.remove)
     except ConfigError as exc:
         warn(f"ERROR: {exc}")
         return 2
