@@ -40,6 +40,10 @@ JOB_HASH_LENGTH = 10
 """Characters of the content hash at the end of a Job's name."""
 MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
 POSTGRES_SETUP = "db-role"
+OIDC_CLEANUP, MINIO_CLEANUP = "oidc-cleanup", "minio-cleanup"
+"""The cleanup Jobs of a retired instance (names no longer than the setup Jobs': the same name limit holds)."""
+DESTROYS_ANNOTATION = "mlflow-gitops.io/destroys"
+"""On a cleanup Job: what it deletes outside the cluster, in words (the review shows it as destructive)."""
 SERVER_ENV_PREFIXES = (
     "OIDC_",
     "REDIS_",
@@ -350,6 +354,8 @@ class Names:
     def objects(self) -> tuple[ObjectName, ...]:
         """Every object the instance renders (the constructs make exactly these: a test compares them), so
         that `validate` can check each name against its limit and find collisions without rendering."""
+        if self._instance.retired:
+            return self._retired_objects()
         env, inst = self._env, self._instance
         ns, pg = self.namespace, self.postgres_namespace
         redis = inst.sessions.store == "redis"
@@ -430,6 +436,36 @@ class Names:
             *([ObjectName("ServiceMonitor", ns, self.server, SUBDOMAIN)] if env.monitoring.enabled else []),
         ]
         return tuple(found)
+
+    def cleanups(self) -> tuple[str, ...]:
+        """The cleanup Jobs' components of a retired instance: one per set-up service."""
+        env = self._env
+        return (*([OIDC_CLEANUP] if env.bootstrap.keycloak else []), *([MINIO_CLEANUP] if env.bootstrap.minio else []))
+
+    def _retired_objects(self) -> tuple[ObjectName, ...]:
+        env, ns = self._env, self.namespace
+        cleanups = self.cleanups()
+        admins = (
+            (OIDC_CLEANUP, env.keycloak.admin, "keycloak.admin.secretName"),
+            (MINIO_CLEANUP, env.s3.admin, "s3.admin.secretName"),
+        )
+        return (
+            ObjectName("Namespace", None, ns, LABEL, key="namespace"),
+            *([ObjectName("ExternalSecret", ns, self.s3_secret, SUBDOMAIN)] if MINIO_CLEANUP in cleanups else []),
+            *(
+                ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
+                for component, admin, key in admins
+                if component in cleanups and admin.vault_path
+            ),
+            *(
+                ObjectName("NetworkPolicy", ns, f"{self.base}-{policy}", SUBDOMAIN)
+                for policy in ("default-deny", *cleanups)
+                if env.network.policies
+            ),
+            ObjectName("ServiceAccount", ns, self.bootstrap_service_account, SUBDOMAIN),
+            ObjectName("ConfigMap", ns, self.bootstrap_config_map, SUBDOMAIN),
+            *(ObjectName("Job", ns, self.job_prefix(component), LABEL, hashed=True) for component in cleanups),
+        )
 
     # Labels
     @property

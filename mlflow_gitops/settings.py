@@ -318,6 +318,10 @@ class InstanceSettings:
     server: ServerOptions
     pods: PodSettings = PodSettings()
     members: MembersSettings = MembersSettings()
+    retired: bool = False
+    """Render only the cleanup of the instance (`retired`)."""
+    bucket_cleanup: str = "keep"
+    """`cleanup.bucket`: keep, delete (when empty) or force."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ def test_examples_cover_dev_staging_and_prod(examples):
         "staging": "flux",
         "prod": "argocd",
     }
-    assert [len(r.environment.instances) for r in examples.values()] == [1, 3, 2]
+    assert [len(r.environment.instances) for r in examples.values()] == [1, 4, 2]
+    assert [i.name for i in examples["prod"].environment.instances if i.retired] == ["churn"]
 
 
 def test_flux_chains_platform_bootstrap_app(default_docs):
@@ -116,9 +117,10 @@ def test_argocd_waves_run_changed_jobs_before_the_server_rolls(examples):
     }
     assert waves == {"platform": {"0"}, "bootstrap": {"1"}, "app": {"2"}}
     jobs = find(list(prod.documents), "Job")
-    assert len(jobs) == 9, "three Jobs per instance"
+    assert len(jobs) == 11, "three Jobs per instance, two cleanup Jobs of the retired one"
     for job in jobs:
-        assert job["metadata"]["annotations"] == {"argocd.argoproj.io/sync-wave": "1"}, "no hook, no Flux force"
+        annotations = {k: v for k, v in job["metadata"]["annotations"].items() if k != "mlflow-gitops.io/destroys"}
+        assert annotations == {"argocd.argoproj.io/sync-wave": "1"}, "no hook, no Flux force"
     assert not any(
         "argocd.argoproj.io/sync-wave" in d["metadata"].get("annotations", {}) for d in examples["dev"].documents
     ), "Flux environments carry no Argo CD annotation"
@@ -139,7 +141,9 @@ def test_every_example_validates_strictly_and_is_restricted(examples, name, vali
     env = examples[name].environment
     redis = [i for i in env.instances if i.sessions.store == "redis" and i.sessions.redis.deploy]
     per_instance = 4 + (env.postgres.role_management == "job")  # server, 3 Jobs (+ the db-role Job)
-    assert len(pods) == per_instance * len(env.instances) + len(redis)
+    live = [i for i in env.instances if not i.retired]
+    retired = len(env.instances) - len(live)  # two cleanup Jobs each
+    assert len(pods) == per_instance * len(live) + 2 * retired + len(redis)
     for spec in pods:
         assert restricted_violations(spec) == []
 
@@ -166,9 +170,9 @@ def test_each_instance_is_isolated(examples):
         for d in es["spec"]["data"]
         if not d["remoteRef"]["key"].startswith("platform/")
     }
-    assert vault_paths == {"forecasting", "research", "vision", "keycloak"}
+    assert vault_paths == {"forecasting", "research", "vision", "keycloak", "churn"}
     buckets = sorted(j["BUCKET"] for j in (_env(job) for job in find(docs, "Job")) if "BUCKET" in j)
-    assert buckets == ["forecasting", "research", "vision"]
+    assert buckets == ["churn", "forecasting", "research", "vision"]  # churn: its cleanup Job
 
 
 def _env(job: dict[str, Any]) -> dict[str, str]:

@@ -121,6 +121,33 @@ def test_removing_an_instance_is_called_out_as_destructive(two_then_one: tuple[d
     assert "DROPS database alpha" in database.warning
 
 
+def test_retiring_an_instance_shows_its_cleanup_jobs_as_destructive(tmp_path: Path) -> None:
+    """Step one of removing an instance (`retired: true`): the server and the databases' objects go, the
+    cleanup Jobs come, and the review says what each deletes outside the cluster; step two removes the entry
+    and with it the namespace."""
+    retired = TWO + "    retired: true\n    cleanup: {bucket: force}\n"
+    before, after = render_config(tmp_path, {"dev.yaml": TWO}), render_config(tmp_path, {"dev.yaml": retired})
+    result = compare(before, after, ["dev"])
+    warnings = {result.label(c.id): c.warning for c in result.destructive}
+    [keycloak] = [w for label, w in warnings.items() if label.startswith("Job beta/beta-oidc-cleanup-")]
+    assert keycloak == (
+        "cleanup of retired instance beta runs: it deletes Keycloak client beta, groups beta-admins and beta-users "
+        "(with their memberships) and its identity-provider mappers in realm buunstack"
+    )
+    [minio] = [w for label, w in warnings.items() if label.startswith("Job beta/beta-minio-cleanup-")]
+    assert "DELETES bucket beta WITH EVERY ARTIFACT" in minio
+    assert "stays in cluster postgres-cluster" in warnings["Database postgres/beta"]
+    assert "Namespace beta" not in warnings, "the namespace stays until the entry is removed"
+    kinds = {(c.id.kind, c.status) for c in result.objects if c.id.namespace == "beta"}
+    assert ("Deployment", "removed") in kinds and ("IngressRoute", "removed") in kinds
+    assert "> [!CAUTION]" in format_markdown(result)
+    gone = compare(after, render_config(tmp_path, {"dev.yaml": ONE}), ["dev"])
+    assert (
+        "Kubernetes deletes namespace beta"
+        in {result.label(c.id): c.warning for c in gone.destructive}["Namespace beta"]
+    )
+
+
 def test_each_environment_gets_a_summary_line(tmp_path: Path) -> None:
     before = render_config(tmp_path, {"dev.yaml": ONE, "prod.yaml": ONE})
     after = render_config(tmp_path, {"dev.yaml": TWO, "prod.yaml": ONE})

@@ -57,6 +57,8 @@ def _instance(raw: dict[str, Any]) -> s.InstanceSettings:
         pods=_pods(raw.get("pods", {})),
         server=_server_options(raw.get("server", {})),
         members=_members(raw["members"]),
+        retired=raw["retired"],
+        bucket_cleanup=raw["cleanup"]["bucket"],
     )
 
 

@@ -264,6 +264,7 @@ def _instances(ctx: Context) -> Iterator[Problem]:
                 True,
             )
         yield from _members(ctx, index, inst)
+        yield from _retired(ctx, index, inst)
         redis = inst.sessions.redis
         if inst.sessions.store == "redis" and not redis.deploy and not redis.host:
             yield ctx.problem(
@@ -310,6 +311,23 @@ def _instances(ctx: Context) -> Iterator[Problem]:
             if db in databases and databases[db] != index:
                 yield ctx.problem((*where, "database"), f"database already used by instances[{databases[db]}]", db)
             databases.setdefault(db, index)
+
+
+def _retired(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator[Problem]:
+    bootstrap = ctx.env.bootstrap
+    if inst.retired and not bootstrap.keycloak and not bootstrap.minio:
+        yield ctx.problem(
+            ("instances", index, "retired"),
+            "nothing to clean up: bootstrap.keycloak and bootstrap.minio are both disabled; remove the entry "
+            "instead (its objects are pruned)",
+            True,
+        )
+    if inst.bucket_cleanup != "keep" and not inst.retired:
+        yield ctx.problem(
+            ("instances", index, "cleanup", "bucket"),
+            "applies only to a retired instance: set retired: true to run the cleanup",
+            inst.bucket_cleanup,
+        )
 
 
 def _members(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator[Problem]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from constructs import Construct
@@ -52,6 +52,7 @@ def gitops_job(
     init_containers: Sequence[pod.Container] = (),
     resources: Resources = pod.JOB,
     postgres: bool = False,
+    annotations: Mapping[str, str] | None = None,
 ) -> str:
     """Render a Job named `<instance>-<component>-<hash of its spec>` that runs `script` once; return the name.
 
@@ -69,7 +70,9 @@ def gitops_job(
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(prefix, names.namespace, labels, ENGINE_ANNOTATIONS[runtime.engine]),
+        "metadata": metadata(
+            prefix, names.namespace, labels, {**ENGINE_ANNOTATIONS[runtime.engine], **(annotations or {})}
+        ),
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
             "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,

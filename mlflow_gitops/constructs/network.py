@@ -85,6 +85,8 @@ class NetworkProps:
     """The Keycloak Job runs (`bootstrap.keycloak.enabled`)."""
     minio_setup: bool
     """The MinIO Job runs (`bootstrap.minio.enabled`)."""
+    retired: bool = False
+    """A retired instance: only the cleanup Jobs run (`instances[].retired`)."""
 
 
 class Network(Part):
@@ -120,6 +122,12 @@ class Network(Part):
         )
 
         self._policy("default-deny", None, ingress=[], egress=[])
+        if props.retired:
+            if props.keycloak_setup:
+                self._policy(n.OIDC_CLEANUP, n.OIDC_CLEANUP, egress=[dns, *keycloak])
+            if props.minio_setup:
+                self._policy(n.MINIO_CLEANUP, n.MINIO_CLEANUP, egress=[dns, *s3])
+            return
         server_egress = [dns, *postgres, *s3, *keycloak]
         redis = props.sessions.redis
         if props.sessions.store == "redis":

@@ -19,6 +19,7 @@ from mlflow_gitops.constructs._postgres import PostgresAccess
 from mlflow_gitops.constructs._recorded import RecordedChart
 from mlflow_gitops.constructs.availability import Availability, AvailabilityProps
 from mlflow_gitops.constructs.bootstrap import Bootstrap, BootstrapProps
+from mlflow_gitops.constructs.cleanup import Cleanup, CleanupProps
 from mlflow_gitops.constructs.database import Database, DatabaseProps
 from mlflow_gitops.constructs.gitops import UNITS
 from mlflow_gitops.constructs.ingress import Ingress, IngressProps
@@ -104,6 +105,10 @@ class MlflowPlatform(Construct):
         self.namespace = Namespace(
             platform, "namespace", props=NamespaceProps(name=names.namespace, monitored=monitoring.enabled)
         )
+        self.cleanup: Cleanup | None = None
+        if instance.retired:
+            self._build_retired(bootstrap_props, instance)
+            return
         self.secrets = Secrets(
             platform,
             "secrets",
@@ -176,6 +181,53 @@ class MlflowPlatform(Construct):
         self.ingress = Ingress(app, "ingress", props=ingress) if env.ingress.enabled else None
         monitor = MonitoringProps(names=names, monitoring=monitoring)
         self.monitoring = Monitoring(app, "monitoring", props=monitor) if monitoring.enabled else None
+
+    def _build_retired(self, bootstrap_props: BootstrapProps, instance: InstanceSettings) -> None:
+        """A retired instance (`instances[].retired`): its namespace holds only the cleanup Jobs, their
+        credentials and NetworkPolicies; everything else is pruned by the engine."""
+        env, names = self.environment, self.names
+        platform, bootstrap = self.units["platform"], self.units["bootstrap"]
+        self.secrets = Secrets(
+            platform,
+            "secrets",
+            props=SecretsProps(
+                names=names,
+                vault=env.vault,
+                role=instance.database.role,
+                role_object=False,
+                redis_sessions=False,
+                admins=tuple(a for a in bootstrap_props.admin_secrets if a is not env.postgres.admin),
+                postgres_ca=None,
+                retired=True,
+            ),
+        )
+        network = NetworkProps(
+            names=names,
+            network=env.network,
+            postgres=env.postgres,
+            s3_endpoint=env.s3.endpoint,
+            keycloak_url=env.keycloak.url,
+            sessions=instance.sessions,
+            prometheus_namespace=None,
+            keycloak_setup=env.bootstrap.keycloak,
+            minio_setup=env.bootstrap.minio,
+            retired=True,
+        )
+        self.network = Network(platform, "network", props=network) if env.network.policies else None
+        self.database = self.redis = self.bootstrap = None  # type: ignore[assignment]
+        self.server = self.availability = self.ingress = self.monitoring = None  # type: ignore[assignment]
+        self.cleanup = Cleanup(
+            bootstrap,
+            "cleanup",
+            props=CleanupProps(
+                runtime=bootstrap_props.runtime,
+                oidc=instance.oidc,
+                keycloak=bootstrap_props.keycloak,
+                s3=bootstrap_props.s3,
+                bucket=instance.bucket,
+                bucket_cleanup=instance.bucket_cleanup,
+            ),
+        )
 
     @classmethod
     def from_config(

@@ -29,6 +29,8 @@ class SecretsProps:
     """The admin credentials of the setup Jobs that run (`BootstrapProps.admin_secrets`)."""
     postgres_ca: CaSecret | None
     """PostgreSQL's CA (`postgres.ca`)."""
+    retired: bool = False
+    """A retired instance's cleanup: only the admin credentials and the MLflow user's S3 key (the user to delete)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,10 @@ class Secrets(Part):
 
     def __init__(self, scope: Construct, id: str, *, props: SecretsProps) -> None:
         super().__init__(scope, id)
-        for spec in (*secret_specs(props), *admin_secret_specs(props)):
+        specs = secret_specs(props)
+        if props.retired:
+            specs = tuple(spec for spec in specs if spec.name == props.names.s3_secret)
+        for spec in (*specs, *admin_secret_specs(props)):
             external_secret(self, f"{spec.namespace}-{spec.name}", vault=props.vault, names=props.names, spec=spec)
 
 

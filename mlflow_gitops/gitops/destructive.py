@@ -5,11 +5,16 @@ does, or returns None when it deletes nothing that holds data: a Namespace (Kube
 in it, also what the render never held), a CloudNativePG Database (dropped under `databaseReclaimPolicy:
 delete`, kept under `retain`) or Cluster, a PersistentVolumeClaim, and the setup Job of an instance's bucket
 (the instance is gone; its bucket and artifacts stay in object storage, served by nothing).
+
+`cleanup_warning` looks at an added (or renamed) object: a retired instance's cleanup Job, annotated with what
+it deletes outside the cluster (the Keycloak client and groups, the MinIO user and policy, the bucket).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from mlflow_gitops.names import DESTROYS_ANNOTATION
 
 CNPG = "postgresql.cnpg.io"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -63,3 +68,14 @@ def removal_warning(kind: str, group: str, name: str, doc: Any) -> str | None:
                 "object storage (nothing here deletes them), served by no MLflow server"
             )
     return None
+
+
+def cleanup_warning(kind: str, group: str, doc: Any) -> str | None:
+    """What an added cleanup Job deletes when it runs, or None for any other object."""
+    if kind != "Job" or group != "batch":
+        return None
+    destroys = _get(doc, "metadata", "annotations", DESTROYS_ANNOTATION)
+    if not isinstance(destroys, str) or not destroys:
+        return None
+    instance = _get(doc, "metadata", "labels", INSTANCE_LABEL) or "?"
+    return f"cleanup of retired instance {instance} runs: it {destroys}"

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from mlflow_gitops.gitops import join
-from mlflow_gitops.gitops.destructive import removal_warning
+from mlflow_gitops.gitops.destructive import cleanup_warning, removal_warning
 from mlflow_gitops.gitops.masking import MASK, mask, mask_text
 from mlflow_gitops.output.files import dump
 
@@ -195,7 +195,8 @@ class ObjectChange:
     """The object changed, but only in values that are masked: the diff shows nothing."""
     old_id: ObjectId | None = None
     warning: str = ""
-    """For a removed object: what removing it does to data (`destructive.removal_warning`)."""
+    """For a removed object: what removing it does to data (`destructive.removal_warning`); for an added or
+    renamed cleanup Job: what it deletes when it runs (`destructive.cleanup_warning`)."""
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ class DiffResult:
 
     @property
     def destructive(self) -> list[ObjectChange]:
-        """Removed objects whose removal deletes data or leaves it unserved."""
+        """Removed objects whose removal deletes data or leaves it unserved, and cleanup Jobs that will run."""
         return [c for c in self.objects if c.warning]
 
     def only(self, kinds: Sequence[str] = (), names: Sequence[str] = ()) -> DiffResult:
@@ -404,12 +405,16 @@ def compare(
     for old_id, new_id in pairs:
         a, b = before.objects[old_id], after.objects[new_id]
         diff = _unified(a.text, b.text, f"a/{shown(a.path)}", f"b/{shown(b.path)}", a.line, b.line)
-        changes.append(ObjectChange(new_id, "renamed", a.path, b.path, diff, masked_only=not diff, old_id=old_id))
+        warning = cleanup_warning(new_id.kind, new_id.group, b.doc) or ""
+        changes.append(
+            ObjectChange(new_id, "renamed", a.path, b.path, diff, masked_only=not diff, old_id=old_id, warning=warning)
+        )
     for oid in added:
         if oid not in paired:
             b = after.objects[oid]
             diff = _unified("", b.text, "/dev/null", f"b/{shown(b.path)}", 0, b.line)
-            changes.append(ObjectChange(oid, "added", None, b.path, diff))
+            warning = cleanup_warning(oid.kind, oid.group, b.doc) or ""
+            changes.append(ObjectChange(oid, "added", None, b.path, diff, warning=warning))
     for oid in removed:
         if oid not in paired:
             a = before.objects[oid]

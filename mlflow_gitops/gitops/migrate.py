@@ -196,7 +196,7 @@ def cluster_steps(
 
 def plan(env: EnvironmentSettings, kubectl: Kubectl | None) -> list[Plan]:
     plans = []
-    for instance in env.instances:
+    for instance in (i for i in env.instances if not i.retired):  # a retired one has nothing to move
         names = n.Names(env, instance)
         objects = _objects(kubectl, instance.namespace, OLD_KINDS) if kubectl else []
         monitors = _objects(kubectl, env.monitoring.prometheus_namespace, ("servicemonitor",)) if kubectl else []

@@ -265,6 +265,16 @@ for name, text, fragment in (
         "instances[0].members: the keycloak-setup Job keeps the memberships, and bootstrap.keycloak.enabled is false",
     ),
     (
+        "retired with nothing to clean up",
+        "bootstrap: {keycloak: {enabled: false}, minio: {enabled: false}}\n" + inst("retired: true"),
+        "instances[0].retired: True: nothing to clean up",
+    ),
+    (
+        "bucket cleanup of a live instance",
+        inst("cleanup: {bucket: force}"),
+        "instances[0].cleanup.bucket: 'force': applies only to a retired instance",
+    ),
+    (
         "upstream entry mapping nothing",
         inst("members: {upstream: [{identityProvider: corp, claim: groups}]}"),
         "instances[0].members.upstream[0]: maps no group",
