@@ -208,10 +208,15 @@ instances:
 {instances}"""
 
 
-def team(url: str, instances: list[str], versioning: bool = False) -> str:
-    return TEAM.format(
-        url=url, versioning=str(versioning).lower(), instances="".join(f"  - name: {name}\n" for name in instances)
-    )
+def jobs_complete(plane: ControlPlane, namespace: str) -> bool:
+    jobs = plane.get("jobs", "-n", namespace)["items"]
+    conditions = [j.get("status", {}).get("conditions", []) for j in jobs]
+    return bool(jobs) and all(any(c["type"] == "Complete" and c["status"] == "True" for c in cs) for cs in conditions)
+
+
+def team(url: str, instances: list[str], versioning: bool = False, retired: tuple[str, ...] = ()) -> str:
+    entries = "".join(f"  - name: {name}\n" + ("    retired: true\n" if name in retired else "") for name in instances)
+    return TEAM.format(url=url, versioning=str(versioning).lower(), instances=entries)
 
 
 def test_reconcile_again_change_a_job_and_remove_an_instance(
@@ -248,10 +253,26 @@ def test_reconcile_again_change_a_job_and_remove_an_instance(
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert all("minio-setup" in k for k in changed), sorted(changed)
 
-    # 3. removing an instance prunes exactly its objects
-    beta = {k for k in after if "/beta/" in k or k.endswith("/beta") or "/beta-" in k}
+    # 3. retiring an instance: its server and databases' objects are pruned, its cleanup Jobs run in its namespace
     databases = [plane.get("database.postgresql.cnpg.io", name, "-n", "postgres") for name in ("beta", "beta-auth")]
     assert all(d["spec"]["databaseReclaimPolicy"] == "retain" for d in databases)
+    (config / "team.yaml").write_text(team(url, ["alpha", "beta"], versioning=True, retired=("beta",)))
+    publish(config, "team", str(bare))
+    reconcile_all(flux, "team", "mlflow-gitops-team")
+    plane.wait_for("the cleanup Jobs Complete", timeout=READY_TIMEOUT, probe=lambda: jobs_complete(plane, "beta"))
+    jobs = sorted(j["metadata"]["name"].rsplit("-", 1)[0] for j in plane.get("jobs", "-n", "beta")["items"])
+    assert jobs == ["beta-minio-cleanup", "beta-oidc-cleanup"], jobs
+    assert plane.get("deployments", "-n", "beta")["items"] == []
+    assert plane.kubectl("get", "database.postgresql.cnpg.io", "beta", "-n", "postgres", check=False).returncode != 0
+    retired = versions(plane, "team")
+    assert {k: after[k] for k in retired if k in after and "beta" not in k} == {
+        k: v for k, v in retired.items() if "beta" not in k
+    }, "objects of the remaining instance changed"
+    assert any(k.endswith("/beta") and k.startswith("Namespace/") for k in retired), "the namespace stays"
+
+    # 4. removing the retired entry prunes exactly what was left of it, the namespace with it
+    after = retired
+    beta = {k for k in after if "/beta/" in k or k.endswith("/beta") or "/beta-" in k}
     (config / "team.yaml").write_text(team(url, ["alpha"], versioning=True))
     publish(config, "team", str(bare))
     reconcile_all(flux, "team", "mlflow-gitops-team")
