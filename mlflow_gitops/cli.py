@@ -291,6 +291,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="where checkouts are cached, under DIR/checkouts/ (default: .mlflow-gitops)",
     )
 
+    pin = commands.add_parser(
+        "pin-image",
+        help="write a pushed image's digest (and tag) into environment files, optionally as a pull request",
+        description="Set image.digest (and with --tag image.tag) in each named environment file, changing "
+        "only those lines (comments and layout stay), after checking that the result loads as intended and "
+        "validates. With --branch: commit the files on BRANCH (made from the config repository's HEAD), push "
+        "it to origin (replacing an earlier proposal only when every commit on it is mlflow-gitops') and "
+        "with --open-pr open or update its pull request into --base, so the new image reaches the cluster "
+        "through the reviewed GitOps flow. Exit 0: written (or already pinned); 2: bad input, nothing "
+        "written; 1: git or API failure.",
+        epilog=EPILOG,
+    )
+    pin.add_argument(
+        "--env",
+        action="append",
+        required=True,
+        metavar="NAME",
+        dest="envs",
+        help="environment file to change; repeat for several",
+    )
+    pin.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"folder of environment files (default: {DEFAULT_CONFIG_DIR}/)",
+    )
+    digest = pin.add_mutually_exclusive_group(required=True)
+    digest.add_argument("--digest", metavar="sha256:HEX", help="the digest the registry returned")
+    digest.add_argument(
+        "--digest-file",
+        type=Path,
+        metavar="FILE",
+        help="read it from the file `docker buildx build --push --metadata-file FILE` wrote (containerimage.digest)",
+    )
+    pin.add_argument("--tag", default=None, metavar="TAG", help="the tag pushed with it (default: leave image.tag)")
+    pin.add_argument(
+        "--branch",
+        default=None,
+        metavar="NAME",
+        help="commit on this branch of the config repository and push it (e.g. mlflow-gitops/image)",
+    )
+    pin.add_argument("--base", default="main", metavar="NAME", help="the pull request's base (default main)")
+    pin.add_argument("--open-pr", action="store_true", help="open or update the pull request BRANCH -> BASE")
+    pin.add_argument(
+        "--forge",
+        choices=FORGE_NAMES,
+        default="github",
+        help="whose API opens the pull request, as for publish (default github)",
+    )
+
     crds = commands.add_parser("crds", help="the pinned upstream CRD files used to validate rendered output")
     crds_commands = crds.add_subparsers(dest="crds_command", required=True, metavar="COMMAND")
     fetch = crds_commands.add_parser(
@@ -566,6 +617,66 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pin_image(args: argparse.Namespace) -> int:
+    from mlflow_gitops.config.discovery import display
+    from mlflow_gitops.config.pin import pin_image
+    from mlflow_gitops.gitops import GitError
+    from mlflow_gitops.gitops.forge import ForgeError
+    from mlflow_gitops.gitops.pin import origin_url, proposal_text, propose
+    from mlflow_gitops.gitops.publish import PublishError, check_ref_name
+    from mlflow_gitops.gitops.workflow import FORGES
+
+    if args.open_pr and args.branch is None:
+        return _error("--open-pr needs --branch: the pull request is opened from that branch", EXIT_BAD_INPUT)
+    config_dir = _config_dir(args)
+    if config_dir is None:
+        return _error(
+            f"pin-image changes environment files: name their folder with --config-dir (no {DEFAULT_CONFIG_DIR}/ here)",
+            EXIT_BAD_INPUT,
+        )
+    from mlflow_gitops.config.edit import digest_from_metadata
+
+    digest = args.digest if args.digest is not None else digest_from_metadata(args.digest_file)
+    values = {**({"tag": args.tag} if args.tag else {}), "digest": digest}
+    forge = None
+    if args.branch is not None:
+        try:
+            check_ref_name("--branch", args.branch)
+            check_ref_name("--base", args.base)
+            if args.open_pr:
+                forge = FORGES[args.forge].from_environment(os.environ, origin_url(config_dir))
+        except (PublishError, ForgeError) as exc:
+            return _error(str(exc), exc.exit_code)
+        except GitError as exc:
+            return _error(str(exc), 1)
+    edits = pin_image(config_dir, args.envs, values, os.environ)
+    for edit in edits:
+        for key, value in edit.after.items():
+            was = edit.before.get(key)
+            change = "unchanged" if was == value else f"{was or '(not set)'} -> {value}"
+            print(f"{display(edit.path)}: image.{key}: {change}")
+    if args.branch is None:
+        return 0
+    title, body = proposal_text(edits, values)
+    try:
+        done = propose(
+            config_dir,
+            [e.path for e in edits],
+            branch=args.branch,
+            base=args.base,
+            title=title,
+            body=body,
+            forge=forge,
+            environ=os.environ,
+        )
+    except (PublishError, ForgeError) as exc:
+        return _error(str(exc), exc.exit_code)
+    print(f"committed {done.commit[:12]} on {args.branch}" if done.commit else f"{args.branch} already pins it")
+    if done.pull_request is not None:
+        print(f"pull request #{done.pull_request.number} {done.pull_request.action}: {done.pull_request.url}")
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from mlflow_gitops.crds import RAW_BASE_URL, CrdFetchError, cache_dir, fetch_crds
 
@@ -590,6 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "publish": _publish,
             "crds": _crds,
             "migrate": _migrate,
+            "pin-image": _pin_image,
         }
         return commands[args.command](args)
     except ConfigError as exc:
