@@ -255,6 +255,15 @@ CONNECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("minio-setup", "minio", "s3-pods", "minio-bootstrap+s3-service"),
     ("minio-setup", "traefik", "s3-ingress", "minio-bootstrap+s3-public"),
     ("minio-setup", "s3-cidrs", "s3-url", "minio-bootstrap"),
+    # a retired instance: only its cleanup Jobs run, reaching what the setup Jobs reached
+    ("oidc-cleanup", "kube-dns", "dns", "keycloak-bootstrap"),
+    ("oidc-cleanup", "keycloak", "keycloak-pods", "keycloak-bootstrap+keycloak-service"),
+    ("oidc-cleanup", "traefik", "keycloak-ingress", "keycloak-bootstrap+keycloak-public"),
+    ("oidc-cleanup", "keycloak-cidrs", "keycloak-url", "keycloak-bootstrap"),
+    ("minio-cleanup", "kube-dns", "dns", "minio-bootstrap"),
+    ("minio-cleanup", "minio", "s3-pods", "minio-bootstrap+s3-service"),
+    ("minio-cleanup", "traefik", "s3-ingress", "minio-bootstrap+s3-public"),
+    ("minio-cleanup", "s3-cidrs", "s3-url", "minio-bootstrap"),
 )
 """Every connection the NetworkPolicies are meant to allow to or from an instance's pods, per instance; nothing
 else may show up (decoys: another pod in the PostgreSQL and DNS namespaces, a pod in an unrelated namespace).
@@ -385,7 +394,7 @@ def expected(env: EnvironmentSettings, docs: list[dict[str, object]]) -> dict[tu
     for instance in env.instances:
         workloads = _workloads(env, docs)[instance.name]
         for source, destination, ports, when in CONNECTIONS:
-            if not _applies(env, instance, when):
+            if not _applies(env, instance, when) or instance.retired != source.endswith("-cleanup"):
                 continue
             sources = [workloads[source]] if source in workloads else stand_ins[source]
             if destination in workloads:

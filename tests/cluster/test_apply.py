@@ -82,7 +82,8 @@ def all_done(plane: ControlPlane, namespaces: list[str]) -> bool:
         available = all(
             d.get("status", {}).get("availableReplicas", 0) >= (d["spec"].get("replicas") or 1) for d in deployments
         )
-        if not (jobs and deployments and complete and available):
+        retired = all(j["metadata"]["labels"]["app.kubernetes.io/component"].endswith("-cleanup") for j in jobs)
+        if not (jobs and (deployments or retired) and complete and available):  # a retired instance: Jobs only
             return False
     return True
 

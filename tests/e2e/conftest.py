@@ -41,7 +41,7 @@ from tests.e2e.services import (
     keycloak_login,
     wait_http,
 )
-from tests.e2e.stack import REALM, Ports, Stack, render_environment
+from tests.e2e.stack import DECLARED_MEMBER, REALM, Ports, Stack, render_environment
 from tests.e2e.venv import ensure_venv
 from tests.keycloak_server import KeycloakServer, keycloak, keycloak_port  # noqa: F401 (fixtures)
 from tests.minio_server import MinioMissing, MinioServer
@@ -78,6 +78,12 @@ USER: dict[str, Any] = {
     "name": "Bob User",
     "groups": ["mlflow-users"],
     "password": "Bob-Pa55word-e2e",
+}
+MEMBER: dict[str, Any] = {
+    "email": DECLARED_MEMBER,
+    "name": "Carol Member",
+    "groups": [],  # the Job adds her to mlflow-users: the config declares her
+    "password": "Carol-Pa55word-e2e",
 }
 OUTSIDER: dict[str, Any] = {
     "email": "eve.outsider@example.com",
@@ -292,6 +298,10 @@ def oidc(
         REALM, eventsEnabled=True, enabledEventTypes=["LOGIN", "LOGIN_ERROR", "CODE_TO_TOKEN", "CODE_TO_TOKEN_ERROR"]
     )
     keycloak.create_admin(admin["username"], admin["password"])
+    first, last = MEMBER["name"].split(" ", 1)
+    keycloak.create_user(
+        REALM, MEMBER["email"], MEMBER["password"], email=MEMBER["email"], first_name=first, last_name=last
+    )
     with timed("keycloak-setup Job (real Keycloak)"):
         setup = run_job(
             stack, "keycloak-setup", image, runtime_dir / "keycloak-setup", e2e_dir / "logs" / "keycloak-setup"

@@ -27,6 +27,11 @@ class Ports:
     metrics: int
 
 
+DECLARED_MEMBER = "carol.member@example.com"
+"""A user of the realm in no group until the keycloak-setup Job adds her (config `members.users`)."""
+MISSING_MEMBER = "dave.later@example.com"
+
+
 def environment_yaml(ports: Ports) -> str:
     """The environment file a team would write for this machine (only loopback endpoints)."""
     config = {
@@ -46,7 +51,15 @@ def environment_yaml(ports: Ports) -> str:
         "postgres": {"host": "127.0.0.1", "port": ports.postgres, "sslMode": "disable"},
         "s3": {"endpoint": f"http://127.0.0.1:{ports.s3}", "ignoreTls": True},
         "monitoring": {"enabled": True},
-        "instances": [{"name": "mlflow", "host": "localhost", "url": f"http://localhost:{ports.mlflow}"}],
+        "instances": [
+            {
+                "name": "mlflow",
+                "host": "localhost",
+                "url": f"http://localhost:{ports.mlflow}",
+                # group membership as code: a user the realm has, and one it does not have yet (reported)
+                "members": {"users": [DECLARED_MEMBER, MISSING_MEMBER]},
+            }
+        ],
     }
     return yaml.safe_dump(config, sort_keys=False)
 

@@ -6,7 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.e2e.conftest import ADMIN, OUTSIDER, USER, VAULT, Server
+from tests.e2e.conftest import ADMIN, MEMBER, OUTSIDER, USER, VAULT, Server
+from tests.e2e.stack import MISSING_MEMBER
 
 CURRENT_USER = "/api/2.0/mlflow/permissions/users/current"
 
@@ -54,6 +55,19 @@ def test_user_logs_in_and_is_not_admin(server: Server) -> None:
     me = current_user(server, session)
     assert me["username"] == USER["email"]
     assert me["is_admin"] is False
+    assert [group["group_name"] for group in me["groups"]] == ["mlflow-users"]
+
+
+def test_a_member_the_config_declares_was_added_by_the_job_and_logs_in_as_a_user(server: Server) -> None:
+    """`members.users` in the config: the rendered keycloak-setup Job put the existing user into mlflow-users
+    (she had no group), reported the one the realm does not have, and the server lets her in as a user."""
+    log = "".join(process.log.read_text() for process in server.provider.setup)
+    assert f"member mlflow-users/{MEMBER['email']}: added" in log
+    assert f"member mlflow-users/{MISSING_MEMBER}: missing" in log
+    session, landing = server.login(MEMBER)
+    assert landing.status_code == 200
+    me = current_user(server, session)
+    assert (me["username"], me["is_admin"]) == (MEMBER["email"], False)
     assert [group["group_name"] for group in me["groups"]] == ["mlflow-users"]
 
 
