@@ -322,6 +322,21 @@ def _retired(ctx: Context, index: int, inst: s.InstanceSettings) -> Iterator[Pro
             "instead (its objects are pruned)",
             True,
         )
+    if inst.retired:
+        live = {
+            group: other.name
+            for other in ctx.env.instances
+            if not other.retired
+            for group in (other.oidc.admin_group, other.oidc.user_group)
+        }
+        for key, group in (("adminGroup", inst.oidc.admin_group), ("userGroup", inst.oidc.user_group)):
+            if group in live:
+                yield ctx.problem(
+                    ("instances", index, "oidc", key),
+                    f"the cleanup would delete this Keycloak group, which instance {live[group]} still uses; give "
+                    "the live instance a group of its own first",
+                    group,
+                )
     if inst.bucket_cleanup != "keep" and not inst.retired:
         yield ctx.problem(
             ("instances", index, "cleanup", "bucket"),

@@ -270,6 +270,12 @@ for name, text, fragment in (
         "instances[0].retired: True: nothing to clean up",
     ),
     (
+        "retired instance sharing a group with a live one",
+        "instances:\n  - {name: old, retired: true, oidc: {userGroup: ml-users}}\n"
+        "  - {name: new, oidc: {userGroup: ml-users}}\n",
+        "instances[0].oidc.userGroup: 'ml-users': the cleanup would delete this Keycloak group, which instance new",
+    ),
+    (
         "bucket cleanup of a live instance",
         inst("cleanup: {bucket: force}"),
         "instances[0].cleanup.bucket: 'force': applies only to a retired instance",
