@@ -64,11 +64,86 @@ class BootstrapProps:
     def admin_secrets(self) -> tuple[AdminSecret, ...]:
         """The admin credentials of the setup Jobs that run (Keycloak's, MinIO's, PostgreSQL's)."""
         role_job = self.postgres.settings.role_management == "job"
-        return (
-            *((self.keycloak.admin,) if self.keycloak else ()),
-            *((self.s3.admin,) if self.s3 else ()),
-            *((self.postgres.settings.admin,) if role_job else ()),
-        )
+        return (*self.cleanup_admins, *((self.postgres.settings.admin,) if role_job else ()))
+
+    @property
+    def cleanup_admins(self) -> tuple[AdminSecret, ...]:
+        """The admin credentials of a retired instance's cleanup Jobs (Keycloak's, MinIO's)."""
+        return (*((self.keycloak.admin,) if self.keycloak else ()), *((self.s3.admin,) if self.s3 else ()))
+
+
+def job_identity(scope: Construct, names: n.Names, scripts: tuple[str, ...]) -> None:
+    """The Jobs' `<instance>-bootstrap` ServiceAccount (no token) and the ConfigMap of their `scripts`."""
+    labels = names.labels("bootstrap")
+    api_object(
+        scope,
+        "service-account",
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": metadata(names.bootstrap_service_account, names.namespace, labels),
+            "automountServiceAccountToken": False,
+        },
+    )
+    api_object(
+        scope,
+        "scripts",
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(names.bootstrap_config_map, names.namespace, labels),
+            "data": script_sources(scripts),
+        },
+    )
+
+
+def keycloak_login(kc: KeycloakSettings) -> tuple[dict[str, str], list[pod.EnvVar]]:
+    """How `keycloak_setup.py` reaches and logs in to Keycloak: plain variables, the admin Secret's keys."""
+    plain = {
+        "KEYCLOAK_URL": kc.url,
+        "KEYCLOAK_REALM": kc.realm,
+        "KEYCLOAK_ADMIN_REALM": kc.admin_realm,
+        "KEYCLOAK_ADMIN_CLIENT_ID": kc.admin_client_id,
+    }
+    admin = kc.admin
+    return plain, [
+        pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
+        pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
+    ]
+
+
+def minio_login(s3: S3Settings) -> tuple[dict[str, str], list[pod.EnvVar]]:
+    """How `minio_setup.py` reaches and logs in to MinIO: plain variables, the root Secret's keys."""
+    plain = {"MINIO_URL": s3.endpoint, "MINIO_VERIFY_TLS": str(not s3.ignore_tls).lower()}
+    admin = s3.admin
+    return plain, [
+        pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
+        pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),
+    ]
+
+
+def setup_job(
+    scope: Construct,
+    component: str,
+    script: str,
+    variables: list[pod.EnvVar],
+    *,
+    runtime: JobRuntime,
+    annotations: dict[str, str] | None = None,
+) -> None:
+    """A Job running one of the setup scripts (with jobkit.py), hashed with both."""
+    gitops_job(
+        scope,
+        component,
+        runtime=runtime,
+        component=component,
+        script=script,
+        scripts_checksum=content.content_hash(script_sources((script, JOBKIT))),
+        variables=variables,
+        resources=SETUP_RESOURCES,
+        postgres=component == n.POSTGRES_SETUP,
+        annotations=annotations,
+    )
 
 
 class Bootstrap(Part):
@@ -106,27 +181,7 @@ class Bootstrap(Part):
             ),
         )
         scripts += (JOBKIT,) if set(scripts) & set(SETUP_SCRIPTS) else ()
-        labels = names.labels("bootstrap")
-        api_object(
-            self,
-            "service-account",
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": metadata(names.bootstrap_service_account, names.namespace, labels),
-                "automountServiceAccountToken": False,
-            },
-        )
-        api_object(
-            self,
-            "scripts",
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": metadata(names.bootstrap_config_map, names.namespace, labels),
-                "data": script_sources(scripts),
-            },
-        )
+        job_identity(self, names, scripts)
         Migration(self, "migration", props=MigrationProps(runtime=props.runtime, postgres=props.postgres))
         if role_job:
             self._postgres()
@@ -153,17 +208,15 @@ class Bootstrap(Part):
         }
 
     def _keycloak(self, kc: KeycloakSettings) -> None:
-        oidc, admin, names = self._props.oidc, kc.admin, self._props.runtime.names
+        oidc, names = self._props.oidc, self._props.runtime.names
+        login, credentials = keycloak_login(kc)
         self._job(
             n.KEYCLOAK_SETUP,
             KEYCLOAK_SETUP,
             [
                 *pod.plain_env(
                     {
-                        "KEYCLOAK_URL": kc.url,
-                        "KEYCLOAK_REALM": kc.realm,
-                        "KEYCLOAK_ADMIN_REALM": kc.admin_realm,
-                        "KEYCLOAK_ADMIN_CLIENT_ID": kc.admin_client_id,
+                        **login,
                         "MLFLOW_URL": names.public_url,
                         "OIDC_GROUPS": f"{oidc.admin_group},{oidc.user_group}",
                         "OIDC_PKCE": str(oidc.pkce).lower(),
@@ -173,8 +226,7 @@ class Bootstrap(Part):
                         **self._membership_env(),
                     }
                 ),
-                pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
-                pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
+                *credentials,
                 pod.secret_env("OIDC_CLIENT_SECRET", names.oidc_secret, "OIDC_CLIENT_SECRET"),
             ],
         )
@@ -202,15 +254,15 @@ class Bootstrap(Part):
         )
 
     def _minio(self, s3: S3Settings) -> None:
-        admin, names = s3.admin, self._props.runtime.names
+        names = self._props.runtime.names
+        login, credentials = minio_login(s3)
         self._job(
             n.MINIO_SETUP,
             MINIO_SETUP,
             [
                 *pod.plain_env(
                     {
-                        "MINIO_URL": s3.endpoint,
-                        "MINIO_VERIFY_TLS": str(not s3.ignore_tls).lower(),
+                        **login,
                         "BUCKET": self._props.bucket,
                         "BUCKET_VERSIONING": str(self._props.bucket_versioning).lower(),
                         "POLICY_NAME": names.bucket_policy,
@@ -219,8 +271,7 @@ class Bootstrap(Part):
                         **({"MLFLOW_ROTATE_SECRET": "true"} if self._props.rotation else {}),
                     }
                 ),
-                pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
-                pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),
+                *credentials,
                 pod.secret_env("MLFLOW_ACCESS_KEY", names.s3_secret, "AWS_ACCESS_KEY_ID"),
                 pod.secret_env("MLFLOW_SECRET_KEY", names.s3_secret, "AWS_SECRET_ACCESS_KEY"),
             ],
@@ -230,14 +281,4 @@ class Bootstrap(Part):
         """A setup Job; `vault.rotation` in its environment, so a new generation runs it again."""
         rotation = self._props.rotation
         variables = [*variables, *pod.plain_env({"SECRET_ROTATION": rotation} if rotation else {})]
-        gitops_job(
-            self,
-            component,
-            runtime=self._props.runtime,
-            component=component,
-            script=script,
-            scripts_checksum=content.content_hash(script_sources((script, JOBKIT))),
-            variables=variables,
-            resources=SETUP_RESOURCES,
-            postgres=component == n.POSTGRES_SETUP,
-        )
+        setup_job(self, component, script, variables, runtime=self._props.runtime)

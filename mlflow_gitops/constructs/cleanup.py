@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from mlflow_gitops import names as n
-from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
-from mlflow_gitops.constructs._job import JobRuntime, gitops_job
-from mlflow_gitops.constructs._object import api_object, metadata
+from mlflow_gitops.constructs._job import JobRuntime
 from mlflow_gitops.constructs._recorded import Part
-from mlflow_gitops.constructs.bootstrap import SETUP_RESOURCES
-from mlflow_gitops.scripts import JOBKIT, KEYCLOAK_SETUP, MINIO_SETUP, script_sources
+from mlflow_gitops.constructs.bootstrap import job_identity, keycloak_login, minio_login, setup_job
+from mlflow_gitops.scripts import JOBKIT, KEYCLOAK_SETUP, MINIO_SETUP
 from mlflow_gitops.settings import KeycloakSettings, OidcSettings, S3Settings
 
 BUCKET_FATE = {
@@ -60,34 +58,15 @@ class Cleanup(Part):
             *([MINIO_SETUP] if props.s3 else []),
             JOBKIT,
         )
-        labels = names.labels("bootstrap")
-        api_object(
-            self,
-            "service-account",
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": metadata(names.bootstrap_service_account, names.namespace, labels),
-                "automountServiceAccountToken": False,
-            },
-        )
-        api_object(
-            self,
-            "scripts",
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": metadata(names.bootstrap_config_map, names.namespace, labels),
-                "data": script_sources(scripts),
-            },
-        )
+        job_identity(self, names, scripts)
         if props.keycloak is not None:
             self._keycloak(props.keycloak)
         if props.s3 is not None:
             self._minio(props.s3)
 
     def _keycloak(self, kc: KeycloakSettings) -> None:
-        oidc, admin = self._props.oidc, kc.admin
+        oidc = self._props.oidc
+        login, credentials = keycloak_login(kc)
         destroys = (
             f"deletes Keycloak client {oidc.client_id}, groups {oidc.admin_group} and {oidc.user_group} (with "
             f"their memberships) and its identity-provider mappers in realm {kc.realm}"
@@ -100,21 +79,18 @@ class Cleanup(Part):
                 *pod.plain_env(
                     {
                         "REMOVE": "true",
-                        "KEYCLOAK_URL": kc.url,
-                        "KEYCLOAK_REALM": kc.realm,
-                        "KEYCLOAK_ADMIN_REALM": kc.admin_realm,
-                        "KEYCLOAK_ADMIN_CLIENT_ID": kc.admin_client_id,
+                        **login,
                         "OIDC_CLIENT_ID": oidc.client_id,
                         "OIDC_GROUPS": f"{oidc.admin_group},{oidc.user_group}",
                     }
                 ),
-                pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
-                pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
+                *credentials,
             ],
         )
 
     def _minio(self, s3: S3Settings) -> None:
-        props, admin, names = self._props, s3.admin, self._props.runtime.names
+        props, names = self._props, self._props.runtime.names
+        login, credentials = minio_login(s3)
         fate = BUCKET_FATE[props.bucket_cleanup].format(bucket=props.bucket)
         destroys = f"deletes the MinIO user of the instance and policy {names.bucket_policy}; {fate}"
         self._job(
@@ -125,29 +101,24 @@ class Cleanup(Part):
                 *pod.plain_env(
                     {
                         "REMOVE": "true",
-                        "MINIO_URL": s3.endpoint,
-                        "MINIO_VERIFY_TLS": str(not s3.ignore_tls).lower(),
+                        **login,
                         "BUCKET": props.bucket,
                         "BUCKET_CLEANUP": props.bucket_cleanup,
                         "POLICY_NAME": names.bucket_policy,
                         **({"MINIO_REGION": s3.region} if s3.region else {}),
                     }
                 ),
-                pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
-                pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),
+                *credentials,
                 pod.secret_env("MLFLOW_ACCESS_KEY", names.s3_secret, "AWS_ACCESS_KEY_ID"),
             ],
         )
 
     def _job(self, component: str, script: str, destroys: str, variables: list[pod.EnvVar]) -> None:
-        gitops_job(
+        setup_job(
             self,
             component,
+            script,
+            variables,
             runtime=self._props.runtime,
-            component=component,
-            script=script,
-            scripts_checksum=content.content_hash(script_sources((script, JOBKIT))),
-            variables=variables,
-            resources=SETUP_RESOURCES,
             annotations={n.DESTROYS_ANNOTATION: destroys},
         )

@@ -105,10 +105,7 @@ class MlflowPlatform(Construct):
         self.namespace = Namespace(
             platform, "namespace", props=NamespaceProps(name=names.namespace, monitored=monitoring.enabled)
         )
-        self.cleanup: Cleanup | None = None
-        if instance.retired:
-            self._build_retired(bootstrap_props, instance)
-            return
+        retired = instance.retired  # only the cleanup Jobs, their credentials and NetworkPolicies
         self.secrets = Secrets(
             platform,
             "secrets",
@@ -118,20 +115,25 @@ class MlflowPlatform(Construct):
                 role=instance.database.role,
                 role_object=env.postgres.role_management == "DatabaseRole",
                 redis_sessions=redis_sessions,
-                admins=bootstrap_props.admin_secrets,
-                postgres_ca=env.postgres.ca,
+                admins=bootstrap_props.cleanup_admins if retired else bootstrap_props.admin_secrets,
+                postgres_ca=None if retired else env.postgres.ca,
+                retired=retired,
             ),
         )
-        self.database = Database(
-            platform,
-            "database",
-            props=DatabaseProps(
-                names=names,
-                cluster=env.postgres.cluster,
-                role_management=env.postgres.role_management,
-                database=instance.database,
-                reclaim_policy=instance.reclaim_policy,
-            ),
+        self.database = (
+            None
+            if retired
+            else Database(
+                platform,
+                "database",
+                props=DatabaseProps(
+                    names=names,
+                    cluster=env.postgres.cluster,
+                    role_management=env.postgres.role_management,
+                    database=instance.database,
+                    reclaim_policy=instance.reclaim_policy,
+                ),
+            )
         )
         network = NetworkProps(
             names=names,
@@ -143,8 +145,14 @@ class MlflowPlatform(Construct):
             prometheus_namespace=monitoring.prometheus_namespace if monitoring.enabled else None,
             keycloak_setup=env.bootstrap.keycloak,
             minio_setup=env.bootstrap.minio,
+            retired=retired,
         )
         self.network = Network(platform, "network", props=network) if env.network.policies else None
+        self.cleanup = self._cleanup(bootstrap_props, instance) if retired else None
+        if retired:
+            self.redis = self.bootstrap = None
+            self.server = self.availability = self.ingress = self.monitoring = None
+            return
         redis = RedisProps(
             names=names, redis=sessions.redis, placement=instance.pods, reload_pods=env.vault.reload_pods
         )
@@ -182,42 +190,10 @@ class MlflowPlatform(Construct):
         monitor = MonitoringProps(names=names, monitoring=monitoring)
         self.monitoring = Monitoring(app, "monitoring", props=monitor) if monitoring.enabled else None
 
-    def _build_retired(self, bootstrap_props: BootstrapProps, instance: InstanceSettings) -> None:
-        """A retired instance (`instances[].retired`): its namespace holds only the cleanup Jobs, their
-        credentials and NetworkPolicies; everything else is pruned by the engine."""
-        env, names = self.environment, self.names
-        platform, bootstrap = self.units["platform"], self.units["bootstrap"]
-        self.secrets = Secrets(
-            platform,
-            "secrets",
-            props=SecretsProps(
-                names=names,
-                vault=env.vault,
-                role=instance.database.role,
-                role_object=False,
-                redis_sessions=False,
-                admins=tuple(a for a in bootstrap_props.admin_secrets if a is not env.postgres.admin),
-                postgres_ca=None,
-                retired=True,
-            ),
-        )
-        network = NetworkProps(
-            names=names,
-            network=env.network,
-            postgres=env.postgres,
-            s3_endpoint=env.s3.endpoint,
-            keycloak_url=env.keycloak.url,
-            sessions=instance.sessions,
-            prometheus_namespace=None,
-            keycloak_setup=env.bootstrap.keycloak,
-            minio_setup=env.bootstrap.minio,
-            retired=True,
-        )
-        self.network = Network(platform, "network", props=network) if env.network.policies else None
-        self.database = self.redis = self.bootstrap = None  # type: ignore[assignment]
-        self.server = self.availability = self.ingress = self.monitoring = None  # type: ignore[assignment]
-        self.cleanup = Cleanup(
-            bootstrap,
+    def _cleanup(self, bootstrap_props: BootstrapProps, instance: InstanceSettings) -> Cleanup:
+        """A retired instance's cleanup Jobs (`instances[].retired`), in the bootstrap unit."""
+        return Cleanup(
+            self.units["bootstrap"],
             "cleanup",
             props=CleanupProps(
                 runtime=bootstrap_props.runtime,

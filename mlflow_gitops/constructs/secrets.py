@@ -30,7 +30,7 @@ class SecretsProps:
     postgres_ca: CaSecret | None
     """PostgreSQL's CA (`postgres.ca`)."""
     retired: bool = False
-    """A retired instance's cleanup: only the admin credentials and the MLflow user's S3 key (the user to delete)."""
+    """A retired instance's cleanup: besides `admins`, only the MLflow user's S3 key (the user to delete)."""
 
 
 @dataclass(frozen=True)
