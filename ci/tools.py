@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -111,6 +112,11 @@ GITEA_VERSION = "v1.27.3"
 # actionlint v1.7.12 (its newest tag the proxy lists): checks the example GitHub Actions workflow
 # (tests/test_workflow.py). Its go.mod has no replace directives.
 ACTIONLINT_VERSION = "v1.7.12"
+# traefik-rules (ci/traefik-rules, our own command): Traefik's rule parser and muxer decide which router takes a
+# request, so tests check the rendered IngressRoute rules with Traefik's semantics (tests/test_traefik_rules.py).
+# Its go.mod pins this Traefik version; the part's version also hashes the command's sources.
+TRAEFIK_VERSION = "v3.7.9"
+TRAEFIK_RULES = Path(__file__).resolve().parent / "traefik-rules"
 
 
 class ToolError(Exception):
@@ -402,6 +408,43 @@ def build_kube_score(b: Build) -> None:
     )
 
 
+def traefik_rules_version() -> str:
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum", "main.go"):
+        digest.update((TRAEFIK_RULES / name).read_bytes())
+    return f"{TRAEFIK_VERSION}-{digest.hexdigest()[:12]}"
+
+
+def build_traefik_rules(b: Build) -> None:
+    """bin/traefik-rules from ci/traefik-rules, with exactly the modules its go.sum records."""
+    b.bin.mkdir(parents=True, exist_ok=True)
+    pinned = go(
+        b,
+        "list",
+        "-mod=readonly",
+        "-m",
+        "-f",
+        "{{.Version}}",
+        "github.com/traefik/traefik/v3",
+        cwd=TRAEFIK_RULES,
+        capture=True,
+    ).strip()
+    if pinned != TRAEFIK_VERSION:
+        raise ToolError(f"ci/traefik-rules/go.mod requires traefik {pinned}, tools.py says {TRAEFIK_VERSION}")
+    go(
+        b,
+        "build",
+        "-mod=readonly",
+        "-trimpath",
+        "-ldflags",
+        "-s -w",
+        "-o",
+        f"{b.bin}/traefik-rules",
+        ".",
+        cwd=TRAEFIK_RULES,
+    )
+
+
 def build_actionlint(b: Build) -> None:
     module = "github.com/rhysd/actionlint"
     build_go(
@@ -624,6 +667,13 @@ PARTS: dict[str, Part] = {
         ),
         Part(
             "actionlint", ACTIONLINT_VERSION, build_actionlint, (("actionlint", "-version"),), expect=ACTIONLINT_VERSION
+        ),
+        Part(
+            "traefik-rules",
+            traefik_rules_version(),
+            build_traefik_rules,
+            (("traefik-rules", "-self-check"),),
+            expect=f"{TRAEFIK_VERSION}): self-check passed",
         ),
         Part(
             "gitea",

@@ -12,8 +12,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mlflow_gitops.settings import KEYCLOAK_SERVICE_ACCOUNT, MINIO_SETUP_USER
+
 if TYPE_CHECKING:  # only types: names must import without the config package (which validates with names)
-    from mlflow_gitops.settings import EnvironmentSettings, InstanceSettings
+    from mlflow_gitops.settings import AdminSecret, ClientSecret, EnvironmentSettings, InstanceSettings
 
 APP = "mlflow"
 MANAGED_BY = "mlflow-gitops"
@@ -41,6 +43,9 @@ JOB_HASH_LENGTH = 10
 MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
 POSTGRES_SETUP = "db-role"
 OIDC_CLEANUP, MINIO_CLEANUP = "oidc-cleanup", "minio-cleanup"
+KEYCLOAK_SETUP_ROLES = ("manage-clients", "manage-users", "view-realm")
+"""The realm-management roles of the realm's setup client (`keycloak.serviceAccount`): what keycloak-setup and
+oidc-cleanup do (clients, client scopes, groups, members) and nothing of the realm's own settings."""
 """The cleanup Jobs of a retired instance (names no longer than the setup Jobs': the same name limit holds)."""
 DESTROYS_ANNOTATION = "mlflow-gitops.io/destroys"
 """On a cleanup Job: what it deletes outside the cluster, in words (the review shows it as destructive)."""
@@ -249,6 +254,16 @@ class Names:
     def vault(self, leaf: str) -> str:
         return f"{self._instance.vault_path}/{leaf}"
 
+    @property
+    def keycloak_setup_credential(self) -> AdminSecret | ClientSecret:
+        """What the Keycloak setup and cleanup Jobs log in with (`keycloak.setupLogin`)."""
+        return self._env.keycloak.setup_credential
+
+    @property
+    def minio_setup_credential(self) -> AdminSecret:
+        """What the MinIO setup and cleanup Jobs log in with (`s3.setupLogin`)."""
+        return self._env.s3.setup_credential(self._instance.vault_path)
+
     # PostgreSQL (CloudNativePG objects live in the cluster's namespace)
     @property
     def postgres_namespace(self) -> str:
@@ -373,8 +388,8 @@ class Names:
             *(
                 ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
                 for enabled, admin, key in (
-                    (env.bootstrap.keycloak, env.keycloak.admin, "keycloak.admin.secretName"),
-                    (env.bootstrap.minio, env.s3.admin, "s3.admin.secretName"),
+                    (env.bootstrap.keycloak, self.keycloak_setup_credential, self._keycloak_login_key),
+                    (env.bootstrap.minio, self.minio_setup_credential, self._minio_login_key),
                     (not role_object, env.postgres.admin, "postgres.admin.secretName"),
                 )
                 if enabled and admin.vault_path
@@ -437,6 +452,15 @@ class Names:
         ]
         return tuple(found)
 
+    @property
+    def _keycloak_login_key(self) -> str:
+        service_account = self._env.keycloak.setup_login == KEYCLOAK_SERVICE_ACCOUNT
+        return "keycloak.serviceAccount.secretName" if service_account else "keycloak.admin.secretName"
+
+    @property
+    def _minio_login_key(self) -> str:
+        return "s3.setupUser.secretName" if self._env.s3.setup_login == MINIO_SETUP_USER else "s3.admin.secretName"
+
     def cleanups(self) -> tuple[str, ...]:
         """The cleanup Jobs' components of a retired instance: one per set-up service."""
         env = self._env
@@ -446,8 +470,8 @@ class Names:
         env, ns = self._env, self.namespace
         cleanups = self.cleanups()
         admins = (
-            (OIDC_CLEANUP, env.keycloak.admin, "keycloak.admin.secretName"),
-            (MINIO_CLEANUP, env.s3.admin, "s3.admin.secretName"),
+            (OIDC_CLEANUP, self.keycloak_setup_credential, self._keycloak_login_key),
+            (MINIO_CLEANUP, self.minio_setup_credential, self._minio_login_key),
         )
         return (
             ObjectName("Namespace", None, ns, LABEL, key="namespace"),

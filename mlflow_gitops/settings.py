@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -79,6 +79,23 @@ class CaSecret:
 
 
 @dataclass(frozen=True)
+class ClientSecret:
+    """A Keycloak client of the MLflow realm whose service account logs the setup Jobs in; its secret in a
+    Secret of the instance namespace (optionally copied from Vault, property client_secret)."""
+
+    client_id: str
+    secret_name: str
+    key: str
+    vault_path: str | None
+
+
+KEYCLOAK_SERVICE_ACCOUNT = "serviceAccount"
+KEYCLOAK_MASTER_ADMIN = "masterAdmin"
+MINIO_SETUP_USER = "setupUser"
+MINIO_ROOT = "root"
+
+
+@dataclass(frozen=True)
 class KeycloakSettings:
     host: str
     url: str
@@ -87,6 +104,17 @@ class KeycloakSettings:
     admin_realm: str
     admin_client_id: str
     admin: AdminSecret
+    """The master admin login: the setup Jobs' only with `setup_login` masterAdmin."""
+    setup_login: str = KEYCLOAK_SERVICE_ACCOUNT
+    """serviceAccount (`service_account`, scoped to `realm`) or masterAdmin (`admin` in `admin_realm`)."""
+    service_account: ClientSecret | None = None
+
+    @property
+    def setup_credential(self) -> AdminSecret | ClientSecret:
+        """What the setup and cleanup Jobs log in with."""
+        if self.setup_login == KEYCLOAK_SERVICE_ACCOUNT and self.service_account is not None:
+            return self.service_account
+        return self.admin
 
 
 @dataclass(frozen=True)
@@ -109,7 +137,22 @@ class S3Settings:
     endpoint: str
     ignore_tls: bool
     admin: AdminSecret
+    """MinIO's root login: the setup Jobs' only with `setup_login` root."""
     region: str | None = None
+    setup_login: str = MINIO_SETUP_USER
+    """setupUser (`setup_user`: a MinIO user per instance whose policy allows what minio-setup does, on the
+    instance's bucket) or root (`admin`)."""
+    setup_user: AdminSecret | None = None
+    """Its Secret and keys; the Vault path is the instance's (`<vaultPath>/minio-setup`)."""
+
+    def setup_credential(self, instance_vault_path: str) -> AdminSecret:
+        """What the MinIO setup and cleanup Jobs of the instance at `instance_vault_path` log in with."""
+        if self.setup_login == MINIO_SETUP_USER and self.setup_user is not None:
+            return replace(self.setup_user, vault_path=f"{instance_vault_path}/{MINIO_SETUP_VAULT_LEAF}")
+        return self.admin
+
+
+MINIO_SETUP_VAULT_LEAF = "minio-setup"
 
 
 @dataclass(frozen=True)

@@ -47,26 +47,42 @@ def test_setup_jobs_are_safe_under_gitops(default_docs, component):
     assert script in config_map["data"], "the script reaches the cluster through the GitOps output"
 
 
-def test_keycloak_job_reads_the_servers_client_secret_and_admin_credentials(default_docs):
+def test_keycloak_job_reads_the_servers_client_secret_and_its_realm_service_account(default_docs):
     env = job_env(default_docs, "keycloak-setup")
     assert env["KEYCLOAK_URL"] == "https://auth.example.com"
     assert env["KEYCLOAK_REALM"] == "buunstack"
-    assert (env["KEYCLOAK_ADMIN_REALM"], env["KEYCLOAK_ADMIN_CLIENT_ID"]) == ("master", "admin-cli")
+    assert (env["KEYCLOAK_ADMIN_REALM"], env["KEYCLOAK_ADMIN_CLIENT_ID"]) == ("buunstack", "mlflow-gitops-setup")
     assert env["MLFLOW_URL"] == "https://mlflow.example.com"
     assert env["OIDC_GROUPS"] == "mlflow-admins,mlflow-users"
     assert env["OIDC_PKCE"] == "false"
-    assert secret_ref(env["KEYCLOAK_ADMIN_USER"]) == ("keycloak-credentials", "admin-user")
-    assert secret_ref(env["KEYCLOAK_ADMIN_PASSWORD"]) == ("keycloak-credentials", "password")
+    assert secret_ref(env["KEYCLOAK_ADMIN_CLIENT_SECRET"]) == ("keycloak-setup-client", "client-secret")
+    assert "KEYCLOAK_ADMIN_USER" not in env and "KEYCLOAK_ADMIN_PASSWORD" not in env
     deployment = one(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     server = {v["name"]: v.get("valueFrom") for v in deployment["env"]}
     assert env["OIDC_CLIENT_SECRET"] == server["OIDC_CLIENT_SECRET"], "same Secret: a re-run never rotates it"
     assert env["OIDC_CLIENT_ID"] == "mlflow" and env["OIDC_GROUPS_CLAIM"] == "groups"
-    admin = one(default_docs, "ExternalSecret", "keycloak-credentials")
-    assert admin["metadata"]["namespace"] == "mlflow"
+    login = one(default_docs, "ExternalSecret", "keycloak-setup-client")
+    assert login["metadata"]["namespace"] == "mlflow"
+    assert [(d["secretKey"], d["remoteRef"]) for d in login["spec"]["data"]] == [
+        ("client-secret", {"key": "keycloak/setup-client", "property": "client_secret"})
+    ]
+    assert not find(default_docs, "ExternalSecret", "keycloak-credentials"), "no master admin in the namespace"
+
+
+def test_the_master_admin_login_is_an_explicit_opt_in(tmp_path):
+    (tmp_path / "dev.yaml").write_text("keycloak:\n  setupLogin: masterAdmin\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    env = job_env(docs, "keycloak-setup")
+    assert (env["KEYCLOAK_ADMIN_REALM"], env["KEYCLOAK_ADMIN_CLIENT_ID"]) == ("master", "admin-cli")
+    assert secret_ref(env["KEYCLOAK_ADMIN_USER"]) == ("keycloak-credentials", "admin-user")
+    assert secret_ref(env["KEYCLOAK_ADMIN_PASSWORD"]) == ("keycloak-credentials", "password")
+    assert "KEYCLOAK_ADMIN_CLIENT_SECRET" not in env
+    admin = one(docs, "ExternalSecret", "keycloak-credentials")
     assert {(d["secretKey"], d["remoteRef"]["key"]) for d in admin["spec"]["data"]} == {
         ("admin-user", "keycloak/admin"),
         ("password", "keycloak/admin"),
     }
+    assert not find(docs, "ExternalSecret", "keycloak-setup-client")
 
 
 def test_client_id_and_groups_claim_come_from_the_config(tmp_path):
@@ -91,12 +107,29 @@ def test_minio_job_gives_the_server_a_dedicated_user(default_docs):
     assert env["BUCKET"] == "mlflow"
     assert env["POLICY_NAME"] == "mlflow-readwrite"
     assert env["BUCKET_VERSIONING"] == "false"
-    assert secret_ref(env["MINIO_ROOT_USER"]) == ("minio-root-credentials", "rootUser")
+    assert secret_ref(env["MINIO_ROOT_USER"]) == ("minio-setup-credentials", "accesskey")
+    assert secret_ref(env["MINIO_ROOT_PASSWORD"]) == ("minio-setup-credentials", "secretkey")
+    login = one(default_docs, "ExternalSecret", "minio-setup-credentials")
+    assert {(d["secretKey"], d["remoteRef"]["key"], d["remoteRef"]["property"]) for d in login["spec"]["data"]} == {
+        ("accesskey", "mlflow/minio-setup", "username"),
+        ("secretkey", "mlflow/minio-setup", "password"),
+    }, "the instance's own setup user, under the instance's Vault path"
+    assert not find(default_docs, "ExternalSecret", "minio-root-credentials"), "no MinIO root in the namespace"
     deployment = one(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     server = {v["name"]: v.get("valueFrom") for v in deployment["env"]}
     assert env["MLFLOW_ACCESS_KEY"] == server["AWS_ACCESS_KEY_ID"]
     assert env["MLFLOW_SECRET_KEY"] == server["AWS_SECRET_ACCESS_KEY"]
-    assert secret_ref(env["MLFLOW_ACCESS_KEY"])[0] != "minio-root-credentials"
+    assert secret_ref(env["MLFLOW_ACCESS_KEY"])[0] != "minio-setup-credentials"
+
+
+def test_the_minio_root_login_is_an_explicit_opt_in(tmp_path):
+    (tmp_path / "dev.yaml").write_text("s3:\n  setupLogin: root\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    env = job_env(docs, "minio-setup")
+    assert secret_ref(env["MINIO_ROOT_USER"]) == ("minio-root-credentials", "rootUser")
+    root = one(docs, "ExternalSecret", "minio-root-credentials")
+    assert {d["remoteRef"]["key"] for d in root["spec"]["data"]} == {"minio/admin"}
+    assert not find(docs, "ExternalSecret", "minio-setup-credentials")
 
 
 def test_admin_credentials_only_through_secret_references(default_docs):
@@ -114,7 +147,7 @@ def test_switches_turn_each_job_off(tmp_path):
         "db-role",
         "minio-setup",
     ]
-    assert not find(docs, "ExternalSecret", "keycloak-credentials")
+    assert not find(docs, "ExternalSecret", "keycloak-setup-client")
     assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {
         "migrate_db.py",
         "wait_for_postgres.py",
@@ -131,18 +164,23 @@ def test_switches_turn_each_job_off(tmp_path):
         "postgres_setup.py",
         "jobkit.py",
     }
-    assert not find(docs, "ExternalSecret", "minio-root-credentials")
+    assert not find(docs, "ExternalSecret", "minio-setup-credentials")
 
 
 def test_existing_admin_secret_renders_no_external_secret(tmp_path):
     (tmp_path / "dev.yaml").write_text(
-        "keycloak:\n  admin: {secretName: kc-admin, userKey: user, passwordKey: pass, vaultPath: null}\n"
+        "keycloak:\n  setupLogin: masterAdmin\n"
+        "  admin: {secretName: kc-admin, userKey: user, passwordKey: pass, vaultPath: null}\n"
     )
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert not find(docs, "ExternalSecret", "kc-admin")
     assert not find(docs, "ExternalSecret", "keycloak-credentials")
     env = job_env(docs, "keycloak-setup")
     assert secret_ref(env["KEYCLOAK_ADMIN_PASSWORD"]) == ("kc-admin", "pass")
+    (tmp_path / "dev.yaml").write_text("keycloak:\n  serviceAccount: {vaultPath: null, secretName: kc-setup}\n")
+    docs = render_docs(names=["dev"], config_dir=tmp_path)
+    assert not find(docs, "ExternalSecret", "kc-setup")
+    assert secret_ref(job_env(docs, "keycloak-setup")["KEYCLOAK_ADMIN_CLIENT_SECRET"]) == ("kc-setup", "client-secret")
 
 
 def test_versioning_and_pkce_switches(tmp_path):

@@ -107,7 +107,8 @@ BAD_INPUT = {
         {},
         [
             "dev.yaml: keycloak.realmm: 'realmm': unknown key",
-            "allowed keys here: admin, adminClientId, adminRealm, displayName, host, realm, url",
+            "allowed keys here: admin, adminClientId, adminRealm, displayName, host, realm, serviceAccount, "
+            "setupLogin, url",
         ],
     ),
     "wrong type": (

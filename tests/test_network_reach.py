@@ -123,3 +123,19 @@ def test_an_external_redis_is_reached_by_address_not_any_pod(tmp_path):
     assert connects(docs, server, Address("10.30.0.7"), 6379)
     assert not connects(docs, server, Address("10.31.0.7"), 6379)
     assert not connects(docs, server, Pod("other", {"app": "redis"}), 6379)
+
+
+def test_endpoints_given_as_addresses_open_those_addresses_only(tmp_path):
+    docs = env_docs(
+        tmp_path,
+        "s3:\n  endpoint: https://10.40.0.9:9443\n  ignoreTls: false\ninstances:\n" + REDIS.format(host="10.30.0.7"),
+    )
+    for name in ("server", "minio-setup"):
+        pod = component(docs, name)
+        assert connects(docs, pod, Address("10.40.0.9"), 9443), name
+        assert not connects(docs, pod, Address("10.40.0.10"), 9443), f"{name}: only the endpoint's address"
+        assert not connects(docs, pod, Address("10.40.0.9"), 9000), f"{name}: only the endpoint's port"
+    server = component(docs, "server")
+    assert connects(docs, server, Address("10.30.0.7"), 6379)
+    assert not connects(docs, server, Address("10.30.0.8"), 6379)
+    assert connects(docs, server, CLOUDFLARE, 443), "a Keycloak by name stays reachable wherever it resolves"

@@ -311,7 +311,7 @@ def test_ingress_route_serves_https_on_the_host(default_docs):
     route = one(default_docs, "IngressRoute")["spec"]
     assert route["entryPoints"] == ["websecure"]
     [rule] = route["routes"]
-    assert rule["match"] == "Host(`mlflow.example.com`)"
+    assert rule["match"] == "Host(`mlflow.example.com`) && !PathPrefix(`/metrics`)"
     assert rule["services"] == [{"name": "mlflow", "port": "http"}]
     assert route["tls"] == {"secretName": "mlflow-tls"}
     middlewares = {m["metadata"]["name"]: m["spec"]["headers"] for m in find(default_docs, "Middleware")}
@@ -372,7 +372,7 @@ def test_host_override_lands_everywhere(overridden):
     assert env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] == "https://ml.acme.io"
     assert arg(overridden, "--allowed-hosts").split(",")[:2] == ["ml.acme.io", "ml.acme.io:443"]
     assert "mlflow.ml.svc.cluster.local:5000" in arg(overridden, "--allowed-hosts")
-    assert one(overridden, "IngressRoute")["spec"]["routes"][0]["match"] == "Host(`ml.acme.io`)"
+    assert one(overridden, "IngressRoute")["spec"]["routes"][0]["match"].startswith("Host(`ml.acme.io`) ")
     forwarded = one(overridden, "Middleware", "mlflow-forwarded-headers")["spec"]["headers"]
     assert forwarded["customRequestHeaders"]["X-Forwarded-Host"] == "ml.acme.io"
     rendered = [d for d in overridden if not d["metadata"]["name"].endswith(("-scripts", "-bootstrap"))]

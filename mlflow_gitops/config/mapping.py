@@ -3,6 +3,7 @@ document leaves to defaults that depend on other keys (URLs, hosts, database nam
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -178,6 +179,13 @@ def settings_from(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentS
             admin_realm=kc["adminRealm"],
             admin_client_id=kc["adminClientId"],
             admin=_admin_secret(kc["admin"]),
+            setup_login=kc["setupLogin"],
+            service_account=s.ClientSecret(
+                client_id=kc["serviceAccount"]["clientId"],
+                secret_name=kc["serviceAccount"]["secretName"],
+                key=kc["serviceAccount"]["secretKey"],
+                vault_path=kc["serviceAccount"].get("vaultPath"),
+            ),
         ),
         postgres=s.PostgresSettings(
             namespace=pg["namespace"],
@@ -195,6 +203,8 @@ def settings_from(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentS
             ignore_tls=s3["ignoreTls"],
             admin=_admin_secret(s3["admin"]),
             region=s3.get("region"),
+            setup_login=s3["setupLogin"],
+            setup_user=_admin_secret({**s3["setupUser"], "vaultPath": None}),
         ),
         vault=s.VaultSettings(
             store=vault["store"],
@@ -240,10 +250,23 @@ def _patch(raw: dict[str, Any]) -> s.ObjectPatch:
 
 
 def _outside_cidrs(net: dict[str, Any], key: str, hosts: list[str]) -> tuple[str, ...]:
-    """network.<key> as configured; else anywhere when some host is not a cluster Service, else none."""
+    """network.<key> as configured; else the addresses of hosts given as IP literals (one /32 or /128 each)
+    when every host outside the cluster is one, anywhere when some is a name, none when all are cluster
+    Services."""
     if key in net:
         return tuple(net[key])
-    return s.ANYWHERE if any(s.cluster_service(h) is None for h in hosts) else ()
+    outside = sorted({h for h in hosts if s.cluster_service(h) is None})
+    addresses = [_ip_literal(h) for h in outside]
+    if all(addresses):
+        return tuple(f"{a}/{a.max_prefixlen}" for a in addresses if a)
+    return s.ANYWHERE
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 def _network(

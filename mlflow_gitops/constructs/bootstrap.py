@@ -26,6 +26,7 @@ from mlflow_gitops.scripts import (
 )
 from mlflow_gitops.settings import (
     AdminSecret,
+    ClientSecret,
     KeycloakSettings,
     MembersSettings,
     OidcSettings,
@@ -61,15 +62,19 @@ class BootstrapProps:
     """`vault.rotation`: a new generation runs the setup Jobs again."""
 
     @property
-    def admin_secrets(self) -> tuple[AdminSecret, ...]:
-        """The admin credentials of the setup Jobs that run (Keycloak's, MinIO's, PostgreSQL's)."""
+    def admin_secrets(self) -> tuple[AdminSecret | ClientSecret, ...]:
+        """The credentials of the setup Jobs that run (Keycloak's, MinIO's, PostgreSQL's)."""
         role_job = self.postgres.settings.role_management == "job"
         return (*self.cleanup_admins, *((self.postgres.settings.admin,) if role_job else ()))
 
     @property
-    def cleanup_admins(self) -> tuple[AdminSecret, ...]:
-        """The admin credentials of a retired instance's cleanup Jobs (Keycloak's, MinIO's)."""
-        return (*((self.keycloak.admin,) if self.keycloak else ()), *((self.s3.admin,) if self.s3 else ()))
+    def cleanup_admins(self) -> tuple[AdminSecret | ClientSecret, ...]:
+        """The credentials of a retired instance's cleanup Jobs (Keycloak's, MinIO's)."""
+        names = self.runtime.names
+        return (
+            *((names.keycloak_setup_credential,) if self.keycloak else ()),
+            *((names.minio_setup_credential,) if self.s3 else ()),
+        )
 
 
 def job_identity(scope: Construct, names: n.Names, scripts: tuple[str, ...]) -> None:
@@ -98,27 +103,27 @@ def job_identity(scope: Construct, names: n.Names, scripts: tuple[str, ...]) -> 
 
 
 def keycloak_login(kc: KeycloakSettings) -> tuple[dict[str, str], list[pod.EnvVar]]:
-    """How `keycloak_setup.py` reaches and logs in to Keycloak: plain variables, the admin Secret's keys."""
-    plain = {
-        "KEYCLOAK_URL": kc.url,
-        "KEYCLOAK_REALM": kc.realm,
-        "KEYCLOAK_ADMIN_REALM": kc.admin_realm,
-        "KEYCLOAK_ADMIN_CLIENT_ID": kc.admin_client_id,
-    }
-    admin = kc.admin
+    """How `keycloak_setup.py` reaches and logs in to Keycloak: plain variables, the credential Secret's keys
+    (the realm's setup client by default, the master admin with `keycloak.setupLogin: masterAdmin`)."""
+    plain = {"KEYCLOAK_URL": kc.url, "KEYCLOAK_REALM": kc.realm}
+    login = kc.setup_credential
+    if isinstance(login, ClientSecret):
+        plain |= {"KEYCLOAK_ADMIN_REALM": kc.realm, "KEYCLOAK_ADMIN_CLIENT_ID": login.client_id}
+        return plain, [pod.secret_env("KEYCLOAK_ADMIN_CLIENT_SECRET", login.secret_name, login.key)]
+    plain |= {"KEYCLOAK_ADMIN_REALM": kc.admin_realm, "KEYCLOAK_ADMIN_CLIENT_ID": kc.admin_client_id}
     return plain, [
-        pod.secret_env("KEYCLOAK_ADMIN_USER", admin.secret_name, admin.user_key),
-        pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", admin.secret_name, admin.password_key),
+        pod.secret_env("KEYCLOAK_ADMIN_USER", login.secret_name, login.user_key),
+        pod.secret_env("KEYCLOAK_ADMIN_PASSWORD", login.secret_name, login.password_key),
     ]
 
 
-def minio_login(s3: S3Settings) -> tuple[dict[str, str], list[pod.EnvVar]]:
-    """How `minio_setup.py` reaches and logs in to MinIO: plain variables, the root Secret's keys."""
+def minio_login(s3: S3Settings, login: AdminSecret) -> tuple[dict[str, str], list[pod.EnvVar]]:
+    """How `minio_setup.py` reaches and logs in to MinIO: plain variables, the `login` Secret's keys (the
+    instance's setup user by default, root with `s3.setupLogin: root`)."""
     plain = {"MINIO_URL": s3.endpoint, "MINIO_VERIFY_TLS": str(not s3.ignore_tls).lower()}
-    admin = s3.admin
     return plain, [
-        pod.secret_env("MINIO_ROOT_USER", admin.secret_name, admin.user_key),
-        pod.secret_env("MINIO_ROOT_PASSWORD", admin.secret_name, admin.password_key),
+        pod.secret_env("MINIO_ROOT_USER", login.secret_name, login.user_key),
+        pod.secret_env("MINIO_ROOT_PASSWORD", login.secret_name, login.password_key),
     ]
 
 
@@ -255,7 +260,7 @@ class Bootstrap(Part):
 
     def _minio(self, s3: S3Settings) -> None:
         names = self._props.runtime.names
-        login, credentials = minio_login(s3)
+        login, credentials = minio_login(s3, names.minio_setup_credential)
         self._job(
             n.MINIO_SETUP,
             MINIO_SETUP,

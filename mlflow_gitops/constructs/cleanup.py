@@ -90,7 +90,7 @@ class Cleanup(Part):
 
     def _minio(self, s3: S3Settings) -> None:
         props, names = self._props, self._props.runtime.names
-        login, credentials = minio_login(s3)
+        login, credentials = minio_login(s3, names.minio_setup_credential)
         fate = BUCKET_FATE[props.bucket_cleanup].format(bucket=props.bucket)
         destroys = f"deletes the MinIO user of the instance and policy {names.bucket_policy}; {fate}"
         self._job(

@@ -28,11 +28,25 @@ class IngressProps:
     """Of the IngressRoute (`instances[].server.ingressAnnotations`)."""
 
 
+REFUSED_PATH_PREFIXES = (n.METRICS_PATH,)
+"""Paths the public host never routes. mlflow-oidc-auth serves every path starting with /health, /login,
+/callback, /oidc/static or /metrics without authentication: the first four are the login flow, its static
+files and a health answer that holds no data; /metrics (the server's Prometheus metrics) is scraped in the
+cluster from the metrics sidecar, so the public route leaves it out (Traefik answers 404)."""
+
+
+def public_rule(host: str) -> str:
+    """The route's Traefik v3 rule: the host, minus the refused paths (a prefix, as the plugin matches)."""
+    refused = "".join(f" && !PathPrefix(`{prefix}`)" for prefix in REFUSED_PATH_PREFIXES)
+    return f"Host(`{host}`){refused}"
+
+
 class Ingress(Part):
     """An IngressRoute on the configured entry point (default `websecure`) for the instance host, with TLS
     from a Secret (default `<instance>-tls`) or a certResolver; a Middleware that sets the forwarded
     headers the old module set (proto https, the host, port 443); and one that adds security headers
-    (HSTS, nosniff, frame options SAMEORIGIN, referrer policy).
+    (HSTS, nosniff, frame options SAMEORIGIN, referrer policy). The route leaves out /metrics
+    (`REFUSED_PATH_PREFIXES`).
     """
 
     def __init__(self, scope: Construct, id: str, *, props: IngressProps) -> None:
@@ -87,7 +101,7 @@ class Ingress(Part):
                     "routes": [
                         {
                             "kind": "Rule",
-                            "match": f"Host(`{host}`)",
+                            "match": public_rule(host),
                             "middlewares": [
                                 {"name": name}
                                 for name in (names.forwarded_headers_middleware, names.security_headers_middleware)

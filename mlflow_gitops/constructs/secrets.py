@@ -10,7 +10,7 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.constructs._recorded import Part
-from mlflow_gitops.settings import AdminSecret, CaSecret, VaultSettings
+from mlflow_gitops.settings import AdminSecret, CaSecret, ClientSecret, VaultSettings
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class SecretsProps:
     (`postgres.roleManagement: DatabaseRole`)."""
     redis_sessions: bool
     """The Redis password (`instances[].sessions.store: redis`)."""
-    admins: tuple[AdminSecret, ...]
-    """The admin credentials of the setup Jobs that run (`BootstrapProps.admin_secrets`)."""
+    admins: tuple[AdminSecret | ClientSecret, ...]
+    """The credentials of the setup Jobs that run (`BootstrapProps.admin_secrets`)."""
     postgres_ca: CaSecret | None
     """PostgreSQL's CA (`postgres.ca`)."""
     retired: bool = False
@@ -113,14 +113,7 @@ def admin_secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
     names, ca = props.names, props.postgres_ca
     return (
         *(
-            SecretSpec(
-                admin.secret_name,
-                names.namespace,
-                (
-                    (admin.user_key, admin.vault_path, "username"),
-                    (admin.password_key, admin.vault_path, "password"),
-                ),
-            )
+            SecretSpec(admin.secret_name, names.namespace, _credential_data(admin, admin.vault_path))
             for admin in props.admins
             if admin.vault_path
         ),
@@ -130,6 +123,12 @@ def admin_secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
             else []
         ),
     )
+
+
+def _credential_data(credential: AdminSecret | ClientSecret, path: str) -> tuple[tuple[str, str, str], ...]:
+    if isinstance(credential, ClientSecret):
+        return ((credential.key, path, "client_secret"),)
+    return ((credential.user_key, path, "username"), (credential.password_key, path, "password"))
 
 
 class Secrets(Part):

@@ -13,10 +13,13 @@ Environment (a variable marked [file] may instead be read from the file named by
 mounted Secret key; trailing newlines of the file are dropped; setting both is an error):
   KEYCLOAK_URL               Keycloak base URL, e.g. https://auth.example.com (required)
   KEYCLOAK_REALM             realm that holds the MLflow client (required; must already exist)
-  KEYCLOAK_ADMIN_REALM       realm of the admin user (default master)
+  KEYCLOAK_ADMIN_REALM       realm of the admin login (default master)
   KEYCLOAK_ADMIN_CLIENT_ID   client used for the admin login (default admin-cli)
-  KEYCLOAK_ADMIN_USER        admin user name (required) [file]
-  KEYCLOAK_ADMIN_PASSWORD    admin password (required) [file]
+  KEYCLOAK_ADMIN_CLIENT_SECRET  that client's secret [file]: when set, the login is the client's own service
+                             account (client credentials grant; no user and password), e.g. a client of the
+                             MLflow realm holding only the realm-management roles names.KEYCLOAK_SETUP_ROLES lists
+  KEYCLOAK_ADMIN_USER        admin user name (required without KEYCLOAK_ADMIN_CLIENT_SECRET) [file]
+  KEYCLOAK_ADMIN_PASSWORD    admin password (required without KEYCLOAK_ADMIN_CLIENT_SECRET) [file]
   KEYCLOAK_VERIFY_TLS        true|false (default true)
   KEYCLOAK_CA_BUNDLE         CA bundle file used to verify Keycloak's certificate (optional)
   KEYCLOAK_TIMEOUT_SECONDS   timeout of each HTTP request (default 30)
@@ -145,7 +148,7 @@ class Settings:
     realm: str
     admin_realm: str
     admin_client_id: str
-    admin_user: str
+    admin_user: str  # empty with a client secret
     admin_password: str = field(repr=False)
     verify: bool | str
     timeout: float
@@ -316,8 +319,16 @@ def load_settings(environ: Mapping[str, str], *, remove: bool = False) -> Settin
     realm = r.name("KEYCLOAK_REALM")
     admin_realm = r.name("KEYCLOAK_ADMIN_REALM", "master")
     admin_client_id = r.name("KEYCLOAK_ADMIN_CLIENT_ID", "admin-cli")
-    admin_user = r.text("KEYCLOAK_ADMIN_USER", file_ok=True)
-    admin_password = r.text("KEYCLOAK_ADMIN_PASSWORD", file_ok=True, secret=True)
+    admin_client_secret = r.text("KEYCLOAK_ADMIN_CLIENT_SECRET", "", file_ok=True, secret=True)
+    if admin_client_secret:
+        for name in ("KEYCLOAK_ADMIN_USER", "KEYCLOAK_ADMIN_PASSWORD"):
+            if r.raw(name, file_ok=True) is not None:
+                r.problem(name, f"{name} is set with KEYCLOAK_ADMIN_CLIENT_SECRET: the login is either the "
+                                "client's service account or a user, not both")
+        admin_user, admin_password = "", admin_client_secret
+    else:
+        admin_user = r.text("KEYCLOAK_ADMIN_USER", file_ok=True)
+        admin_password = r.text("KEYCLOAK_ADMIN_PASSWORD", file_ok=True, secret=True)
     verify_tls = r.flag("KEYCLOAK_VERIFY_TLS", True)
     ca_bundle = r.raw("KEYCLOAK_CA_BUNDLE")
     verify: bool | str = verify_tls
@@ -416,12 +427,21 @@ def describe(exc: BaseException) -> str:
 
 
 def connect(s: Settings) -> KeycloakOpenIDConnection:
-    """The admin connection: logs in to the admin realm, manages the target realm."""
-    return KeycloakOpenIDConnection(
-        server_url=s.server_url, username=s.admin_user, password=s.admin_password, realm_name=s.realm,
-        user_realm_name=s.admin_realm, client_id=s.admin_client_id, verify=s.verify,
-        timeout=s.timeout,  # type: ignore[arg-type]
+    """The admin connection: logs in to the admin realm (as a user, or as the client's service account when
+    there is no user), manages the target realm."""
+    login: dict[str, Any] = (
+        {"username": s.admin_user, "password": s.admin_password} if s.admin_user
+        else {"client_secret_key": s.admin_password}
     )
+    return KeycloakOpenIDConnection(
+        server_url=s.server_url, realm_name=s.realm, user_realm_name=s.admin_realm, client_id=s.admin_client_id,
+        verify=s.verify, timeout=s.timeout, **login,  # type: ignore[arg-type]
+    )
+
+
+def login_name(s: Settings) -> str:
+    """Who logs in, for messages."""
+    return f"user {s.admin_user}" if s.admin_user else f"the service account of client {s.admin_client_id}"
 
 
 def wait_for_keycloak(s: Settings, connection: KeycloakOpenIDConnection) -> None:
@@ -452,7 +472,7 @@ def login(s: Settings, connection: KeycloakOpenIDConnection) -> KeycloakAdmin:
     try:
         connection.get_token()
     except KeycloakError as exc:
-        raise Failure(f"admin login to {s.keycloak_url} realm {s.admin_realm} as {s.admin_user} failed: "
+        raise Failure(f"admin login to {s.keycloak_url} realm {s.admin_realm} as {login_name(s)} failed: "
                          f"{describe(exc)}") from None
     return KeycloakAdmin(connection=connection)
 
@@ -570,7 +590,7 @@ class Bootstrap:
                 raise Failure(f"realm {self.s.realm} does not exist at {self.s.keycloak_url}; create it first "
                                  "(this script never creates realms)") from None
             if exc.response_code == 403:
-                raise Failure(f"admin user {self.s.admin_user} may not manage realm {self.s.realm} "
+                raise Failure(f"{login_name(self.s)} may not manage realm {self.s.realm} "
                                  f"({describe(exc)})") from None
             raise
 

@@ -49,14 +49,18 @@ def _tool_path(part: str, binary: str | None) -> Path:
         pytest.fail(f"{exc} (run `python3 ci/tools.py ensure {part}`)", pytrace=False)
 
 
-def run(cmd: list[str | Path], *, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str | Path], *, timeout: float = 120, cwd: Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a checker; `input` is its stdin (none by default)."""
     return subprocess.run(
         [str(c) for c in cmd],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
         check=False,
     )
 
