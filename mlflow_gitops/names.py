@@ -255,6 +255,33 @@ class Names:
         return f"{self._instance.vault_path}/{leaf}"
 
     @property
+    def secret_store(self) -> str:
+        """The store the instance's ExternalSecrets read: `vault.store`, or with `vault.namespaceStore` the
+        instance's own SecretStore (one in each namespace its ExternalSecrets live in; its ServiceAccount, the
+        identity External Secrets logs in to Vault as, has the same name)."""
+        store = self._env.vault.store
+        return f"{store}-{self._instance.name}" if self._env.vault.namespace_store else store
+
+    @property
+    def vault_role(self) -> str:
+        """The Vault role (and policy) of the instance's SecretStores: it reads only the instance's paths."""
+        return f"{MANAGED_BY}-{self._instance.name}"
+
+    def secret_namespaces(self) -> tuple[str, ...]:
+        """Where the instance's ExternalSecrets live (PostgreSQL's namespace for a DatabaseRole's login)."""
+        role_object = self._env.postgres.role_management == "DatabaseRole" and not self._instance.retired
+        return (self.namespace, *((self.postgres_namespace,) if role_object else ()))
+
+    def _store_objects(self) -> list[ObjectName]:
+        if not self._env.vault.namespace_store:
+            return []
+        return [
+            ObjectName(kind, ns, self.secret_store, SUBDOMAIN)
+            for ns in self.secret_namespaces()
+            for kind in ("SecretStore", "ServiceAccount")
+        ]
+
+    @property
     def keycloak_setup_credential(self) -> AdminSecret | ClientSecret:
         """What the Keycloak setup and cleanup Jobs log in with (`keycloak.setupLogin`)."""
         return self._env.keycloak.setup_credential
@@ -399,6 +426,7 @@ class Names:
                 if (ca := env.postgres.ca) and ca.vault_path
                 else []
             ),
+            *self._store_objects(),
             *([ObjectName("DatabaseRole", pg, self.role_object, SUBDOMAIN)] if role_object else []),
             ObjectName("Database", pg, self.database_object, SUBDOMAIN),
             ObjectName("Database", pg, self.auth_database_object, SUBDOMAIN),
@@ -476,6 +504,7 @@ class Names:
         return (
             ObjectName("Namespace", None, ns, LABEL, key="namespace"),
             *([ObjectName("ExternalSecret", ns, self.s3_secret, SUBDOMAIN)] if MINIO_CLEANUP in cleanups else []),
+            *self._store_objects(),
             *(
                 ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
                 for component, admin, key in admins

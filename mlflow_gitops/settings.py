@@ -163,6 +163,15 @@ class BootstrapSettings:
 
 
 @dataclass(frozen=True)
+class NamespaceStore:
+    """A SecretStore per instance and namespace, logging in to Vault's Kubernetes auth with the instance's role."""
+
+    server: str
+    kv_mount: str
+    auth_mount: str
+
+
+@dataclass(frozen=True)
 class VaultSettings:
     store: str
     store_kind: str
@@ -171,6 +180,8 @@ class VaultSettings:
     """Stakater Reloader rolls the Deployments when a Secret they read changes."""
     rotation: str | None = None
     """The secret generation: a change runs every setup Job again (the values in Vault reach the services)."""
+    namespace_store: NamespaceStore | None = None
+    """Rendered per-instance SecretStores (`vault.namespaceStore`); None: the ExternalSecrets use `store`."""
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,7 @@ def settings_from(name: str, source: str, doc: dict[str, Any]) -> s.EnvironmentS
             refresh_interval=vault["refreshInterval"],
             rotation=vault.get("rotation"),
             reload_pods=vault["reloadPods"],
+            namespace_store=_namespace_store(vault["namespaceStore"]) if "namespaceStore" in vault else None,
         ),
         ingress=s.IngressSettings(
             enabled=ingress["enabled"],
@@ -311,6 +312,10 @@ def _gitops(raw: dict[str, Any]) -> s.GitOpsSettings:
         argocd_project=argocd.get("project"),
         argocd_destination=argocd["destinationServer"],
     )
+
+
+def _namespace_store(raw: dict[str, Any]) -> s.NamespaceStore:
+    return s.NamespaceStore(server=raw["server"], kv_mount=raw["kvMount"], auth_mount=raw["authMount"])
 
 
 def _ca_secret(raw: dict[str, Any]) -> s.CaSecret:

@@ -148,6 +148,12 @@ def _contradictions(ctx: Context) -> Iterator[Problem]:
             "ca.crt of its <cluster>-ca Secret, in Vault postgres/ca) or use sslMode require",
             env.postgres.ssl_mode,
         )
+    if env.vault.namespace_store and env.vault.store_kind != "SecretStore":
+        yield ctx.problem(
+            ("vault", "storeKind"),
+            "vault.namespaceStore renders SecretStores: it needs vault.storeKind SecretStore",
+            env.vault.store_kind,
+        )
     if env.gitops.engine == "argocd" and not env.gitops.repository_url:
         yield ctx.problem(
             ("gitops", "repository", "url"),
@@ -167,6 +173,8 @@ def needed_apis(env: s.EnvironmentSettings) -> list[tuple[str, tuple[Any, ...], 
         ("external-secrets.io/v1/ExternalSecret", ("vault",), "every Secret comes from Vault through one"),
         ("postgresql.cnpg.io/v1/Database", ("postgres",), "the tracking and auth databases"),
     ]
+    if env.vault.namespace_store:
+        needs.append(("external-secrets.io/v1/SecretStore", ("vault", "namespaceStore"), "the instances' own stores"))
     if env.postgres.role_management == "DatabaseRole":
         needs.append(
             (

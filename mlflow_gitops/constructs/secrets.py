@@ -10,7 +10,7 @@ from constructs import Construct
 from mlflow_gitops import names as n
 from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.constructs._recorded import Part
-from mlflow_gitops.settings import AdminSecret, CaSecret, ClientSecret, VaultSettings
+from mlflow_gitops.settings import AdminSecret, CaSecret, ClientSecret, NamespaceStore, VaultSettings
 
 
 @dataclass(frozen=True)
@@ -144,8 +144,51 @@ class Secrets(Part):
         specs = secret_specs(props)
         if props.retired:
             specs = tuple(spec for spec in specs if spec.name == props.names.s3_secret)
+        if props.vault.namespace_store:
+            for namespace in props.names.secret_namespaces():
+                namespace_store(
+                    self,
+                    f"store-{namespace}",
+                    store=props.vault.namespace_store,
+                    names=props.names,
+                    namespace=namespace,
+                )
         for spec in (*specs, *admin_secret_specs(props)):
             external_secret(self, f"{spec.namespace}-{spec.name}", vault=props.vault, names=props.names, spec=spec)
+
+
+def namespace_store(scope: Construct, id: str, *, store: NamespaceStore, names: n.Names, namespace: str) -> None:
+    """The instance's SecretStore in `namespace` and the ServiceAccount it logs in to Vault as: External Secrets
+    requests a short-lived token for it (TokenRequest; no pod runs as it and none is mounted), which Vault's
+    Kubernetes auth exchanges for the instance's role, whose policy reads only the instance's paths."""
+    meta = metadata(names.secret_store, namespace, names.labels("secrets"))
+    api_object(
+        scope,
+        f"{id}-identity",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+    )
+    vault = {
+        "server": store.server,
+        "path": store.kv_mount,
+        "version": "v2",
+        "auth": {
+            "kubernetes": {
+                "mountPath": store.auth_mount,
+                "role": names.vault_role,
+                "serviceAccountRef": {"name": names.secret_store},
+            }
+        },
+    }
+    api_object(
+        scope,
+        id,
+        {
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": meta,
+            "spec": {"provider": {"vault": vault}},
+        },
+    )
 
 
 def external_secret(
@@ -170,7 +213,7 @@ def external_secret(
             "metadata": metadata(spec.name, spec.namespace, names.labels("secrets")),
             "spec": {
                 "refreshInterval": vault.refresh_interval,
-                "secretStoreRef": {"name": vault.store, "kind": vault.store_kind},
+                "secretStoreRef": {"name": names.secret_store, "kind": vault.store_kind},
                 "target": {"name": spec.name, "creationPolicy": "Owner", "template": template},
                 "data": [
                     {"secretKey": key, "remoteRef": {"key": path, "property": prop}} for key, path, prop in spec.data

@@ -240,6 +240,17 @@ for name, text, fragment in (
         "gitops.repository.url: Argo CD Applications need the GitOps repository's URL",
     ),
     (
+        "per-namespace stores with the shared store's kind",
+        "vault:\n  namespaceStore: {server: 'https://vault.example.com'}\n",
+        "vault.storeKind: 'ClusterSecretStore': vault.namespaceStore renders SecretStores: it needs vault.storeKind "
+        "SecretStore",
+    ),
+    (
+        "per-namespace store without a server",
+        "vault:\n  storeKind: SecretStore\n  namespaceStore: {kvMount: kv}\n",
+        "vault.namespaceStore: 'server' is a required property",
+    ),
+    (
         "replicas with pod-local sessions",
         inst("replicas: 2"),
         "instances[0].replicas: 2: more than one replica needs sessions.store: redis",
