@@ -342,6 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="whose API opens the pull request, as for publish (default github)",
     )
 
+    access = commands.add_parser(
+        "access",
+        help="print the platform's one-time steps that make the narrow credentials the render uses",
+        description="For each selected environment, a shell script for a platform admin: the realm's Keycloak "
+        "setup client with only the realm-management roles the setup Jobs need, each instance's MinIO setup user "
+        "with a policy limited to its bucket, and each instance's Vault policy (exactly the paths its "
+        "ExternalSecrets read) and, with vault.namespaceStore, its Kubernetes auth role. Prints no secret: each "
+        "is generated in the script and written to Vault. Changes nothing.",
+        epilog=EPILOG,
+    )
+    _add_selection(access)
+
     crds = commands.add_parser("crds", help="the pinned upstream CRD files used to validate rendered output")
     crds_commands = crds.add_subparsers(dest="crds_command", required=True, metavar="COMMAND")
     fetch = crds_commands.add_parser(
@@ -448,6 +460,15 @@ def _migrate(args: argparse.Namespace) -> int:
     except ClusterError as exc:
         return _error(str(exc), exc.exit_code)
     return 1 if remaining else 0
+
+
+def _access(args: argparse.Namespace) -> int:
+    from mlflow_gitops.app import render  # starts Node: the script lists the paths the render's ExternalSecrets read
+    from mlflow_gitops.gitops.access import format_access
+
+    for rendered in render(load_environments(args.envs, _config_dir(args), os.environ)):
+        print(format_access(rendered.environment, rendered.documents), end="")
+    return 0
 
 
 def _known_environments(args: argparse.Namespace) -> set[str]:
@@ -702,6 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "crds": _crds,
             "migrate": _migrate,
             "pin-image": _pin_image,
+            "access": _access,
         }
         return commands[args.command](args)
     except ConfigError as exc:

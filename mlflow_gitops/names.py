@@ -214,6 +214,12 @@ class Names:
         return f"{self.base}-bootstrap"
 
     @property
+    def minio_setup_user(self) -> str:
+        """The suggested MinIO user (and policy) of the instance's setup Jobs (`s3.setupLogin: setupUser`): the
+        platform creates it once (`mlflow-gitops access`), its keys go to Vault `<vaultPath>/minio-setup`."""
+        return f"{self._instance.bucket}-setup"
+
+    @property
     def bucket_policy(self) -> str:
         """MinIO policy that limits the instance's dedicated user to its bucket."""
         return f"{self._instance.bucket}-readwrite"
@@ -259,8 +265,12 @@ class Names:
         """The store the instance's ExternalSecrets read: `vault.store`, or with `vault.namespaceStore` the
         instance's own SecretStore (one in each namespace its ExternalSecrets live in; its ServiceAccount, the
         identity External Secrets logs in to Vault as, has the same name)."""
-        store = self._env.vault.store
-        return f"{store}-{self._instance.name}" if self._env.vault.namespace_store else store
+        return self.instance_store if self._env.vault.namespace_store else self._env.vault.store
+
+    @property
+    def instance_store(self) -> str:
+        """The name of the instance's own SecretStores (`vault.namespaceStore`)."""
+        return f"{self._env.vault.store}-{self._instance.name}"
 
     @property
     def vault_role(self) -> str:
