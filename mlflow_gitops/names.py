@@ -43,9 +43,20 @@ JOB_HASH_LENGTH = 10
 MIGRATION, KEYCLOAK_SETUP, MINIO_SETUP = "db-migration", "keycloak-setup", "minio-setup"
 POSTGRES_SETUP = "db-role"
 OIDC_CLEANUP, MINIO_CLEANUP = "oidc-cleanup", "minio-cleanup"
-KEYCLOAK_SETUP_ROLES = ("manage-clients", "manage-users", "view-realm")
+KEYCLOAK_SETUP_ROLES = ("manage-clients", "manage-users", "view-identity-providers", "view-realm")
 """The realm-management roles of the realm's setup client (`keycloak.serviceAccount`): what keycloak-setup and
-oidc-cleanup do (clients, client scopes, groups, members) and nothing of the realm's own settings."""
+oidc-cleanup do (clients, client scopes, groups, members; oidc-cleanup looks for the mappers it made on the
+realm's identity providers) and nothing of the realm's own settings."""
+KEYCLOAK_IDP_ROLE = "manage-identity-providers"
+"""Added when an instance maps an identity provider's groups (`members.upstream`): the mappers are the IdP's."""
+
+
+def keycloak_setup_roles(env: EnvironmentSettings) -> tuple[str, ...]:
+    """The realm-management roles the environment's setup client needs."""
+    upstream = any(instance.members.upstream for instance in env.instances)
+    return (*KEYCLOAK_SETUP_ROLES, *((KEYCLOAK_IDP_ROLE,) if upstream else ()))
+
+
 """The cleanup Jobs of a retired instance (names no longer than the setup Jobs': the same name limit holds)."""
 DESTROYS_ANNOTATION = "mlflow-gitops.io/destroys"
 """On a cleanup Job: what it deletes outside the cluster, in words (the review shows it as destructive)."""

@@ -200,6 +200,27 @@ class KeycloakServer:
         self.api("POST", f"/master/users/{user_id}/role-mappings/realm", json=[role])
         return user_id
 
+    def create_setup_client(self, realm: str, client_id: str, secret: str, roles: tuple[str, ...]) -> str:
+        """What `mlflow-gitops access` prints for Keycloak (tests/test_keycloak_setup_client.py runs the printed
+        kcadm.sh commands): a confidential client of `realm` with only its service account, holding `roles` of
+        the realm's realm-management client."""
+        client = self.create_client(
+            realm,
+            {
+                "clientId": client_id,
+                "secret": secret,
+                "publicClient": False,
+                "serviceAccountsEnabled": True,
+                "standardFlowEnabled": False,
+                "directAccessGrantsEnabled": False,
+            },
+        )
+        account = self.api("GET", f"/{realm}/clients/{client}/service-account-user")
+        management = self.client(realm, "realm-management")["id"]
+        wanted = [self.api("GET", f"/{realm}/clients/{management}/roles/{role}") for role in roles]
+        self.api("POST", f"/{realm}/users/{account['id']}/role-mappings/clients/{management}", json=wanted)
+        return client
+
     def create_group(self, realm: str, name: str, parent: str | None = None) -> str:
         if parent is None:
             self.api("POST", f"/{realm}/groups", json={"name": name})

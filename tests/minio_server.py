@@ -29,6 +29,7 @@ from minio.credentials import StaticProvider
 
 from ci.tools import ToolError
 from ci.tools import path as tool_path
+from mlflow_gitops.gitops.access import minio_setup_policy
 from tests.background import Service
 from tests.e2e.pod import Process
 from tests.e2e.services import ServiceError, wait_http
@@ -154,6 +155,14 @@ class MinioServer(Service):
     def admin(self, access_key: str | None = None, secret_key: str | None = None) -> MinioAdmin:
         credentials = StaticProvider(access_key or self.root_user, secret_key or self.root_password)
         return MinioAdmin(endpoint=self.endpoint, credentials=credentials, secure=False)
+
+    def create_setup_user(self, bucket: str, access_key: str, secret_key: str) -> None:
+        """What `mlflow-gitops access` prints for MinIO, as root: the setup user of `bucket` and its policy (named
+        like the user)."""
+        admin = self.admin()
+        admin.policy_add(access_key, policy=minio_setup_policy(bucket))
+        admin.user_add(access_key, secret_key)
+        admin.attach_policy([access_key], user=access_key)
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,8 @@ def test_the_keycloak_client_gets_only_the_setup_roles_and_no_login_flow(tmp_pat
     [section] = [s for title, s in sections(script).items() if title.startswith("Keycloak realm buunstack")]
     assert "-s serviceAccountsEnabled=true -s standardFlowEnabled=false -s directAccessGrantsEnabled=false" in section
     assert (
-        "--cclientid realm-management --rolename manage-clients --rolename manage-users --rolename view-realm"
+        "--cclientid realm-management --rolename manage-clients --rolename manage-users "
+        "--rolename view-identity-providers --rolename view-realm"
     ) in section
     assert 'vault kv put -mount=secret keycloak/setup-client "client_secret=$secret"' in section
 

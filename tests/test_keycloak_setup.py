@@ -437,7 +437,7 @@ def test_wrong_admin_password(keycloak: KeycloakServer, realm: Realm, run: Run) 
     assert result.stdout == ""
     # Keycloak 26 answers a refused password grant with 400 invalid_grant (RFC 6749 5.2), not 401
     assert (
-        f"admin login to {keycloak.url} realm master as {ADMIN_USER} failed: HTTP 400: Invalid user credentials"
+        f"admin login to {keycloak.url} realm master as user {ADMIN_USER} failed: HTTP 400: Invalid user credentials"
         in result.stderr
     )
     assert realm.writes() == []

@@ -3,7 +3,7 @@ platform admin reads and runs (kcadm.sh, mc, vault). It changes nothing itself a
 is generated in the script and goes straight to Vault.
 
 - Keycloak, once per realm: the setup client `keycloak.serviceAccount.clientId`, a confidential client with only
-  its service account, holding only `names.KEYCLOAK_SETUP_ROLES` of the realm's realm-management client. The
+  its service account, holding only `names.keycloak_setup_roles` of the realm's realm-management client. The
   setup and cleanup Jobs log in as it (client credentials grant) and can do nothing outside the realm.
 - MinIO, once per instance: the setup user `<bucket>-setup` whose policy allows the admin actions minio-setup and
   minio-cleanup perform and the bucket operations on the instance's bucket only (`minio_setup_policy`).
@@ -102,10 +102,10 @@ def keycloak_section(env: EnvironmentSettings) -> list[str]:
     if not env.bootstrap.keycloak or kc.setup_login != KEYCLOAK_SERVICE_ACCOUNT or client is None:
         return []
     kv_mount = env.vault.namespace_store.kv_mount if env.vault.namespace_store else DEFAULT_KV_MOUNT
-    roles = [word for role in n.KEYCLOAK_SETUP_ROLES for word in ("--rolename", role)]
+    roles = n.keycloak_setup_roles(env)
     lines = [
         f"## Keycloak realm {kc.realm}: the setup client {client.client_id} "
-        f"(realm-management roles {', '.join(n.KEYCLOAK_SETUP_ROLES)})",
+        f"(realm-management roles {', '.join(roles)})",
         f"# first log in as an admin of the realm: kcadm.sh config credentials --server {kc.url} --realm "
         f"{kc.admin_realm} --user <admin>",
         'secret="$(openssl rand -hex 32)"',
@@ -141,7 +141,7 @@ def keycloak_section(env: EnvironmentSettings) -> list[str]:
             f"service-account-{client.client_id}",
             "--cclientid",
             "realm-management",
-            *roles,
+            *(word for role in roles for word in ("--rolename", role)),
         ),
     ]
     if client.vault_path:

@@ -13,8 +13,8 @@ It prints one line per object (`bucket mlflow: created|unchanged`, ...). Secret 
 Environment (a variable marked [file] may instead be read from the file named by `<NAME>_FILE`, e.g. a Vault Agent
 template; set one of the two, not both; one trailing newline is stripped):
   MINIO_URL                 required  http(s)://host[:port] of the MinIO S3 API; the scheme decides TLS
-  MINIO_ROOT_USER           required  [file] MinIO root (admin) access key
-  MINIO_ROOT_PASSWORD       required  [file] MinIO root (admin) secret key
+  MINIO_ROOT_USER           required  [file] the setup login's access key (the instance's setup user, or root)
+  MINIO_ROOT_PASSWORD       required  [file] the setup login's secret key
   MINIO_VERIFY_TLS          optional  true|false, default true (verify the server certificate for https)
   MINIO_REGION              optional  region to sign requests for (default: the region MinIO reports, if any)
   SSL_CERT_FILE             optional  CA bundle for https (default: certifi's bundle), as the minio SDK does
@@ -316,11 +316,15 @@ def wait_for_minio(settings: Settings) -> None:
     delay = settings.wait_delay
     for attempt in range(1, settings.wait_attempts + 1):
         try:
-            s3.list_buckets()
+            # one key of the instance's own bucket, not ListAllMyBuckets: the setup user may list only that bucket
+            next(iter(s3.list_objects(settings.bucket)), None)
         except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                say(f"MinIO {settings.url} is ready (attempt {attempt}/{settings.wait_attempts})")
+                return
             if exc.code in AUTH_ERRORS:
                 fail(f"MinIO at {settings.url} rejected the request signed with MINIO_ROOT_USER/MINIO_ROOT_PASSWORD "
-                     f"({describe(exc)}); check the root credentials, the clock and MINIO_REGION")
+                     f"({describe(exc)}); check the setup login's credentials and policy, the clock and MINIO_REGION")
             reason = describe(exc)
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             reason = describe(exc)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from mlflow_gitops.names import KEYCLOAK_SETUP_ROLES
 from tests.e2e.pod import LOGS, Image, Pod, PodError, Process
 from tests.e2e.readme import run_readme
 from tests.e2e.services import (
@@ -61,8 +62,9 @@ VAULT: dict[str, dict[str, str]] = {
         "secret_key": "e2e-session-secret-key-0123456789abcdef",
         "flask_secret_key": "e2e-flask-secret-key-0123456789abcdef",
     },
-    "minio/admin": {"username": "minio-root", "password": "minio-Root-Password-e2e"},
-    "keycloak/admin": {"username": "admin", "password": "keycloak-Admin-Password-e2e"},
+    "mlflow/minio-setup": {"username": "mlflow-setup", "password": "minio-Setup-Password-e2e"},
+    "minio/admin": {"username": "minio-root", "password": "minio-Root-Password-e2e"},  # the platform's, not rendered
+    "keycloak/setup-client": {"client_secret": "keycloak-Setup-Client-Secret-e2e"},
     "postgres/admin": {"username": "postgres", "password": "postgres-Superuser-Password-e2e"},
 }
 
@@ -209,14 +211,17 @@ def postgres(stack: Stack, ports: Ports, image: Image, runtime_dir: Path, e2e_di
 
 @pytest.fixture(scope="package")
 def minio(ports: Ports, e2e_dir: Path) -> Iterator[MinioServer]:
-    """A real MinIO server at the rendered s3.endpoint (http://127.0.0.1:<ports.s3>); its root credentials from
-    Vault (minio/admin), as the platform's MinIO has them."""
+    """A real MinIO server at the rendered s3.endpoint (http://127.0.0.1:<ports.s3>), with the platform's root
+    credentials, and the instance's setup user (Vault mlflow/minio-setup) the platform made once with them
+    (`mlflow-gitops access`): the Jobs log in as that user, never as root."""
     root = VAULT["minio/admin"]
     with timed("MinIO server (/minio/health/ready)"):
         try:
             server = MinioServer(root["username"], root["password"], port=ports.s3, logdir=e2e_dir / "logs").start()
         except (MinioMissing, ServiceError) as exc:
             _fail("MinIO", exc)
+        setup = VAULT["mlflow/minio-setup"]
+        server.create_setup_user("mlflow", setup["username"], setup["password"])
     yield server
     server.stop()
 
@@ -286,18 +291,21 @@ def oidc(
     runtime_dir: Path,
     e2e_dir: Path,
 ) -> Provider:
-    """Keycloak as the platform has it before the Job runs (the realm, the admin login from Vault), then the rendered
-    keycloak-setup Job against it (client, groups scope and mapper, groups), then the test users."""
+    """Keycloak as the platform has it before the Job runs (the realm, its setup client from Vault, made once by
+    `mlflow-gitops access`; no master admin), then the rendered keycloak-setup Job against it (client, groups scope
+    and mapper, groups), then the test users."""
     TIMINGS["Keycloak start (kc.sh start --optimized, /health/ready)"] = keycloak.startup_seconds
     pod = job_pod(stack, "keycloak-setup", image, runtime_dir / "keycloak-setup", e2e_dir / "logs" / "keycloak-setup")
     env = pod.environment(pod.container("keycloak-setup"))
     assert env["KEYCLOAK_REALM"] == REALM
+    assert env["KEYCLOAK_ADMIN_REALM"] == REALM, "the Job logs in to the MLflow realm, not master"
     assert urlsplit(env["KEYCLOAK_URL"]).port == keycloak.port, env["KEYCLOAK_URL"]
-    admin = VAULT["keycloak/admin"]
     keycloak.create_realm(
         REALM, eventsEnabled=True, enabledEventTypes=["LOGIN", "LOGIN_ERROR", "CODE_TO_TOKEN", "CODE_TO_TOKEN_ERROR"]
     )
-    keycloak.create_admin(admin["username"], admin["password"])
+    keycloak.create_setup_client(
+        REALM, env["KEYCLOAK_ADMIN_CLIENT_ID"], VAULT["keycloak/setup-client"]["client_secret"], KEYCLOAK_SETUP_ROLES
+    )
     first, last = MEMBER["name"].split(" ", 1)
     keycloak.create_user(
         REALM, MEMBER["email"], MEMBER["password"], email=MEMBER["email"], first_name=first, last_name=last

@@ -25,6 +25,7 @@ RETIREE_VAULT = {
     f"{NAME}/s3": {"accesskey": "retiree-artifacts", "secretkey": "retiree-S3-Secret-e2e"},
     f"{NAME}/oidc": {"client_id": NAME, "client_secret": "retiree-Oidc-Secret-e2e"},
     f"{NAME}/session": VAULT["mlflow/session"],
+    f"{NAME}/minio-setup": {"username": f"{NAME}-setup", "password": "retiree-Minio-Setup-e2e"},
 }
 
 
@@ -62,6 +63,8 @@ def test_a_retired_instances_cleanup_jobs_remove_what_its_setup_made(
 ) -> None:
     kc = oidc.keycloak
     instance = {"name": NAME, "host": "localhost", "url": f"http://localhost:{ports.mlflow}"}
+    setup = RETIREE_VAULT[f"{NAME}/minio-setup"]
+    minio.create_setup_user(NAME, setup["username"], setup["password"])
     live = Stack(render_instance(e2e_dir / "config-retiree", ports, **instance), RETIREE_VAULT)
     logs = e2e_dir / "logs"
     run_job(live, "keycloak-setup", image, runtime_dir / "retiree-keycloak-setup", logs / "retiree-keycloak-setup")
