@@ -2,8 +2,9 @@
 #               make test    (set up, run the whole test suite)
 # Own loop:     make check   (ruff, mypy, the unit and snapshot tests without services or slow sweeps)
 # One tier:     make e2e / make cluster
-# `make test` provisions everything itself: the real platform parts (ci/tools.py: Kubernetes, etcd, kwok,
-# Flux, MinIO, Keycloak, Gitea and the checkers, built into ~/.cache/mlflow-gitops/tools, skipped when present) and
+# `make test` provisions everything itself: the real platform parts (ci/tools.py: Kubernetes, etcd, kwok, Flux,
+# MinIO, Keycloak, Gitea, Vault, External Secrets and the checkers, built into ~/.cache/mlflow-gitops/tools,
+# skipped when present) and
 # the end-to-end prerequisites (ci/e2e-setup.sh: Debian PostgreSQL, Redis, Chromium; npm; the image's venv).
 VENV ?= .venv
 BIN := $(VENV)/bin

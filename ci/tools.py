@@ -116,6 +116,35 @@ ACTIONLINT_VERSION = "v1.7.12"
 # request, so tests check the rendered IngressRoute rules with Traefik's semantics (tests/test_traefik_rules.py).
 # Its go.mod pins this Traefik version; the part's version also hashes the command's sources.
 TRAEFIK_VERSION = "v3.7.9"
+# Vault-compatible secret store of the cluster tier's secret chain (tests/cluster/test_secret_chain.py). OpenBao
+# cannot be fetched: the proxy refuses every openbao/openbao version tried (its v2 tags declare no /v2 module path;
+# pseudo-versions of master and of the v2.6.2 commit answer 403). HashiCorp Vault v1.14.1 is served and is the last
+# line under MPL-2.0 (its LICENSE; v1.14.10 and 1.15+ are BSL) -- the release OpenBao forked from. Its local
+# replaces (api, api/auth/*) are published sub-modules resolved at the versions it requires, except ./sdk: it
+# requires a pseudo-version older than its own sdk folder (the build fails on certutil.ParseBasicConstraintExtension
+# and keysutil.Policy.WrapKey), and the proxy refuses sub-module versions by commit, so sdk is pinned to v0.9.2, the
+# sdk release of the 1.14 line, which has both (MPL-2.0, as the sdk has always been). That sdk also gained a start-up
+# check that 1.14.1's own sys backend fails ("managed-keys/... defines a CreateOperation but no ExistenceCheck":
+# Vault panics in dev mode); the build replaces the sdk by a copy in the part's folder (nothing committed) whose
+# framework/backend.go lacks that check, which restores the behaviour of the sdk 1.14.1 was released with (a create
+# on such a path is handled as an update). Every other Vault release tried has the same skew (1.13.5 with the sdk
+# v0.8.1 it requires fails on logical.PolicyInfo.NamespacePath).
+VAULT_VERSION = "v1.14.1"
+VAULT_SDK_VERSION = "v0.9.2"
+VAULT_SDK_CHECK = """
+		// Detect the coding error of attempting to define a CreateOperation without defining an ExistenceCheck
+		if p.ExistenceCheck == nil {
+			if _, ok := p.Operations[logical.CreateOperation]; ok {
+				panic(fmt.Sprintf("Pattern %v defines a CreateOperation but no ExistenceCheck", p.Pattern))
+			}
+			if _, ok := p.Callbacks[logical.CreateOperation]; ok {
+				panic(fmt.Sprintf("Pattern %v defines a CreateOperation but no ExistenceCheck", p.Pattern))
+			}
+		}
+"""
+# External Secrets Operator v0.16.2: the newest release served whole (v1.3.2 is not); one module, main.go at its
+# root, serving external-secrets.io/v1. Its own CRDs (config/crds/bases) are copied into the part's crds/.
+EXTERNAL_SECRETS_VERSION = "v0.16.2"
 TRAEFIK_RULES = Path(__file__).resolve().parent / "traefik-rules"
 
 
@@ -194,6 +223,8 @@ class GoModule:
     packages: tuple[str, ...]
     ldflags: tuple[str, ...] = ()
     tags: str = ""
+    replaces: tuple[str, ...] = ()
+    """`old=new@version` (or `old=/folder`) replaces of the wrapper, after (so over) the upstream's own."""
 
 
 def go_env() -> dict[str, str]:
@@ -293,7 +324,7 @@ def build_go(b: Build, mod: GoModule) -> None:
     with tempfile.TemporaryDirectory(prefix=f"tools-{b.part.name}-") as tmp:
         wrapper = Path(tmp)
         go(b, "mod", "init", f"wrapper.local/{b.part.name}", cwd=wrapper)
-        edits = wrapper_edits(mod, upstream_gomod(b, mod, wrapper))
+        edits = wrapper_edits(mod, upstream_gomod(b, mod, wrapper)) + [f"-replace={r}" for r in mod.replaces]
         if edits:
             go(b, "mod", "edit", *edits, cwd=wrapper)
         go(b, "get", f"{mod.path}@{mod.version}", cwd=wrapper)
@@ -456,6 +487,53 @@ def build_actionlint(b: Build) -> None:
             ldflags=(f"-X {module}.version={ACTIONLINT_VERSION}",),
         ),
     )
+
+
+def build_vault(b: Build) -> None:
+    module = "github.com/hashicorp/vault"
+    ldflags = (
+        f"-X {module}/version.Version={VAULT_VERSION.removeprefix('v')}",
+        f"-X {module}/version.VersionPrerelease=",
+    )
+    sdk = f"{module}/sdk"
+    build_go(
+        b,
+        GoModule(
+            module,
+            VAULT_VERSION,
+            (module,),
+            ldflags=ldflags,
+            replaces=(f"{sdk}={vault_sdk_copy(b, sdk)}",),
+        ),
+    )
+
+
+def vault_sdk_copy(b: Build, sdk: str) -> Path:
+    """sdk@VAULT_SDK_VERSION copied into the part's folder without VAULT_SDK_CHECK (see VAULT_SDK_VERSION); Go
+    refuses overlays of module-cache files, so the wrapper replaces the sdk by this folder."""
+    b.folder.mkdir(parents=True, exist_ok=True)
+    info = module_info(b, GoModule(sdk, VAULT_SDK_VERSION, ()), b.folder)
+    copy = b.folder / "src" / "sdk"
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(info["Dir"], copy)
+    source = copy / "framework" / "backend.go"
+    source.chmod(0o644)
+    text = source.read_text()
+    if text.count(VAULT_SDK_CHECK) != 1:
+        raise ToolError(f"{sdk}@{VAULT_SDK_VERSION}: the start-up check to drop is not in framework/backend.go once")
+    source.write_text(text.replace(VAULT_SDK_CHECK, "\n"))
+    return copy
+
+
+def build_external_secrets(b: Build) -> None:
+    module = "github.com/external-secrets/external-secrets"
+    build_go(b, GoModule(module, EXTERNAL_SECRETS_VERSION, (module,)))
+    info = module_info(b, GoModule(module, EXTERNAL_SECRETS_VERSION, ()), b.folder)
+    crds = b.folder / "crds"
+    crds.mkdir(parents=True, exist_ok=True)
+    for crd in sorted((Path(info["Dir"]) / "config" / "crds" / "bases").glob("*.yaml")):
+        shutil.copyfile(crd, crds / crd.name)
 
 
 def build_netpol_analyzer(b: Build) -> None:
@@ -674,6 +752,20 @@ PARTS: dict[str, Part] = {
             build_traefik_rules,
             (("traefik-rules", "-self-check"),),
             expect=f"{TRAEFIK_VERSION}): self-check passed",
+        ),
+        Part(
+            "vault",
+            f"{VAULT_VERSION}-sdk-{VAULT_SDK_VERSION}-nocheck",
+            build_vault,
+            (("vault", "version"),),
+            expect=f"Vault {VAULT_VERSION}",
+        ),
+        Part(
+            "external-secrets",
+            EXTERNAL_SECRETS_VERSION,
+            build_external_secrets,
+            (("external-secrets", "--help"),),
+            expect="--enable-cluster-store-reconciler",
         ),
         Part(
             "gitea",
