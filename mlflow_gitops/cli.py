@@ -347,8 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the platform's one-time steps that make the narrow credentials the render uses",
         description="For each selected environment, a shell script for a platform admin: the realm's Keycloak "
         "setup client with only the realm-management roles the setup Jobs need, each instance's MinIO setup user "
-        "with a policy limited to its bucket, and each instance's Vault policy (exactly the paths its "
-        "ExternalSecrets read) and, with vault.namespaceStore, its Kubernetes auth role. Prints no secret: each "
+        "with a policy limited to its bucket, and per instance and namespace a Vault policy (exactly the paths its "
+        "ExternalSecrets there read) and, with vault.namespaceStore, its Kubernetes auth role. Prints no secret: each "
         "is generated in the script and written to Vault. Changes nothing.",
         epilog=EPILOG,
     )

@@ -7,7 +7,7 @@ origin and the IngressRoute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from mlflow_gitops.settings import KEYCLOAK_SERVICE_ACCOUNT, MINIO_SETUP_USER
 
 if TYPE_CHECKING:  # only types: names must import without the config package (which validates with names)
-    from mlflow_gitops.settings import AdminSecret, ClientSecret, EnvironmentSettings, InstanceSettings
+    from mlflow_gitops.settings import AdminSecret, CaSecret, ClientSecret, EnvironmentSettings, InstanceSettings
 
 APP = "mlflow"
 MANAGED_BY = "mlflow-gitops"
@@ -225,6 +225,30 @@ class Names:
         return f"{self.base}-bootstrap"
 
     @property
+    def db_role_identity(self) -> str:
+        """The db-role Job's ServiceAccount and scripts ConfigMap, in PostgreSQL's namespace (`roleManagement: job`):
+        the Job runs where the database and its admin login live, so no PostgreSQL admin credential reaches the
+        app namespace."""
+        return f"{self.base}-{POSTGRES_SETUP}"
+
+    @property
+    def postgres_admin_secret(self) -> str:
+        """The Secret in PostgreSQL's namespace the db-role Job logs in with: `<instance>-postgres-admin` copied
+        from Vault `postgres.admin.vaultPath`, or with `vaultPath: null` the existing `postgres.admin.secretName`
+        (CloudNativePG's `<cluster>-superuser`, for example)."""
+        admin = self._env.postgres.admin
+        return f"{self.base}-postgres-admin" if admin.vault_path else admin.secret_name
+
+    @property
+    def postgres_ca_in_postgres_namespace(self) -> CaSecret | None:
+        """`postgres.ca` as the db-role Job reads it in PostgreSQL's namespace: `<instance>-postgres-ca` copied
+        from Vault, or with `vaultPath: null` the existing Secret there (CloudNativePG's `<cluster>-ca`)."""
+        ca = self._env.postgres.ca
+        if ca is None or not ca.vault_path:
+            return ca
+        return replace(ca, secret_name=f"{self.base}-postgres-ca")
+
+    @property
     def minio_setup_user(self) -> str:
         """The suggested MinIO user (and policy) of the instance's setup Jobs (`s3.setupLogin: setupUser`): the
         platform creates it once (`mlflow-gitops access`), its keys go to Vault `<vaultPath>/minio-setup`."""
@@ -283,15 +307,18 @@ class Names:
         """The name of the instance's own SecretStores (`vault.namespaceStore`)."""
         return f"{self._env.vault.store}-{self._instance.name}"
 
-    @property
-    def vault_role(self) -> str:
-        """The Vault role (and policy) of the instance's SecretStores: it reads only the instance's paths."""
-        return f"{MANAGED_BY}-{self._instance.name}"
+    def vault_role(self, namespace: str) -> str:
+        """The Vault role (and policy) of the instance's SecretStore in `namespace`: it reads only the paths of
+        the instance's ExternalSecrets there (`<managed-by>-<instance>` in the instance namespace,
+        `<managed-by>-<instance>-<namespace>` elsewhere), so the app namespace's store cannot read what only
+        PostgreSQL's namespace needs (the db-role Job's admin login)."""
+        role = f"{MANAGED_BY}-{self._instance.name}"
+        return role if namespace == self.namespace else f"{role}-{namespace}"
 
     def secret_namespaces(self) -> tuple[str, ...]:
-        """Where the instance's ExternalSecrets live (PostgreSQL's namespace for a DatabaseRole's login)."""
-        role_object = self._env.postgres.role_management == "DatabaseRole" and not self._instance.retired
-        return (self.namespace, *((self.postgres_namespace,) if role_object else ()))
+        """Where the instance's ExternalSecrets live: its namespace and PostgreSQL's (the role's login, which a
+        DatabaseRole or the db-role Job reads there); a retired instance's only in its namespace."""
+        return (self.namespace, *(() if self._instance.retired else (self.postgres_namespace,)))
 
     def _store_objects(self) -> list[ObjectName]:
         if not self._env.vault.namespace_store:
@@ -431,14 +458,13 @@ class Names:
                 ObjectName("ExternalSecret", ns, secret, SUBDOMAIN)
                 for secret in (self.db_secret, self.s3_secret, self.oidc_secret, self.session_secret)
             ),
-            *([ObjectName("ExternalSecret", pg, self.role_password_secret, SUBDOMAIN)] if role_object else []),
+            ObjectName("ExternalSecret", pg, self.role_password_secret, SUBDOMAIN),
             *([ObjectName("ExternalSecret", ns, self.redis_secret, SUBDOMAIN)] if redis else []),
             *(
                 ObjectName("ExternalSecret", ns, admin.secret_name, SUBDOMAIN, key=key)
                 for enabled, admin, key in (
                     (env.bootstrap.keycloak, self.keycloak_setup_credential, self._keycloak_login_key),
                     (env.bootstrap.minio, self.minio_setup_credential, self._minio_login_key),
-                    (not role_object, env.postgres.admin, "postgres.admin.secretName"),
                 )
                 if enabled and admin.vault_path
             ),
@@ -447,6 +473,7 @@ class Names:
                 if (ca := env.postgres.ca) and ca.vault_path
                 else []
             ),
+            *(self._db_role_objects() if not role_object else []),
             *self._store_objects(),
             *([ObjectName("DatabaseRole", pg, self.role_object, SUBDOMAIN)] if role_object else []),
             ObjectName("Database", pg, self.database_object, SUBDOMAIN),
@@ -457,7 +484,6 @@ class Names:
                     "default-deny",
                     "server",
                     MIGRATION,
-                    *([POSTGRES_SETUP] if not role_object else []),
                     *([KEYCLOAK_SETUP] if env.bootstrap.keycloak else []),
                     *([MINIO_SETUP] if env.bootstrap.minio else []),
                     *(["redis"] if deploy_redis else []),
@@ -475,7 +501,6 @@ class Names:
                 ObjectName("Job", ns, self.job_prefix(component), LABEL, hashed=True)
                 for component, enabled in (
                     (MIGRATION, True),
-                    (POSTGRES_SETUP, not role_object),
                     (KEYCLOAK_SETUP, env.bootstrap.keycloak),
                     (MINIO_SETUP, env.bootstrap.minio),
                 )
@@ -500,6 +525,27 @@ class Names:
             *([ObjectName("ServiceMonitor", ns, self.server, SUBDOMAIN)] if env.monitoring.enabled else []),
         ]
         return tuple(found)
+
+    def _db_role_objects(self) -> list[ObjectName]:
+        """The db-role Job and what it reads, in PostgreSQL's namespace (`roleManagement: job`)."""
+        env, pg = self._env, self.postgres_namespace
+        ca = self.postgres_ca_in_postgres_namespace
+        return [
+            *(
+                [ObjectName("ExternalSecret", pg, self.postgres_admin_secret, SUBDOMAIN)]
+                if env.postgres.admin.vault_path
+                else []
+            ),
+            *([ObjectName("ExternalSecret", pg, ca.secret_name, SUBDOMAIN)] if ca and ca.vault_path else []),
+            *(
+                [ObjectName("NetworkPolicy", pg, f"{self.base}-{POSTGRES_SETUP}", SUBDOMAIN)]
+                if env.network.policies
+                else []
+            ),
+            ObjectName("ServiceAccount", pg, self.db_role_identity, SUBDOMAIN),
+            ObjectName("ConfigMap", pg, self.db_role_identity, SUBDOMAIN),
+            ObjectName("Job", pg, self.job_prefix(POSTGRES_SETUP), LABEL, hashed=True),
+        ]
 
     @property
     def _keycloak_login_key(self) -> str:

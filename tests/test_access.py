@@ -35,27 +35,42 @@ def heredoc(section: str, file: str) -> str:
 def test_the_vault_policy_reads_exactly_what_the_instance_external_secrets_read(tmp_path):
     script, docs = access(tmp_path, NAMESPACE_STORES)
     for instance, vault_path in (("mlflow", "mlflow"), ("team-b", "team-b")):
-        section = script.split(f"## Vault: policy mlflow-gitops-{instance} of")[1]
-        hcl = heredoc(section, f"mlflow-gitops-{instance}.hcl")
-        read = sorted(re.findall(r'^path "kv/data/([^"]+)" \{\n  capabilities = \["read"\]\n\}$', hcl, re.M))
-        wanted = sorted(
-            {
-                item["remoteRef"]["key"]
-                for doc in find(docs, "ExternalSecret")
-                if doc["metadata"]["labels"]["app.kubernetes.io/instance"] == instance
-                for item in doc["spec"]["data"]
-            }
-        )
-        assert read == wanted and len(hcl.splitlines()) == 3 * len(wanted)
-        assert all(p.startswith(f"{vault_path}/") or p == "keycloak/setup-client" for p in read), read
+        for namespace, role in (
+            (instance, f"mlflow-gitops-{instance}"),
+            ("postgres", f"mlflow-gitops-{instance}-postgres"),
+        ):
+            section = script.split(f"## Vault: policy {role} of instance {instance} in namespace {namespace} ")[1]
+            hcl = heredoc(section, f"{role}.hcl")
+            read = sorted(re.findall(r'^path "kv/data/([^"]+)" \{\n  capabilities = \["read"\]\n\}$', hcl, re.M))
+            wanted = sorted(
+                {
+                    item["remoteRef"]["key"]
+                    for doc in find(docs, "ExternalSecret")
+                    if doc["metadata"]["labels"]["app.kubernetes.io/instance"] == instance
+                    and doc["metadata"]["namespace"] == namespace
+                    for item in doc["spec"]["data"]
+                }
+            )
+            assert read == wanted and len(hcl.splitlines()) == 3 * len(wanted)
+            assert all(p.startswith(f"{vault_path}/") or p == "keycloak/setup-client" for p in read), read
 
 
-def test_the_vault_role_binds_the_store_identities_of_the_instance_alone(tmp_path):
+def test_each_namespace_store_has_its_own_role_bound_to_its_identity_there(tmp_path):
     script, _ = access(tmp_path, NAMESPACE_STORES)
-    assert (
-        "vault write auth/k8s-prod/role/mlflow-gitops-team-b bound_service_account_names=vault-secret-store-team-b "
-        "bound_service_account_namespaces=team-b,postgres policies=mlflow-gitops-team-b token_ttl=10m"
-    ) in script
+    for namespace, role in (("team-b", "mlflow-gitops-team-b"), ("postgres", "mlflow-gitops-team-b-postgres")):
+        assert (
+            f"vault write auth/k8s-prod/role/{role} bound_service_account_names=vault-secret-store-team-b "
+            f"bound_service_account_namespaces={namespace} policies={role} token_ttl=10m"
+        ) in script
+
+
+def test_the_app_namespace_role_cannot_read_the_db_role_jobs_admin_login(tmp_path):
+    script, _ = access(tmp_path)  # the default: CloudNativePG 1.27, the db-role Job in PostgreSQL's namespace
+    app = heredoc(script.split("## Vault: policy mlflow-gitops-mlflow of ")[1], "mlflow-gitops-mlflow.hcl")
+    postgres = heredoc(
+        script.split("## Vault: policy mlflow-gitops-mlflow-postgres of ")[1], "mlflow-gitops-mlflow-postgres.hcl"
+    )
+    assert "postgres/admin" not in app and 'path "secret/data/postgres/admin"' in postgres
 
 
 def test_the_minio_setup_user_may_touch_only_its_bucket(tmp_path):

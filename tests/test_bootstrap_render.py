@@ -151,19 +151,15 @@ def test_switches_turn_each_job_off(tmp_path):
     assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {
         "migrate_db.py",
         "wait_for_postgres.py",
-        "postgres_setup.py",
         "minio_setup.py",
         "jobkit.py",
     }
+    assert set(one(docs, "ConfigMap", "mlflow-db-role")["data"]) == {"postgres_setup.py", "jobkit.py"}
     (tmp_path / "dev.yaml").write_text("bootstrap:\n  keycloak: {enabled: false}\n  minio: {enabled: false}\n")
     docs = render_docs(names=["dev"], config_dir=tmp_path)
     assert len(find(docs, "Job")) == 2, "the migration and the db-role Job stay"
-    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {
-        "migrate_db.py",
-        "wait_for_postgres.py",
-        "postgres_setup.py",
-        "jobkit.py",
-    }
+    assert set(one(docs, "ConfigMap", "mlflow-bootstrap")["data"]) == {"migrate_db.py", "wait_for_postgres.py"}
+    assert set(one(docs, "ConfigMap", "mlflow-db-role")["data"]) == {"postgres_setup.py", "jobkit.py"}
     assert not find(docs, "ExternalSecret", "minio-setup-credentials")
 
 

@@ -10,7 +10,7 @@ import pytest
 from mlflow_gitops.app import render
 from mlflow_gitops.config import load_environments
 from mlflow_gitops.config.rules import needed_apis
-from tests.conftest import EXAMPLES, FULL_CLUSTER, find, render_text
+from tests.conftest import EXAMPLES, FULL_CLUSTER, find, one, render_text
 
 BUILT_IN_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1", "autoscaling/v2")
 VARIANTS = {
@@ -41,12 +41,27 @@ def test_the_default_cluster_is_the_old_modules_platform(default_docs):
     assert not find(default_docs, "DatabaseRole") and not find(default_docs, "ServiceMonitor")
     [job] = [j for j in find(default_docs, "Job") if j["metadata"]["name"].startswith("mlflow-db-role-")]
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1].endswith("postgres_setup.py")
-    admin = [e for e in find(default_docs, "ExternalSecret") if e["metadata"]["name"] == "postgres-admin-credentials"]
-    assert [d["remoteRef"] for d in admin[0]["spec"]["data"]] == [
+    admin = one(default_docs, "ExternalSecret", "mlflow-postgres-admin")
+    assert [d["remoteRef"] for d in admin["spec"]["data"]] == [
         {"key": "postgres/admin", "property": "username"},
         {"key": "postgres/admin", "property": "password"},
     ]
-    assert not find(default_docs, "ExternalSecret", "mlflow-db-role"), "no DatabaseRole: no basic-auth Secret"
+
+
+def test_the_db_role_job_and_its_admin_login_live_in_the_postgres_namespace(default_docs):
+    """The app namespace holds no PostgreSQL admin credential: the Job runs where the database is."""
+    [job] = [j for j in find(default_docs, "Job") if j["metadata"]["name"].startswith("mlflow-db-role-")]
+    spec = job["spec"]["template"]["spec"]
+    assert job["metadata"]["namespace"] == "postgres" and spec["serviceAccountName"] == "mlflow-db-role"
+    read = {e["valueFrom"]["secretKeyRef"]["name"] for e in spec["containers"][0]["env"] if "valueFrom" in e}
+    assert read == {"mlflow-postgres-admin", "mlflow-db-role"}
+    for name in read:
+        assert one(default_docs, "ExternalSecret", name)["metadata"]["namespace"] == "postgres"
+    assert one(default_docs, "ConfigMap", "mlflow-db-role")["metadata"]["namespace"] == "postgres"
+    policy = one(default_docs, "NetworkPolicy", "mlflow-db-role")
+    assert policy["metadata"]["namespace"] == "postgres" and policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    in_app = [e for e in find(default_docs, "ExternalSecret") if e["metadata"]["namespace"] == "mlflow"]
+    assert not [e for e in in_app for d in e["spec"]["data"] if d["remoteRef"]["key"] == "postgres/admin"]
 
 
 def test_declaring_the_apis_brings_the_optional_parts(full_docs):

@@ -202,7 +202,7 @@ def test_removing_an_instance_removes_its_files_only(tmp_path):
         namespace, _, name = path.rsplit("/", 1)[1].removesuffix(".yaml").split("_")
         return namespace == "beta" or name == "beta" or name.startswith("beta-")
 
-    assert len(gone) == 31 and all(of_instance_b(p) for p in gone), sorted(gone)
+    assert len(gone) == 34 and all(of_instance_b(p) for p in gone), sorted(gone)
     assert not set(after) - set(before), "nothing new appears"
     unchanged = [p for p in after if not p.endswith("kustomization.yaml")]
     assert all(before[p] == after[p] for p in unchanged), "instance alpha renders the same bytes"

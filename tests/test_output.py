@@ -58,7 +58,7 @@ def test_units_hold_one_file_per_object_and_a_kustomization(tmp_path, run_cli):
         "PodDisruptionBudget",
     }  # no ServiceMonitor: the default cluster has no Prometheus Operator
     assert seen["flux"] == {"Kustomization"}
-    assert "default: 35 objects" in result.stdout
+    assert "default: 38 objects" in result.stdout
     assert "Deployment 1" in result.stdout and str(folder) in result.stdout
 
 

@@ -68,7 +68,9 @@ def test_the_rendered_pod_settings_verify_the_server(tls: tuple[Postgres, Path])
     for doc in [*find(docs, "Deployment"), *find(docs, "Job")]:
         if doc["metadata"]["labels"]["app.kubernetes.io/component"] in ("server", "db-migration", "db-role"):
             volumes = {v["name"]: v for v in doc["spec"]["template"]["spec"]["volumes"]}
-            assert volumes["postgres-ca"]["secret"]["secretName"] == "postgres-ca", doc["metadata"]["name"]
+            # db-role runs in PostgreSQL's namespace, with its own copy of the CA there
+            want = "tls-user-postgres-ca" if doc["metadata"]["namespace"] == "postgres" else "postgres-ca"
+            assert volumes["postgres-ca"]["secret"]["secretName"] == want, doc["metadata"]["name"]
     base = {
         "PATH": os.environ["PATH"],
         "PGPORT": str(pg.port),

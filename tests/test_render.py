@@ -61,13 +61,13 @@ def test_default_objects_per_kind(default_docs):
     """The old module's platform: CloudNativePG 1.27 (no DatabaseRole: the db-role Job), no Prometheus Operator."""
     assert kind_counts(default_docs) == {
         "Namespace": 1,
-        "ServiceAccount": 2,
-        "ConfigMap": 3,
+        "ServiceAccount": 3,
+        "ConfigMap": 4,
         "Service": 1,
         "Deployment": 1,
         "Job": 4,
         "Kustomization": 4,
-        "ExternalSecret": 7,
+        "ExternalSecret": 8,
         "Database": 2,
         "IngressRoute": 1,
         "Middleware": 2,

@@ -61,3 +61,12 @@ def test_a_store_logs_in_as_its_own_token_less_service_account_with_the_instance
     assert {d["metadata"]["namespace"] for d in accounts} == {"team-b", "postgres"}
     assert all(d["automountServiceAccountToken"] is False for d in accounts)
     assert one(docs, "Namespace", "team-b")
+
+
+def test_the_store_in_the_postgres_namespace_logs_in_with_that_namespace_role():
+    docs = render_text(NAMESPACE_STORES)
+    roles = {
+        d["metadata"]["namespace"]: d["spec"]["provider"]["vault"]["auth"]["kubernetes"]["role"]
+        for d in find(docs, "SecretStore", "vault-secret-store-team-b")
+    }
+    assert roles == {"team-b": "mlflow-gitops-team-b", "postgres": "mlflow-gitops-team-b-postgres"}

@@ -39,6 +39,29 @@ class JobRuntime:
     postgres_ca: CaSecret | None
     """PostgreSQL's CA (`postgres.ca`), mounted into a Job that connects to PostgreSQL."""
 
+    @property
+    def bootstrap(self) -> JobPlace:
+        """The instance namespace, with the `<instance>-bootstrap` ServiceAccount and scripts ConfigMap."""
+        names = self.names
+        return JobPlace(names.namespace, names.bootstrap_service_account, names.bootstrap_config_map, self.postgres_ca)
+
+    @property
+    def postgres_namespace(self) -> JobPlace:
+        """PostgreSQL's namespace, with the `<instance>-db-role` ServiceAccount and scripts ConfigMap."""
+        names = self.names
+        identity = names.db_role_identity
+        return JobPlace(names.postgres_namespace, identity, identity, names.postgres_ca_in_postgres_namespace)
+
+
+@dataclass(frozen=True)
+class JobPlace:
+    """Where a Job runs: its namespace, ServiceAccount, scripts ConfigMap and the CA Secret there."""
+
+    namespace: str
+    service_account: str
+    config_map: str
+    postgres_ca: CaSecret | None
+
 
 def gitops_job(
     scope: Construct,
@@ -53,6 +76,7 @@ def gitops_job(
     resources: Resources = pod.JOB,
     postgres: bool = False,
     annotations: Mapping[str, str] | None = None,
+    place: JobPlace | None = None,
 ) -> str:
     """Render a Job named `<instance>-<component>-<hash of its spec>` that runs `script` once; return the name.
 
@@ -62,16 +86,17 @@ def gitops_job(
     makes the GitOps engine create a new Job and run it again, an unchanged render leaves the finished one
     alone. Annotated for the configured engine (`ENGINE_ANNOTATIONS`). No ttlSecondsAfterFinished: a GitOps
     engine would re-create a TTL-deleted Job and run it again. A Job that connects to PostgreSQL (`postgres`)
-    mounts its CA when one is configured.
+    mounts its CA when one is configured. `place` defaults to the instance namespace (`JobRuntime.bootstrap`).
     """
     names = runtime.names
+    place = place or runtime.bootstrap
     prefix = names.job_prefix(component)
     labels = names.labels(component)
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata(
-            prefix, names.namespace, labels, {**ENGINE_ANNOTATIONS[runtime.engine], **(annotations or {})}
+            prefix, place.namespace, labels, {**ENGINE_ANNOTATIONS[runtime.engine], **(annotations or {})}
         ),
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
@@ -81,7 +106,7 @@ def gitops_job(
                     labels, runtime.placement, {SCRIPT_CHECKSUM_ANNOTATION: scripts_checksum}
                 ),
                 "spec": pod.restricted_pod_spec(
-                    service_account=names.bootstrap_service_account,
+                    service_account=place.service_account,
                     placement=runtime.placement,
                     restartPolicy="Never",
                     initContainers=list(init_containers) or None,
@@ -96,14 +121,14 @@ def gitops_job(
                             volumeMounts=[
                                 pod.volume_mount("tmp", "/tmp"),
                                 pod.scripts_mount(),
-                                *(pg_pod.postgres_ca_mounts(runtime.postgres_ca) if postgres else []),
+                                *(pg_pod.postgres_ca_mounts(place.postgres_ca) if postgres else []),
                             ],
                         )
                     ],
                     volumes=[
                         pod.empty_dir("tmp"),
-                        pod.scripts_volume(names.bootstrap_config_map),
-                        *(pg_pod.postgres_ca_volumes(runtime.postgres_ca) if postgres else []),
+                        pod.scripts_volume(place.config_map),
+                        *(pg_pod.postgres_ca_volumes(place.postgres_ca) if postgres else []),
                     ],
                 ),
             },

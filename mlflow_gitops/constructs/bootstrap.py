@@ -11,7 +11,7 @@ from mlflow_gitops import names as n
 from mlflow_gitops.constructs import _hash as content
 from mlflow_gitops.constructs import _pod as pod
 from mlflow_gitops.constructs import _postgres as pg_pod
-from mlflow_gitops.constructs._job import JobRuntime, gitops_job
+from mlflow_gitops.constructs._job import JobPlace, JobRuntime, gitops_job
 from mlflow_gitops.constructs._object import api_object, metadata
 from mlflow_gitops.constructs._recorded import Part
 from mlflow_gitops.constructs.migration import SCRIPTS as MIGRATION_SCRIPTS
@@ -62,14 +62,9 @@ class BootstrapProps:
     """`vault.rotation`: a new generation runs the setup Jobs again."""
 
     @property
-    def admin_secrets(self) -> tuple[AdminSecret | ClientSecret, ...]:
-        """The credentials of the setup Jobs that run (Keycloak's, MinIO's, PostgreSQL's)."""
-        role_job = self.postgres.settings.role_management == "job"
-        return (*self.cleanup_admins, *((self.postgres.settings.admin,) if role_job else ()))
-
-    @property
-    def cleanup_admins(self) -> tuple[AdminSecret | ClientSecret, ...]:
-        """The credentials of a retired instance's cleanup Jobs (Keycloak's, MinIO's)."""
+    def admins(self) -> tuple[AdminSecret | ClientSecret, ...]:
+        """The credentials of the Keycloak and MinIO setup Jobs (or a retired instance's cleanup Jobs), in the
+        instance namespace; the db-role Job's are in PostgreSQL's namespace (`Names.postgres_admin_secret`)."""
         names = self.runtime.names
         return (
             *((names.keycloak_setup_credential,) if self.keycloak else ()),
@@ -77,26 +72,32 @@ class BootstrapProps:
         )
 
 
-def job_identity(scope: Construct, names: n.Names, scripts: tuple[str, ...]) -> None:
-    """The Jobs' `<instance>-bootstrap` ServiceAccount (no token) and the ConfigMap of their `scripts`."""
+def job_identity(
+    scope: Construct, names: n.Names, scripts: tuple[str, ...], place: JobPlace | None = None, id: str = ""
+) -> None:
+    """The Jobs' ServiceAccount (no token) and the ConfigMap of their `scripts`, in `place` (default: the
+    instance namespace's `<instance>-bootstrap`); `id` prefixes the construct ids of a second identity."""
     labels = names.labels("bootstrap")
+    namespace = place.namespace if place else names.namespace
     api_object(
         scope,
-        "service-account",
+        f"{id}service-account",
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": metadata(names.bootstrap_service_account, names.namespace, labels),
+            "metadata": metadata(
+                place.service_account if place else names.bootstrap_service_account, namespace, labels
+            ),
             "automountServiceAccountToken": False,
         },
     )
     api_object(
         scope,
-        "scripts",
+        f"{id}scripts",
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": metadata(names.bootstrap_config_map, names.namespace, labels),
+            "metadata": metadata(place.config_map if place else names.bootstrap_config_map, namespace, labels),
             "data": script_sources(scripts),
         },
     )
@@ -135,6 +136,7 @@ def setup_job(
     *,
     runtime: JobRuntime,
     annotations: dict[str, str] | None = None,
+    place: JobPlace | None = None,
 ) -> None:
     """A Job running one of the setup scripts (with jobkit.py), hashed with both."""
     gitops_job(
@@ -148,6 +150,7 @@ def setup_job(
         resources=SETUP_RESOURCES,
         postgres=component == n.POSTGRES_SETUP,
         annotations=annotations,
+        place=place,
     )
 
 
@@ -160,7 +163,9 @@ class Bootstrap(Part):
       the one the server reads (a re-run never rotates it), the `groups` client scope and mapper, the
       default scopes, the groups.
     - `db-role` (`postgres_setup.py`, psycopg2; only with `postgres.roleManagement: job`): the login
-      role, with the password the server reads, where CloudNativePG has no DatabaseRole (1.27-1.29).
+      role, with the password the server reads, where CloudNativePG has no DatabaseRole (1.27-1.29). It runs
+      in PostgreSQL's namespace with its own ServiceAccount and scripts ConfigMap (`<instance>-db-role`), so
+      its admin login (`Names.postgres_admin_secret`) never reaches the app namespace.
     - `minio-setup` (`minio_setup.py`, minio SDK): the bucket, optional versioning, a policy limited to
       the bucket and a dedicated user with the credentials the server reads (instead of root).
 
@@ -178,7 +183,6 @@ class Bootstrap(Part):
             *(
                 name
                 for name, enabled in (
-                    (POSTGRES_SETUP, role_job),
                     (KEYCLOAK_SETUP, props.keycloak is not None),
                     (MINIO_SETUP, props.s3 is not None),
                 )
@@ -237,8 +241,11 @@ class Bootstrap(Part):
         )
 
     def _postgres(self) -> None:
-        pg, names = self._props.postgres.settings, self._props.runtime.names
-        admin = pg.admin
+        """The db-role Job in PostgreSQL's namespace, with its own identity: the admin login stays there."""
+        pg, runtime = self._props.postgres.settings, self._props.runtime
+        names, place = runtime.names, runtime.postgres_namespace
+        admin = names.postgres_admin_secret
+        job_identity(self, names, (POSTGRES_SETUP, JOBKIT), place, id="db-role-")
         self._job(
             n.POSTGRES_SETUP,
             POSTGRES_SETUP,
@@ -252,10 +259,11 @@ class Bootstrap(Part):
                         "ROLE": self._props.role,
                     }
                 ),
-                pod.secret_env("ADMIN_USER", admin.secret_name, admin.user_key),
-                pod.secret_env("ADMIN_PASSWORD", admin.secret_name, admin.password_key),
-                pod.secret_env("ROLE_PASSWORD", names.db_secret, "password"),
+                pod.secret_env("ADMIN_USER", admin, pg.admin.user_key),
+                pod.secret_env("ADMIN_PASSWORD", admin, pg.admin.password_key),
+                pod.secret_env("ROLE_PASSWORD", names.role_password_secret, "password"),
             ],
+            place,
         )
 
     def _minio(self, s3: S3Settings) -> None:
@@ -282,8 +290,8 @@ class Bootstrap(Part):
             ],
         )
 
-    def _job(self, component: str, script: str, variables: list[pod.EnvVar]) -> None:
+    def _job(self, component: str, script: str, variables: list[pod.EnvVar], place: JobPlace | None = None) -> None:
         """A setup Job; `vault.rotation` in its environment, so a new generation runs it again."""
         rotation = self._props.rotation
         variables = [*variables, *pod.plain_env({"SECRET_ROTATION": rotation} if rotation else {})]
-        setup_job(self, component, script, variables, runtime=self._props.runtime)
+        setup_job(self, component, script, variables, runtime=self._props.runtime, place=place)

@@ -95,7 +95,8 @@ class Network(Part):
     - server: ingress from the ingress controller's pods (`network.ingressNamespace` / `ingressPods`) and
       `network.allowFrom` to the http port, from the Prometheus namespace to the metrics port; egress to DNS,
       PostgreSQL, S3, Keycloak and (with Redis sessions) Redis;
-    - db-migration and db-role: DNS and PostgreSQL; keycloak-setup: DNS and Keycloak; minio-setup: DNS and S3;
+    - db-migration and db-role: DNS and PostgreSQL (db-role's in PostgreSQL's namespace, where it runs, with
+      no ingress: no default-deny of ours is there); keycloak-setup: DNS and Keycloak; minio-setup: DNS and S3;
     - redis: ingress from the server pods only, no egress.
 
     An endpoint that is a cluster Service (`<service>.<namespace>.svc...`) is matched by its namespace (and
@@ -143,8 +144,10 @@ class Network(Part):
             server_ingress.append(_ingress([_namespace(props.prometheus_namespace)], [n.METRICS_PORT]))
         self._policy("server", "server", ingress=server_ingress, egress=server_egress)
         self._policy(n.MIGRATION, n.MIGRATION, egress=[dns, *postgres])
-        if pg.role_management == "job":
-            self._policy(n.POSTGRES_SETUP, n.POSTGRES_SETUP, egress=[dns, *postgres])
+        if pg.role_management == "job":  # the Job runs in PostgreSQL's namespace: its policy is there
+            self._policy(
+                n.POSTGRES_SETUP, n.POSTGRES_SETUP, egress=[dns, *postgres], ingress=[], namespace=pg.namespace
+            )
         if props.keycloak_setup:
             self._policy(n.KEYCLOAK_SETUP, n.KEYCLOAK_SETUP, egress=[dns, *keycloak])
         if props.minio_setup:
@@ -179,9 +182,16 @@ class Network(Part):
         return {**self._names.selector_labels, "app.kubernetes.io/component": component}
 
     def _policy(
-        self, name: str, component: str | None, *, egress: list[Rule], ingress: list[Rule] | None = None
+        self,
+        name: str,
+        component: str | None,
+        *,
+        egress: list[Rule],
+        ingress: list[Rule] | None = None,
+        namespace: str | None = None,
     ) -> None:
-        """A policy for the pods of `component` (None: every pod); rules not given stay denied."""
+        """A policy for the pods of `component` (None: every pod) in the instance namespace (or `namespace`);
+        rules not given stay denied."""
         types = ["Egress"] if ingress is None else ["Ingress", "Egress"]
         names = self._names
         api_object(
@@ -190,7 +200,7 @@ class Network(Part):
             {
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "NetworkPolicy",
-                "metadata": metadata(f"{names.base}-{name}", names.namespace, names.labels("network")),
+                "metadata": metadata(f"{names.base}-{name}", namespace or names.namespace, names.labels("network")),
                 "spec": {
                     "podSelector": service.match_labels(self._component(component) if component else {}),
                     "policyTypes": types,

@@ -20,13 +20,15 @@ class SecretsProps:
     """The SecretStore and refresh interval (`vault`)."""
     role: str
     """The database login's username (`instances[].database.role`)."""
-    role_object: bool
-    """A CloudNativePG DatabaseRole logs in with a basic-auth Secret in its namespace
-    (`postgres.roleManagement: DatabaseRole`)."""
+    role_job: bool
+    """The db-role Job makes the role (`postgres.roleManagement: job`): its admin login and PostgreSQL's CA
+    are copied into PostgreSQL's namespace, where it runs."""
     redis_sessions: bool
     """The Redis password (`instances[].sessions.store: redis`)."""
     admins: tuple[AdminSecret | ClientSecret, ...]
-    """The credentials of the setup Jobs that run (`BootstrapProps.admin_secrets`)."""
+    """The credentials of the Keycloak and MinIO setup (or cleanup) Jobs that run (`BootstrapProps.admins`)."""
+    postgres_admin: AdminSecret
+    """The db-role Job's login (`postgres.admin`), with `role_job`."""
     postgres_ca: CaSecret | None
     """PostgreSQL's CA (`postgres.ca`)."""
     retired: bool = False
@@ -57,19 +59,13 @@ def secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
     login = {"username": props.role, "password": "{{ .password }}"}
     return (
         SecretSpec(names.db_secret, names.namespace, password, template=login),
-        *(
-            [
-                SecretSpec(
-                    names.role_password_secret,
-                    names.postgres_namespace,
-                    password,
-                    secret_type="kubernetes.io/basic-auth",
-                    labels={"cnpg.io/reload": "true"},
-                    template=login,
-                )
-            ]
-            if props.role_object
-            else []
+        SecretSpec(
+            names.role_password_secret,
+            names.postgres_namespace,
+            password,
+            secret_type="kubernetes.io/basic-auth",
+            labels={"cnpg.io/reload": "true"},
+            template=login,
         ),
         SecretSpec(
             names.s3_secret,
@@ -108,9 +104,11 @@ def secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
 
 
 def admin_secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
-    """Admin credentials of the enabled bootstrap Jobs, copied from Vault (properties username, password)
-    into the instance namespace, unless config names an existing Secret (`vaultPath: null`)."""
-    names, ca = props.names, props.postgres_ca
+    """Admin credentials of the enabled bootstrap Jobs, copied from Vault (properties username, password) into
+    the namespace the Job runs in (the db-role Job's into PostgreSQL's), unless config names an existing Secret
+    (`vaultPath: null`); PostgreSQL's CA likewise, for each namespace a pod connecting to it runs in."""
+    names, ca, admin = props.names, props.postgres_ca, props.postgres_admin
+    pg_ca = names.postgres_ca_in_postgres_namespace if props.role_job else None
     return (
         *(
             SecretSpec(admin.secret_name, names.namespace, _credential_data(admin, admin.vault_path))
@@ -118,9 +116,18 @@ def admin_secret_specs(props: SecretsProps) -> tuple[SecretSpec, ...]:
             if admin.vault_path
         ),
         *(
-            [SecretSpec(ca.secret_name, names.namespace, ((ca.key, ca.vault_path, "ca.crt"),))]
-            if ca and ca.vault_path
+            [
+                SecretSpec(
+                    names.postgres_admin_secret, names.postgres_namespace, _credential_data(admin, admin.vault_path)
+                )
+            ]
+            if props.role_job and admin.vault_path
             else []
+        ),
+        *(
+            SecretSpec(secret.secret_name, namespace, ((secret.key, secret.vault_path, "ca.crt"),))
+            for secret, namespace in ((ca, names.namespace), (pg_ca, names.postgres_namespace))
+            if secret and secret.vault_path
         ),
     )
 
@@ -133,7 +140,8 @@ def _credential_data(credential: AdminSecret | ClientSecret, path: str) -> tuple
 
 class Secrets(Part):
     """ExternalSecrets (`external-secrets.io/v1`) for the database login (in the app namespace and, as a
-    `kubernetes.io/basic-auth` Secret labelled `cnpg.io/reload`, in the PostgreSQL namespace), the S3
+    `kubernetes.io/basic-auth` Secret labelled `cnpg.io/reload` that a DatabaseRole or the db-role Job reads,
+    in the PostgreSQL namespace), the S3
     credentials, the OIDC client config (with the auth-database URI built from the login), the session
     keys, and the admin credentials of the bootstrap Jobs. Values stay in Vault; the Secrets are owned by
     their ExternalSecret (creationPolicy Owner).
@@ -174,7 +182,7 @@ def namespace_store(scope: Construct, id: str, *, store: NamespaceStore, names: 
         "auth": {
             "kubernetes": {
                 "mountPath": store.auth_mount,
-                "role": names.vault_role,
+                "role": names.vault_role(namespace),
                 "serviceAccountRef": {"name": names.secret_store},
             }
         },

@@ -7,8 +7,9 @@ is generated in the script and goes straight to Vault.
   setup and cleanup Jobs log in as it (client credentials grant) and can do nothing outside the realm.
 - MinIO, once per instance: the setup user `<bucket>-setup` whose policy allows the admin actions minio-setup and
   minio-cleanup perform and the bucket operations on the instance's bucket only (`minio_setup_policy`).
-- Vault, once per instance: a policy that reads exactly the paths the instance's ExternalSecrets read (taken
-  from the render) and, with `vault.namespaceStore`, the Kubernetes auth role its SecretStores log in with.
+- Vault, once per instance and namespace its ExternalSecrets live in: a policy that reads exactly the paths they
+  read there (taken from the render) and, with `vault.namespaceStore`, the Kubernetes auth role that namespace's
+  SecretStore logs in with (`Names.vault_role`).
 
 Sections start with `## `, so a reader (or a test) can take one at a time.
 """
@@ -70,14 +71,15 @@ def minio_setup_policy(bucket: str) -> Document:
     }
 
 
-def vault_paths(documents: Iterable[Document], names: n.Names) -> list[str]:
-    """Every Vault path the instance's ExternalSecrets read, sorted."""
+def vault_paths(documents: Iterable[Document], names: n.Names, namespace: str) -> list[str]:
+    """Every Vault path the instance's ExternalSecrets in `namespace` read, sorted."""
     instance = names.selector_labels["app.kubernetes.io/instance"]
     return sorted(
         {
             item["remoteRef"]["key"]
             for doc in documents
             if doc.get("kind") == "ExternalSecret"
+            and doc["metadata"].get("namespace") == namespace
             and doc["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == instance
             for item in doc["spec"].get("data", ())
         }
@@ -181,33 +183,43 @@ def minio_section(env: EnvironmentSettings, instance: InstanceSettings) -> list[
 
 
 def vault_section(env: EnvironmentSettings, instance: InstanceSettings, documents: Iterable[Document]) -> list[str]:
+    """Per namespace the instance's ExternalSecrets live in: a policy of exactly the paths they read there and,
+    with `vault.namespaceStore`, the Kubernetes auth role of that namespace's SecretStore."""
     names = n.Names(env, instance)
     store = env.vault.namespace_store
     kv_mount = store.kv_mount if store else DEFAULT_KV_MOUNT
-    policy_file = f"{names.vault_role}.hcl"
-    lines = [
-        f"## Vault: policy {names.vault_role} of instance {instance.name} (the paths its ExternalSecrets read)",
-        *_heredoc(policy_file, vault_policy(kv_mount, vault_paths(documents, names))),
-        _command("vault", "policy", "write", names.vault_role, policy_file),
-    ]
-    if store:
-        lines.append(
-            _command(
-                "vault",
-                "write",
-                f"auth/{store.auth_mount}/role/{names.vault_role}",
-                f"bound_service_account_names={names.secret_store}",
-                f"bound_service_account_namespaces={','.join(names.secret_namespaces())}",
-                f"policies={names.vault_role}",
-                f"token_ttl={ROLE_TTL}",
+    docs = list(documents)
+    lines: list[str] = []
+    for namespace in names.secret_namespaces():
+        paths = vault_paths(docs, names, namespace)
+        if not paths:
+            continue
+        role = names.vault_role(namespace)
+        lines += [
+            f"## Vault: policy {role} of instance {instance.name} in namespace {namespace} (the paths its "
+            "ExternalSecrets there read)",
+            *_heredoc(f"{role}.hcl", vault_policy(kv_mount, paths)),
+            _command("vault", "policy", "write", role, f"{role}.hcl"),
+        ]
+        if store:
+            lines.append(
+                _command(
+                    "vault",
+                    "write",
+                    f"auth/{store.auth_mount}/role/{role}",
+                    f"bound_service_account_names={names.secret_store}",
+                    f"bound_service_account_namespaces={namespace}",
+                    f"policies={role}",
+                    f"token_ttl={ROLE_TTL}",
+                )
             )
-        )
-    else:
-        lines.append(
-            f"# with vault.namespaceStore, SecretStores {names.instance_store} log in with a Kubernetes auth role "
-            "bound to this policy alone"
-        )
-    return [*lines, ""]
+        else:
+            lines.append(
+                f"# with vault.namespaceStore, the SecretStore {names.instance_store} in {namespace} logs in with a "
+                "Kubernetes auth role bound to this policy alone"
+            )
+        lines.append("")
+    return lines
 
 
 def format_access(env: EnvironmentSettings, documents: Iterable[Document]) -> str:

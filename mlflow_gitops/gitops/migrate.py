@@ -106,7 +106,8 @@ def vault_steps(env: EnvironmentSettings, instance: InstanceSettings) -> list[St
         steps.append(
             Step(
                 f"Vault {env.postgres.admin.vault_path}: a PostgreSQL login with CREATEROLE",
-                "the db-role Job (CloudNativePG 1.27-1.29 has no DatabaseRole) logs in with it; the role "
+                "the db-role Job (CloudNativePG 1.27-1.29 has no DatabaseRole) logs in with it, in the PostgreSQL "
+                "namespace (the login never reaches the app namespace); the role "
                 f"{instance.database.role} and its databases exist and are kept",
                 (f"vault kv put secret/{env.postgres.admin.vault_path} username=postgres password=...",),
             )

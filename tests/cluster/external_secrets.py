@@ -3,7 +3,9 @@ tier's API server (as Flux's controllers are), and the helpers that read what it
 
 The tier serves External Secrets' CRDs at the release the project renders for (../shared/crds); the controller
 is the newest release the Go proxy serves whole. Only the reconcilers of the kinds we render run (ExternalSecret,
-SecretStore, ClusterSecretStore): the cluster-wide and push reconcilers are off."""
+SecretStore, ClusterSecretStore): the cluster-wide and push reconcilers are off. The GeneratorState reconciler
+cannot be turned off and its kind is not in ../shared/crds (we render none): that one CRD comes from the
+controller's own release (without it the controller exits when its cache sync times out, after about 2 min)."""
 
 from __future__ import annotations
 
@@ -44,7 +46,12 @@ def decoded(secret: dict[str, Any]) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
+GENERATOR_STATE_CRD = "generators.external-secrets.io_generatorstates.yaml"
+
+
 def start_external_secrets(plane: ControlPlane) -> ExternalSecrets:
+    crd = tool("external-secrets", "external-secrets").parents[1] / "crds" / GENERATOR_STATE_CRD
+    plane.install_crds([crd])
     process = plane.start(
         "external-secrets",
         [

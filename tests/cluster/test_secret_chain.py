@@ -32,7 +32,8 @@ KV, AUTH = "kv", "k8s-chain"
 REFRESH_SECONDS = 10
 POSTGRES_NAMESPACE = "chain-postgres"
 ENVIRONMENTS = {
-    # instances a and b read through their own SecretStores; `shared` through the platform's ClusterSecretStore
+    # instances a and b read through their own SecretStores; `shared` through the platform's ClusterSecretStore,
+    # on CloudNativePG 1.27 as buun-stack (the db-role Job, with the PostgreSQL admin login in its namespace)
     "chain": """\
 cluster:
   apiVersions: [postgresql.cnpg.io/v1, external-secrets.io/v1, traefik.io/v1alpha1, kustomize.toolkit.fluxcd.io/v1]
@@ -48,7 +49,7 @@ instances:
     "shared": """\
 cluster:
   apiVersions: [postgresql.cnpg.io/v1, external-secrets.io/v1, traefik.io/v1alpha1, kustomize.toolkit.fluxcd.io/v1]
-postgres: {{namespace: {postgres}, roleManagement: DatabaseRole}}
+postgres: {{namespace: {postgres}, roleManagement: job}}
 vault: {{refreshInterval: {refresh}s}}
 instances:
   - {{name: chain-shared, namespace: chain-shared, host: shared.example.com}}
@@ -358,13 +359,17 @@ def test_an_instance_store_cannot_read_another_instance_or_the_admin_paths(chain
     # and it cannot log in as the other instance's role
     status, body = chain.vault.login(AUTH, "mlflow-gitops-chain-b", jwt)
     assert status == 403, body
+    # nor as its own role of PostgreSQL's namespace (each namespace's store has its own role)
+    assert chain.vault.login(AUTH, f"mlflow-gitops-chain-a-{POSTGRES_NAMESPACE}", jwt)[0] == 403
+    in_postgres = chain.plane.kubectl("create", "token", "vault-secret-store-chain-a", "-n", POSTGRES_NAMESPACE)
+    assert chain.vault.login(AUTH, f"mlflow-gitops-chain-a-{POSTGRES_NAMESPACE}", in_postgres.stdout.strip())[0] == 200
     # nor can another ServiceAccount of its namespace (the server's) log in as it
     server = chain.plane.kubectl("create", "token", "chain-a", "-n", "chain-a").stdout.strip()
     assert chain.vault.login(AUTH, "mlflow-gitops-chain-a", server)[0] == 403
 
 
 def test_the_app_namespaces_hold_no_admin_credential(chain: Chain) -> None:
-    admin_values = {v for values in ADMIN_PATHS.values() for k, v in values.items() if k == "password"}
+    admin_values = {chain.values[path]["password"] for path in ADMIN_PATHS}
     namespaces = {"chain-a", "chain-b", "chain-shared"}
     for namespace in sorted(namespaces):
         for secret in chain.plane.get("secrets", "-n", namespace)["items"]:
@@ -373,7 +378,11 @@ def test_the_app_namespaces_hold_no_admin_credential(chain: Chain) -> None:
     for env in ENVIRONMENTS:
         for doc in chain.external_secrets(env):
             keys = {item["remoteRef"]["key"] for item in doc["spec"].get("data") or []}
-            assert not keys & set(ADMIN_PATHS), f"{doc['metadata']['namespace']}/{doc['metadata']['name']}: {keys}"
+            if doc["metadata"]["namespace"] != POSTGRES_NAMESPACE:
+                assert not keys & set(ADMIN_PATHS), f"{doc['metadata']['namespace']}/{doc['metadata']['name']}: {keys}"
+    # the db-role Job's login is there, in the PostgreSQL namespace, where the Job runs
+    admin = decoded(chain.eso.secret(POSTGRES_NAMESPACE, "chain-shared-postgres-admin") or {})
+    assert admin == chain.values["postgres/admin"], "the db-role Job's login in the PostgreSQL namespace"
 
 
 def test_no_rendered_service_account_can_read_secrets(chain: Chain) -> None:
