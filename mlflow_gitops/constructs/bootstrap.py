@@ -72,22 +72,17 @@ class BootstrapProps:
         )
 
 
-def job_identity(
-    scope: Construct, names: n.Names, scripts: tuple[str, ...], place: JobPlace | None = None, id: str = ""
-) -> None:
-    """The Jobs' ServiceAccount (no token) and the ConfigMap of their `scripts`, in `place` (default: the
-    instance namespace's `<instance>-bootstrap`); `id` prefixes the construct ids of a second identity."""
+def job_identity(scope: Construct, names: n.Names, scripts: tuple[str, ...], place: JobPlace, id: str = "") -> None:
+    """The Jobs' ServiceAccount (no token) and the ConfigMap of their `scripts`, in `place`; `id` prefixes the
+    construct ids of a second identity in one scope."""
     labels = names.labels("bootstrap")
-    namespace = place.namespace if place else names.namespace
     api_object(
         scope,
         f"{id}service-account",
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": metadata(
-                place.service_account if place else names.bootstrap_service_account, namespace, labels
-            ),
+            "metadata": metadata(place.service_account, place.namespace, labels),
             "automountServiceAccountToken": False,
         },
     )
@@ -97,7 +92,7 @@ def job_identity(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": metadata(place.config_map if place else names.bootstrap_config_map, namespace, labels),
+            "metadata": metadata(place.config_map, place.namespace, labels),
             "data": script_sources(scripts),
         },
     )
@@ -190,7 +185,7 @@ class Bootstrap(Part):
             ),
         )
         scripts += (JOBKIT,) if set(scripts) & set(SETUP_SCRIPTS) else ()
-        job_identity(self, names, scripts)
+        job_identity(self, names, scripts, props.runtime.bootstrap)
         Migration(self, "migration", props=MigrationProps(runtime=props.runtime, postgres=props.postgres))
         if role_job:
             self._postgres()

@@ -58,7 +58,7 @@ class Cleanup(Part):
             *([MINIO_SETUP] if props.s3 else []),
             JOBKIT,
         )
-        job_identity(self, names, scripts)
+        job_identity(self, names, scripts, props.runtime.bootstrap)
         if props.keycloak is not None:
             self._keycloak(props.keycloak)
         if props.s3 is not None:
